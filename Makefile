@@ -1,0 +1,32 @@
+# Handpiece controller: set-up, tests, the main job on the simulated board,
+# benchmarks, and builds for the real boards.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BOARD ?= rp2
+PORT ?=
+
+.PHONY: setup test run bench build flash hil check clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# pytest exits 5 when it collects nothing: that is a failure, not a pass.
+test: $(STAMP)
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+run: $(STAMP)
+	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs/latest
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build runs test-logs

@@ -1,0 +1,544 @@
+"""Simulated board for the MicroPython Unix port.
+
+What it models, and how it knows:
+- the laser: a one-shot armed pulse fires at the exact moment the encoder
+  reaches its target (solved on the piecewise-linear hand path, not sampled),
+  or at its time for time-only pulses; only while the enable line is high.
+  The photodiode reads each pulse's energy (gain, dropouts, stuck-on light
+  injectable). Nothing in hardware gates the laser on the interlocks, so the
+  firmware alone is under test;
+- the encoder: position in counts from hand keyframes (time, count);
+- inputs: interlocks and footswitch as the rig sets them;
+- the watchdog: bites when not fed for its timeout (virtual or real time):
+  the enable line drops and the firmware restarts with RESET_WATCHDOG;
+- the store: a file of two blocks; a write can be torn by an injected power loss.
+
+Clock: `HP_CLOCK=virtual` (default) runs time only when the rig says `adv`,
+jumping from event to event, so a test is deterministic and a session runs in
+seconds. `HP_CLOCK=real` follows time.ticks_us() for latency measurements.
+
+The rig channel is a Unix socket (`HP_RIG`, a path): text lines, see
+docs/rig.md. Without HP_RIG the board runs alone with every interlock closed.
+"""
+import os
+import select
+import socket
+import sys
+import time
+from array import array
+from micropython import const
+
+import hal
+
+_MASK = const(0x3FFFFFFF)  # ticks period of the Unix port
+_KEYFRAMES = const(1024)
+_FIFO = const(8)
+_INPUT_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
+
+LIMITS = {
+    "power_w_max": 3000,
+    "width_us_min": 100,
+    "width_us_max": 150,
+    "rate_hz_max": 40,
+    "avg_power_mw_max": 10500,
+    "avg_window_ms": 1000,
+    "session_j_max": 1500,
+    "spacing_um_min": 1000,
+    "spacing_um_max": 20000,
+    "dwell_mj_per_cm_max": 8000,
+    "dwell_window_ms": 10000,
+    "point_tol_um_max": 2000,
+}
+
+SETTINGS = {
+    "ready_delay_ms": 2000,
+    "debounce_ms": 20,
+    "counts_per_mm": 20,  # 0.05 mm per count (x4 quadrature)
+    "deadband_counts": 4,  # reversals smaller than 0.2 mm are tremor, not travel
+    "wdt_timeout_ms": 200,
+    "control_period_us": 2000,
+    "energy_tol_pct": 20,
+}
+
+
+class Reset(BaseException):
+    """Raised out of the firmware to model a reset; main.py boots again."""
+
+    def __init__(self, cause):
+        self.cause = cause
+
+
+class Laser:
+    def __init__(self, board):
+        self._b = board
+        self.enabled = False
+        self.width_us = 0
+        self.power_w = 0
+        self._armed = False
+        self.nb = 0
+        self.target = 0
+        self.dir = 0
+        self._fifo = array("i", bytes(4 * 3 * _FIFO))
+        self._n = 0
+        self.gain_pct = 100
+        self.dropouts = 0
+        self.stuck = False
+
+    def off(self):
+        self._armed = False
+        self._set_enable(False)
+
+    def enable(self, on):
+        self._set_enable(bool(on))
+
+    def _set_enable(self, on):
+        if on != self.enabled:
+            self.enabled = on
+            self._b.notify("o %d en=%d" % (self._b.t, 1 if on else 0))
+
+    def configure(self, width_us, power_w):
+        self.width_us = width_us
+        self.power_w = power_w
+
+    def arm(self, not_before_us, target, direction):
+        self.nb = not_before_us
+        self.target = target
+        self.dir = direction
+        self._armed = True
+
+    def disarm(self):
+        self._armed = False
+
+    def armed(self):
+        return self._armed
+
+    def take_pulse(self, rec):
+        if not self._n:
+            return False
+        self._n -= 1
+        for i in range(3):
+            rec[i] = self._fifo[i]
+        for i in range(3 * self._n):
+            self._fifo[i] = self._fifo[i + 3]
+        return True
+
+    def stray_light(self):
+        return self.stuck
+
+    def fire(self, t, pos):
+        """The hardware fired: light out, photodiode read, FIFO entry."""
+        self._armed = False
+        nominal = self.width_us * self.power_w
+        uj = 0 if self.dropouts else nominal * self.gain_pct // 100
+        if self.dropouts:
+            self.dropouts -= 1
+        self._b.notify("p %d %d %d %d %d" % (t, pos, uj, self.width_us, self.power_w))
+        if self._n < _FIFO:
+            j = 3 * self._n
+            self._fifo[j] = t & _MASK
+            self._fifo[j + 1] = pos
+            self._fifo[j + 2] = uj
+            self._n += 1
+
+
+class Encoder:
+    """Hand position from keyframes; linear between them, held after the last."""
+
+    def __init__(self, board):
+        self._b = board
+        self.kt = []  # keyframe times, virtual us, increasing
+        self.kx = []  # keyframe positions, counts
+
+    def count(self):
+        return self.at(self._b.t)
+
+    def add(self, t, x):
+        if self.kt and t <= self.kt[-1]:
+            raise ValueError("keyframe time must increase")
+        if len(self.kt) >= _KEYFRAMES:
+            raise ValueError("keyframe queue full (%d)" % _KEYFRAMES)
+        self.kt.append(t)
+        self.kx.append(x)
+
+    def clear(self, x):
+        self.kt = [self._b.t]
+        self.kx = [x]
+
+    def prune(self, t):
+        """Drop keyframes wholly in the past; keep the one the present starts from."""
+        while len(self.kt) >= 2 and self.kt[1] <= t:
+            self.kt.pop(0)
+            self.kx.pop(0)
+
+    def at(self, t):
+        kt, kx = self.kt, self.kx
+        if not kt:
+            return 0
+        if t <= kt[0]:
+            return kx[0]
+        for i in range(1, len(kt)):
+            if t <= kt[i]:
+                a, b, xa, xb = kt[i - 1], kt[i], kx[i - 1], kx[i]
+                return xa + (xb - xa) * (t - a) // (b - a)
+        return kx[-1]
+
+    def reach(self, target, d, t0, t1):
+        """Earliest t in [t0, t1] with position*d >= target*d, or -1."""
+        if self.at(t0) * d >= target * d:
+            return t0
+        kt, kx = self.kt, self.kx
+        for i in range(1, len(kt)):
+            a, b = kt[i - 1], kt[i]
+            if b < t0 or a > t1:
+                continue
+            xa, xb = kx[i - 1] * d, kx[i] * d
+            if xb < target * d or xb <= xa:
+                continue
+            # xa + (xb - xa) * (t - a) // (b - a) >= target*d, smallest integer t
+            num = (target * d - xa) * (b - a)
+            t = a + max(0, -(-num // (xb - xa)))
+            while xa + (xb - xa) * (t - a) // (b - a) < target * d:
+                t += 1
+            t = max(t, t0)
+            return t if t <= t1 else -1
+        return -1
+
+
+class Inputs:
+    def __init__(self):
+        self.bits = 0x3F  # every interlock closed, footswitch up
+
+    def read(self):
+        return self.bits
+
+
+class Indicator:
+    def __init__(self, board):
+        self._b = board
+        self.on = False
+
+    def set(self, on):
+        on = bool(on)
+        if on != self.on:
+            self.on = on
+            self._b.notify("o %d ind=%d" % (self._b.t, 1 if on else 0))
+
+
+class Link:
+    """The process's stdin/stdout, like USB-CDC on a board. The host hands over
+    a pty master set non-blocking, so a read returns what is there (None when
+    nothing). In a terminal (a blocking tty) VMIN=0 gives the same behaviour."""
+
+    def __init__(self):
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._wpoll = select.poll()
+        self._wpoll.register(sys.stdout, select.POLLOUT)
+        self.up = True
+        try:
+            import termios
+
+            termios.setraw(0)
+            attr = termios.tcgetattr(0)
+            attr[6][6] = 0  # VMIN: a read returns what is there, even nothing
+            attr[6][5] = 0  # VTIME
+            termios.tcsetattr(0, termios.TCSANOW, attr)
+        except Exception:  # noqa: BLE001 - not a tty: the host made it non-blocking
+            pass
+
+    def readinto(self, buf):
+        try:
+            n = self._in.readinto(buf) or 0
+        except OSError:
+            raise SystemExit(0)  # the pty's other side closed: the host is gone
+        return n if self.up else 0
+
+    def write(self, buf):
+        """Write all of buf; waits (bounded by the host reading) when the pty is full."""
+        if not self.up:
+            return
+        mv = memoryview(buf)
+        done = 0
+        while done < len(buf):
+            n = self._out.write(mv[done:])
+            if n:
+                done += n
+            else:
+                self._wpoll.poll(100)
+
+
+class Store:
+    def __init__(self, board, path):
+        self._b = board
+        self._path = path
+        self.tear = False
+
+    def read(self, slot):
+        try:
+            with open(self._path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        block = data[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK]
+        return block if len(block) == hal.STORE_BLOCK else None
+
+    def write(self, slot, data):
+        block = bytes(data) + b"\xff" * (hal.STORE_BLOCK - len(data))
+        try:
+            with open(self._path, "rb") as f:
+                whole = bytearray(f.read())
+        except OSError:
+            whole = bytearray(b"\xff" * (2 * hal.STORE_BLOCK))
+        if len(whole) < 2 * hal.STORE_BLOCK:
+            whole.extend(b"\xff" * (2 * hal.STORE_BLOCK - len(whole)))
+        torn = self.tear
+        if torn:
+            self.tear = False
+            block = block[: len(data) // 2] + b"\x00" * (hal.STORE_BLOCK - len(data) // 2)
+        whole[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK] = block
+        with open(self._path, "wb") as f:
+            f.write(whole)
+        if torn:
+            self._b.notify("r %d power torn-write" % self._b.t)
+            self._b.laser.off()
+            raise Reset(hal.RESET_POWER)
+
+
+class Wdt:
+    def __init__(self, board):
+        self._b = board
+        self.timeout_us = 0
+        self.fed = 0
+
+    def start(self, timeout_ms):
+        self.timeout_us = timeout_ms * 1000
+        self.fed = self._b.t
+
+    def feed(self):
+        self.fed = self._b.t
+
+    def bitten(self, t):
+        return self.timeout_us and t - self.fed > self.timeout_us
+
+
+class Board:
+    name = "unix"
+    limits = LIMITS
+    settings = SETTINGS
+
+    def __init__(self):
+        self.virtual = os.getenv("HP_CLOCK") != "real"
+        self.t = 0  # the board timeline in us, never wraps
+        self._real_t = 0
+        self._real_ticks = time.ticks_us()
+        self.laser = Laser(self)
+        self.encoder = Encoder(self)
+        self.inputs = Inputs()
+        self.indicator = Indicator(self)
+        self.link = Link()
+        self.store = Store(self, os.getenv("HP_STORE") or "hilt-store.bin")
+        self.wdt = Wdt(self)
+        self.cause = hal.RESET_POWER
+        self.until = -1  # virtual time the rig asked to reach; -1 none
+        self.stall_until = -1
+        self.crash = False
+        self.woken = False
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._rig = None
+        self._rig_buf = b""
+        path = os.getenv("HP_RIG")
+        if path:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(b"\x01\x00" + path.encode() + b"\x00")  # sockaddr_un
+            self._rig = s
+            self._poll.register(s, select.POLLIN)
+        self.notify("r %d boot" % self.t)
+
+    # -- the HAL
+
+    def _real(self):
+        """Real mode: the board timeline follows time.ticks_us(), unwrapped."""
+        now = time.ticks_us()
+        self._real_t += time.ticks_diff(now, self._real_ticks)
+        self._real_ticks = now
+        return self._real_t
+
+    def ticks_us(self):
+        if self.crash:
+            self.crash = False
+            raise RuntimeError("injected by the rig")
+        return self.t & _MASK
+
+    def reset_cause(self):
+        return self.cause
+
+    def restart(self, cause):
+        """What a reset does to the peripherals before the firmware boots again.
+        A soft restart (exception) leaves the output latches as they were, so
+        the firmware itself must drive them off (SR-1)."""
+        self.cause = cause
+        self.stall_until = -1
+        self.laser.disarm()
+        self.laser._n = 0
+        if cause != hal.RESET_EXCEPTION:
+            self.wdt.timeout_us = 0
+            self.laser.enabled = False
+        self.notify("r %d boot cause=%d" % (self.t, cause))
+
+    def reboot(self, cause):
+        self.notify("r %d reboot cause=%d" % (self.t, cause))
+        raise Reset(cause)
+
+    def wait(self, deadline):
+        """Idle until `deadline` (ticks) or an event: a serial byte, a rig
+        command, a fired pulse. In virtual mode this is where time passes."""
+        while True:
+            stalled = self.stall_until > self.t
+            self.woken = False
+            self._block(0)
+            if self.woken and not stalled:
+                return
+            if not self.virtual:
+                self._hardware(self._real())
+                if (self.woken and not stalled) or (time.ticks_diff(deadline, self.t & _MASK) <= 0 and not stalled):
+                    return
+                self._block(1)
+                continue
+            if self.until < 0 or self.t >= self.until:
+                if self.until >= 0:
+                    self.until = -1
+                    self.reply("= %d" % self.t)
+                self._block(-1)
+                continue
+            t1 = self.t + max(1, time.ticks_diff(deadline, self.t & _MASK))
+            if stalled:
+                t1 = self.stall_until  # the loop is stalled: time runs on without it
+            self._hardware(min(t1, self.until))
+            if not stalled or self.t >= self.stall_until:
+                return
+
+    def _hardware(self, t1):
+        """Run the peripherals from self.t to t1: at most one pulse (the board
+        stops there so the firmware sees it), and the watchdog."""
+        las = self.laser
+        wdt = self.wdt
+        bite = wdt.fed + wdt.timeout_us + 1 if wdt.timeout_us else -1
+        if 0 <= bite <= t1:
+            t1 = bite
+        if las.armed() and las.enabled:
+            start = max(self.t, self._unwrap(las.nb))
+            t = -1
+            if start <= t1:
+                t = start if las.dir == 0 else self.encoder.reach(las.target, las.dir, start, t1)
+            if t >= 0:
+                self.t = t
+                las.fire(t, self.encoder.at(t))
+                self.woken = True
+                return
+        self.t = t1
+        if self.t == bite:
+            self.notify("r %d watchdog" % self.t)
+            las.off()
+            self.stall_until = -1
+            raise Reset(hal.RESET_WATCHDOG)
+        self.encoder.prune(self.t)
+
+    def _unwrap(self, ticks):
+        """A ticks value from the firmware back onto the board's full timeline."""
+        return self.t + time.ticks_diff(ticks, self.t & _MASK)
+
+    # -- I/O and the rig
+
+    def _block(self, timeout_ms):
+        for obj, ev in self._poll.poll(timeout_ms):
+            if obj is self._rig:
+                self._read_rig()
+            else:
+                self.woken = True
+
+    def _read_rig(self):
+        data = self._rig.recv(512)
+        if not data:
+            raise SystemExit(0)  # the host went away: the bench is gone
+        buf = self._rig_buf + data
+        while b"\n" in buf:
+            line, _, buf = buf.partition(b"\n")
+            self._rig_buf = buf  # a command may reset the board: keep the rest
+            try:
+                self.reply(self._rig_command(line.decode().split()))
+            except (ValueError, IndexError, KeyError) as e:
+                self.reply("? %s" % e)
+        self._rig_buf = buf
+
+    def notify(self, text):
+        if self._rig_ok():
+            self._rig.write(text.encode() + b"\n")
+
+    def reply(self, text):
+        if text is not None and self._rig_ok():
+            self._rig.write(text.encode() + b"\n")
+
+    def _rig_ok(self):
+        return getattr(self, "_rig", None) is not None
+
+    def _rig_command(self, w):
+        cmd = w[0]
+        self.woken = True
+        if cmd == "adv":
+            if not self.virtual:
+                return "? adv needs the virtual clock"
+            self.until = self.t + int(w[1])
+            return None  # answered with '= t' when reached
+        if cmd == "now":
+            return "= %d" % self.t
+        if cmd == "info":
+            return "= clock=%s counts_per_mm=%d t=%d" % (
+                "virtual" if self.virtual else "real", SETTINGS["counts_per_mm"], self.t)
+        if cmd == "in":
+            bit = 1 << _INPUT_NAMES.index(w[1])
+            if not self.virtual:
+                self.t = self._real()
+            self.inputs.bits = self.inputs.bits | bit if w[2] == "1" else self.inputs.bits & ~bit
+            return "= %d" % self.t
+        if cmd == "kf":
+            self.encoder.add(int(w[1]), int(w[2]))
+            return "= %d" % len(self.encoder.kt)
+        if cmd == "hold":
+            self.encoder.clear(int(w[1]) if len(w) > 1 else self.encoder.count())
+            return "= %d" % self.encoder.count()
+        if cmd == "pos":
+            return "= %d" % self.encoder.count()
+        if cmd == "pd":
+            las = self.laser
+            if w[1] == "gain":
+                las.gain_pct = int(w[2])
+            elif w[1] == "drop":
+                las.dropouts = int(w[2])
+            elif w[1] == "stuck":
+                las.stuck = w[2] == "1"
+            else:
+                return "? pd gain|drop|stuck"
+            return "= ok"
+        if cmd == "stall":
+            self.stall_until = self.t + int(w[1])
+            return "= %d" % self.stall_until
+        if cmd == "crash":
+            self.crash = True
+            return "= ok"
+        if cmd == "tear":
+            self.store.tear = True
+            return "= ok"
+        if cmd == "power":
+            self.laser.off()
+            self.reply("= ok")
+            self.notify("r %d power" % self.t)
+            raise Reset(hal.RESET_POWER)
+        if cmd == "link":
+            self.link.up = w[1] == "1"
+            return "= ok"
+        return "? unknown rig command " + cmd
+
+
+def make():
+    return Board()

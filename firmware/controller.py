@@ -1,0 +1,504 @@
+"""The control loop: inputs -> safety -> pacing -> reports, then feed the watchdog.
+
+One loop, no threads. Order inside an iteration matters:
+1. real-time bytes (stop) act before anything queued;
+2. pulses the board fired are accounted (dose, photodiode) before a re-arm;
+3. safety (e-stop, interlocks, stray light, host link) before emission;
+4. emission arms at most one pulse;
+5. reports and store writes, which may block, come last;
+6. the watchdog is fed only here, so a stalled loop starves it (SR-11).
+"""
+from array import array
+from micropython import const
+import time
+
+import codes
+import hal
+import interlocks as il
+import state as st
+from limits import Limits
+from pacer import Pacer
+from program import POINT, Program, parse_phase
+from protocol import FLAG_STATUS, FLAG_STOP, Intake
+from report import Reporter
+from session import Session
+
+FW_VERSION = "0.1.0"
+PROTO_VERSION = const(1)
+_RX = const(64)
+_PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
+
+# settings a host may change (SET name=value): name -> (min, max); 0 = off
+SETTABLE = {"status_ms": (50, 10000), "sup_ms": (50, 500)}
+
+
+class Controller:
+    def __init__(self, board):
+        board.laser.off()  # SR-1: before anything else
+        board.indicator.set(False)
+        self.b = board
+        self.lim = Limits(board.limits)
+        cfg = board.settings
+        self.cfg = cfg
+        self.rep = Reporter(board.link)
+        self.intake = Intake(self._line, self._error)
+        self.inputs = il.Inputs(board, cfg["debounce_ms"])
+        self.program = Program()
+        self.session = Session(board.store)
+        self.pacer = Pacer(self.lim, cfg["counts_per_mm"], cfg["deadband_counts"])
+        self.state = st.BOOT
+        self.fault = 0
+        self.fault_detail = ""
+        self.seq = -1  # no handshake yet
+        self.settings = {"status_ms": 0, "sup_ms": 0}
+        self.bits = 0
+        self.foot_armed = False
+        self.ready_at = 0
+        self.last_frame = 0
+        self.next_status = 0
+        self.stop_at = 0  # pulse count (in this phase) at which this step ends
+        self.speed_flag = 0  # -1 slow, 0 in window, 1 fast
+        self.rx = bytearray(_RX)
+        self.rec = array("i", (0, 0, 0))
+        self.plog = array("i", bytes(4 * 4 * _PULSE_LOG))  # t_ms, pos, uj, phase
+        self.plog_n = 0
+        self.plog_lost = 0
+        self.pulses = 0  # pulses this boot (reports)
+
+    # -- life cycle
+
+    def boot(self):
+        b = self.b
+        now = b.ticks_us()
+        cause = b.reset_cause()
+        self.rep.event(now // 1000, "boot", "fw=%s proto=%d board=%s reset=%s" % (
+            FW_VERSION, PROTO_VERSION, b.name, ("power", "watchdog", "soft", "exception")[cause]))
+        self._go(st.BOOTED)
+        self.b.wdt.start(self.cfg["wdt_timeout_ms"])
+        if cause == hal.RESET_WATCHDOG:
+            return self.trip(codes.F_WATCHDOG, "loop stalled")
+        if cause == hal.RESET_EXCEPTION:
+            return self.trip(codes.F_EXCEPTION, "restarted after an exception")
+        if not self.session.load():
+            return self.trip(codes.F_STORE, "both session slots corrupt")
+        raw = b.inputs.read()
+        if raw & il.FOOT:
+            return self.trip(codes.F_SELFTEST, "footswitch pressed at boot")
+        if b.laser.stray_light():
+            return self.trip(codes.F_STRAY_LIGHT, "light at boot")
+        self._go(st.TEST_PASS)
+
+    def run(self):
+        self.boot()
+        while True:
+            self.step()
+
+    def step(self):
+        b = self.b
+        now = b.ticks_us()
+        n = b.link.readinto(self.rx)
+        if n:
+            flags = self.intake.realtime(self.rx, n)
+            if flags & FLAG_STOP:
+                self.stop_emission()
+            if flags & FLAG_STATUS:
+                self.rep.status(self.status_text(now))
+            self.intake.lines(self.rx, n)
+        while b.laser.take_pulse(self.rec):
+            self.on_pulse(self.rec)
+        self.bits = self.inputs.update(now)
+        self.check_safety(now)
+        self.check_foot(now)
+        if self.state == st.EMITTING:
+            self.emit(now)
+        self.housekeeping(now)
+        b.wdt.feed()
+        b.wait(time.ticks_add(now, self.cfg["control_period_us"]))
+
+    # -- transitions
+
+    def _go(self, event):
+        """Apply a transition from the table; returns False if there is no row."""
+        to = st.next_state(self.state, event)
+        if to < 0:
+            return False
+        frm = self.state
+        self.state = to
+        if to == st.EMITTING:
+            self._start_step()
+            self.b.laser.enable(True)
+        elif frm == st.EMITTING:
+            self.b.laser.off()
+        armed = to in st.ARMED_STATES
+        self.b.indicator.set(armed)
+        if to == st.READY:
+            self.ready_at = self.b.ticks_us()
+            self.last_frame = self.ready_at
+        if to != st.EMITTING:
+            self.foot_armed = False
+        self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[frm], st.NAMES[to]))
+        return True
+
+    def trip(self, code, detail):
+        """Latch a fault. The laser goes off first, the report comes second."""
+        self.b.laser.off()
+        if self.state == st.FAULT:
+            return
+        self.fault = code
+        self.fault_detail = detail
+        self._go(st.TRIP)
+        self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
+
+    def stop_emission(self):
+        """Real-time '!': emission stops now; the footswitch must be lifted and
+        pressed again to go on."""
+        if self.state == st.EMITTING:
+            self.b.laser.off()
+            self._go(st.STOP)
+
+    # -- safety
+
+    def check_safety(self, now):
+        bits = self.bits
+        s = self.state
+        if s == st.FAULT or s == st.BOOT:
+            return
+        if not bits & il.ESTOP:
+            return self.trip(codes.F_ESTOP, "pressed")
+        if s in st.ARMED_STATES:
+            if ~bits & il.INTERLOCKS:
+                return self.trip(codes.F_INTERLOCK, il.open_names(bits))
+            sup = self.settings["sup_ms"]
+            if sup and time.ticks_diff(now, self.last_frame) > sup * 1000:
+                return self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
+        if self.b.laser.stray_light():
+            self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
+
+    def check_foot(self, now):
+        s = self.state
+        if not self.bits & il.FOOT:
+            if s == st.EMITTING:
+                self._go(st.FOOT_UP)
+            elif s == st.READY or s == st.PAUSED:
+                self.foot_armed = True
+            return
+        if not self.foot_armed or not (s == st.READY or s == st.PAUSED):
+            return
+        if s == st.READY and time.ticks_diff(now, self.ready_at) < self.cfg["ready_delay_ms"] * 1000:
+            return  # SR-5: no pulse before the ready delay has passed
+        self._go(st.FOOT_DOWN)
+
+    # -- emission
+
+    def _phase(self):
+        return self.program.phases[self.session.phase]
+
+    def _start_step(self):
+        """Entering EMITTING: configure the phase and where this step ends."""
+        ph = self._phase()
+        done = self.session.done[self.session.phase]
+        if ph.mode == POINT:
+            self.stop_at = (done // ph.pulses_per_point + 1) * ph.pulses_per_point
+        else:
+            self.stop_at = ph.pulses_max
+        self.b.laser.configure(ph.width_us, ph.power_w)
+        self.pacer.start(ph, self.b.ticks_us(), self.b.encoder.count())
+        self.speed_flag = 0
+
+    def emit(self, now):
+        b = self.b
+        ph = self._phase()
+        pacer = self.pacer
+        turned = pacer.track(now, b.encoder.count())
+        if ph.mode == POINT and pacer.point_moved():
+            b.laser.off()
+            k = self.session.done[self.session.phase] // ph.pulses_per_point
+            self.rep.event(now // 1000, "point-abort", "ph=%d point=%d moved_counts=%d" % (
+                self.session.phase, k, pacer.point_offset()))
+            self._go(st.PHASE_END)
+            return
+        if turned and b.laser.armed():
+            b.laser.disarm()
+        if self.session.need_reserve(ph.pulses_max):
+            b.laser.disarm()
+            self.session.reserve(ph.pulses_max)  # store write: never with a pulse armed
+        if b.laser.armed():
+            return
+        i = self.session.phase
+        if self.session.done[i] < self.stop_at and self.session.may_fire(ph.pulses_max):
+            if pacer.plan(now):
+                b.laser.arm(pacer.not_before, pacer.target, pacer.dir if ph.mode != POINT else 0)
+
+    def on_pulse(self, rec):
+        """A pulse the board fired: dose, photodiode check, report queue.
+        Allocation-free: it runs once per pulse."""
+        i = self.session.phase
+        self.session.done[i] += 1
+        self.pulses += 1
+        self.pacer.fired(rec[0], rec[1])
+        if self.plog_n < _PULSE_LOG:
+            j = self.plog_n * 4
+            self.plog[j] = rec[0] // 1000
+            self.plog[j + 1] = rec[1]
+            self.plog[j + 2] = rec[2]
+            self.plog[j + 3] = i
+            self.plog_n += 1
+        else:
+            self.plog_lost += 1
+        nominal = self._phase().pulse_uj
+        tol = nominal * self.cfg["energy_tol_pct"] // 100
+        if rec[2] < nominal - tol or rec[2] > nominal + tol:
+            self.trip(codes.F_PHOTODIODE, "pulse %d measured %d uJ, nominal %d uJ" % (
+                self.session.done[i], rec[2], nominal))
+
+    def _step_end(self, now):
+        """A step (phase or trigger point) reached its pulse count."""
+        s = self.session
+        i = s.phase
+        ph = self._phase()
+        if s.done[i] < self.stop_at:
+            return
+        if ph.mode == POINT:
+            self.rep.event(now // 1000, "point-done", "ph=%d point=%d" % (i, s.done[i] // ph.pulses_per_point - 1))
+        if s.done[i] < ph.pulses_max:
+            self._go(st.PHASE_END)
+            return
+        self.rep.event(now // 1000, "phase-done", "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s" % (
+            i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
+            ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts)))
+        if i + 1 < len(self.program.phases):
+            s.next_phase()
+            self._go(st.PHASE_END)
+        else:
+            s.close()
+            self._go(st.SESSION_END)
+            self.rep.event(now // 1000, "session-done", "e_mj=%d" % self.delivered_mj())
+
+    def delivered_mj(self):
+        s = self.session
+        return sum(s.done[i] * p.pulse_uj for i, p in enumerate(self.program.phases)) // 1000
+
+    def _mm(self, counts):
+        um = counts * 1000 // self.cfg["counts_per_mm"]
+        return "%d.%03d" % (um // 1000, um % 1000)
+
+    # -- housekeeping: reports and events, outside the pulse path
+
+    def housekeeping(self, now):
+        t_ms = now // 1000
+        for k in range(self.plog_n):
+            j = k * 4
+            self.rep.event(self.plog[j], "pulse", "ph=%d pos=%d uj=%d" % (
+                self.plog[j + 3], self.plog[j + 1], self.plog[j + 2]))
+        self.plog_n = 0
+        if self.plog_lost:
+            self.rep.event(t_ms, "pulse-lost", "n=%d" % self.plog_lost)
+            self.plog_lost = 0
+        if self.state == st.EMITTING:
+            self._step_end(now)
+            self._speed_window(t_ms)
+        ms = self.settings["status_ms"]
+        if ms and time.ticks_diff(now, self.next_status) >= 0:
+            self.next_status = time.ticks_add(now, ms * 1000)
+            self.rep.status(self.status_text(now))
+
+    def _speed_window(self, t_ms):
+        ph = self._phase()
+        if ph.mode == POINT:
+            return
+        v = self.pacer.speed_mm_s
+        flag = 1 if v > ph.speed_max_mm_s else (-1 if 0 < v < ph.speed_min_mm_s else 0)
+        if flag != self.speed_flag:
+            self.speed_flag = flag
+            self.rep.event(t_ms, ("speed-ok", "speed-high", "speed-low")[flag], "v_mm_s=%d" % v)
+
+    def status_text(self, now):
+        s = self.session
+        return "t=%d state=%s open=%s foot=%d fault=%d ph=%d pulses=%d e_mj=%d under_mm=%s v_mm_s=%d" % (
+            now // 1000, st.NAMES[self.state], il.open_names(self.bits) or "-",
+            1 if self.bits & il.FOOT else 0, self.fault, s.phase,
+            s.done[s.phase] if self.program.valid else 0,
+            self.delivered_mj() if self.program.valid else 0,
+            self._mm(self.pacer.under_counts), self.pacer.speed_mm_s)
+
+    # -- commands
+
+    def _error(self, seq, code, detail):
+        self.rep.err(seq, code, detail)
+
+    def _line(self, seq, words):
+        cmd = words[0].upper()
+        entry = COMMANDS.get(cmd)
+        if entry is None:
+            return self.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
+        handler, framed = entry
+        if seq < 0:
+            if framed:
+                return self.rep.err(-1, codes.E_STRICT, cmd)
+            return handler(self, -1, words[1:])
+        if cmd != "HELLO":
+            if self.seq < 0:
+                return self.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
+            if seq == self.seq:
+                return self.rep.resend()  # a repeat of the last frame: answer, do not redo
+            if seq != (self.seq + 1) % 100000:
+                return self.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((self.seq + 1) % 100000))
+        self.seq = seq
+        self.last_frame = self.b.ticks_us()
+        handler(self, seq, words[1:])
+
+    def c_hello(self, seq, args):
+        if len(args) != 1 or args[0] != str(PROTO_VERSION):
+            self.seq = -1
+            return self.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
+        self.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, self.b.name))
+
+    def c_ver(self, seq, args):
+        self.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, self.b.name))
+
+    def c_status(self, seq, args):
+        self.rep.ok(seq, self.status_text(self.b.ticks_us()))
+
+    def c_limits(self, seq, args):
+        self.rep.ok(seq, " ".join("%s=%d" % kv for kv in self.lim.items()))
+
+    def c_get(self, seq, args):
+        cfg = self.cfg
+        self.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
+            self.settings["status_ms"], self.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
+
+    def c_help(self, seq, args):
+        self.rep.ok(seq, " ".join(sorted(COMMANDS)))
+
+    def c_prog(self, seq, args):
+        p = self.program
+        self.rep.ok(seq, "valid=%d phases=%d crc=%04X total_mj=%d" % (
+            1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
+
+    def c_set(self, seq, args):
+        if len(args) != 1 or "=" not in args[0]:
+            return self.rep.err(seq, codes.E_SYNTAX, "SET name=value")
+        name, _, val = args[0].partition("=")
+        if name not in SETTABLE:
+            return self.rep.err(seq, codes.E_UNKNOWN, "setting " + name[:16])
+        if not val.isdigit():
+            return self.rep.err(seq, codes.E_RANGE, name + " needs a whole number")
+        v = int(val)
+        lo, hi = SETTABLE[name]
+        if v and not lo <= v <= hi:
+            return self.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
+        if name == "sup_ms" and self.state in st.ARMED_STATES:
+            return self.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
+        self.settings[name] = v
+        self.rep.ok(seq, "%s=%d" % (name, v))
+
+    def _editable(self, seq):
+        if self.state in st.ARMED_STATES:
+            self.rep.err(seq, codes.E_STATE, st.NAMES[self.state])
+            return False
+        return True
+
+    def c_pclr(self, seq, args):
+        if self._editable(seq):
+            self.program.clear()
+            self.rep.ok(seq)
+
+    def c_padd(self, seq, args):
+        if not self._editable(seq):
+            return
+        ph, why = parse_phase(args, self.lim)
+        if why is None:
+            why = self.program.add(ph, " ".join(args))
+        if why:
+            return self.rep.err(seq, codes.E_PROGRAM, why)
+        self.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
+            len(self.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
+
+    def c_pend(self, seq, args):
+        if not self._editable(seq):
+            return
+        if len(args) != 1 or not args[0].isdigit():
+            return self.rep.err(seq, codes.E_SYNTAX, "PEND <phase count>")
+        why = self.program.close(int(args[0]), self.lim)
+        if why:
+            return self.rep.err(seq, codes.E_PROGRAM, why)
+        s = self.session
+        resumed = s.matches(self.program.crc)
+        if not resumed:
+            if not s.closed:
+                self.program.valid = False
+                return self.rep.err(seq, codes.E_SESSION, "a session of program %04X is open: NEWSESSION ends it" % s.program_crc)
+            s.begin(self.program.crc)
+        self.rep.ok(seq, "crc=%04X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
+            self.program.crc, self.program.total_mj(), 1 if resumed else 0, s.phase, self.delivered_mj()))
+
+    def c_newsession(self, seq, args):
+        if not self._editable(seq):
+            return
+        self.session.close()
+        self.program.clear()
+        self.rep.ok(seq, "session closed")
+
+    def c_ready(self, seq, args):
+        why = self._ready_refusal()
+        if why:
+            code, text = why
+            return self.rep.err(seq, code, text)
+        self._go(st.ARM)
+        self.rep.ok(seq, "delay_ms=%d" % self.cfg["ready_delay_ms"])
+
+    def _ready_refusal(self):
+        if self.state == st.FAULT:
+            return codes.E_FAULTED, codes.FAULTS[self.fault]
+        if self.state != st.STANDBY:
+            return codes.E_STATE, st.NAMES[self.state]
+        if not self.bits & il.KEY:
+            return codes.E_INTERLOCK, "key off"
+        if ~self.bits & il.INTERLOCKS:
+            return codes.E_INTERLOCK, il.open_names(self.bits) + " open"
+        if not self.program.valid:
+            return codes.E_PROGRAM, "no program"
+        if self.session.closed:
+            return codes.E_SESSION, "session complete"
+        return None
+
+    def c_standby(self, seq, args):
+        if not self._go(st.DISARM):
+            return self.rep.err(seq, codes.E_STATE, st.NAMES[self.state])
+        self.rep.ok(seq)
+
+    def c_reset(self, seq, args):
+        if self.state != st.FAULT:
+            return self.rep.err(seq, codes.E_STATE, "no fault latched")
+        if ~self.bits & il.INTERLOCKS:
+            return self.rep.err(seq, codes.E_INTERLOCK, il.open_names(self.bits) + " still open")
+        if self.b.laser.stray_light():
+            return self.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
+        self.fault = 0
+        self.fault_detail = ""
+        self._go(st.RESET)
+        self.rep.ok(seq)
+
+    def c_hb(self, seq, args):
+        self.rep.ok(seq)
+
+
+# name -> (handler, needs a framed line)
+COMMANDS = {
+    "HELLO": (Controller.c_hello, True),
+    "VER": (Controller.c_ver, False),
+    "STATUS": (Controller.c_status, False),
+    "LIMITS": (Controller.c_limits, False),
+    "GET": (Controller.c_get, False),
+    "HELP": (Controller.c_help, False),
+    "PROG": (Controller.c_prog, False),
+    "SET": (Controller.c_set, True),
+    "PCLR": (Controller.c_pclr, True),
+    "PADD": (Controller.c_padd, True),
+    "PEND": (Controller.c_pend, True),
+    "NEWSESSION": (Controller.c_newsession, True),
+    "READY": (Controller.c_ready, True),
+    "STANDBY": (Controller.c_standby, True),
+    "RESET": (Controller.c_reset, True),
+    "HB": (Controller.c_hb, True),
+}

@@ -1,0 +1,91 @@
+"""The HAL contract: everything the firmware core needs from a board.
+
+A board module (`boards/<name>/board.py`) provides `make()` returning an object
+with the attributes below. The core never imports `machine` or a port module; it
+only calls these. Timing-critical work (pulse width, encoder counting, the
+count/time compare that fires a pulse) is the board's job, done in hardware on
+real boards, so the core's loop only has to keep up with pulses, not with edges.
+
+Conventions
+- Times are `ticks_us` values: compare them with `time.ticks_diff`, never `<`.
+- Input bits are fail-safe: an interlock bit is 1 only when that interlock is
+  closed and healthy, so a cut wire reads as open.
+- Nothing here allocates once the board is made; `laser.take_pulse` fills a
+  caller-owned array.
+
+board
+  name: str                         short board name, in the handshake
+  limits: dict                      hard limits (firmware/limits.py names the keys)
+  settings: dict                    board settings (ready delay, calibration, ...)
+  ticks_us() -> int                 the board clock (virtual on the simulated board)
+  wait(deadline_us) -> None         idle until the deadline or any input event
+                                    (serial byte, input change, pulse fired)
+  reset_cause() -> int              one of the RESET_* values below
+  reboot(cause) -> never returns    restart the firmware after a fatal error
+
+board.laser                         the pulse output stage and its photodiode
+  off()                             enable low and any armed pulse cancelled (first
+                                    thing at boot, on any fault)
+  enable(on)                        the laser-enable line (gates every pulse)
+  configure(width_us, power_w)      pulse shape for the next pulses
+  arm(not_before_us, target, dir)   one-shot: fire one pulse at the first moment that
+                                    is not before `not_before_us` and at which the
+                                    encoder position has reached `target` moving in
+                                    `dir` (+1/-1); dir 0 means time only
+  disarm()
+  armed() -> bool
+  take_pulse(rec) -> bool           pop one fired pulse into rec (array 'i', 3):
+                                    t_us, encoder count, measured energy in uJ
+  stray_light() -> bool             photodiode saw light with no pulse commanded
+
+board.encoder
+  count() -> int                    handpiece position in quadrature counts (x4)
+
+board.inputs
+  read() -> int                     bitmask, bits in firmware/interlocks.py
+
+board.indicator
+  set(on)                           emission indicator (lamp/LED on the handpiece)
+
+board.link                          the serial line (USB-CDC, UART or a pty)
+  readinto(buf) -> int              non-blocking: bytes read, 0 if none
+  write(buf)                        write all of buf
+
+board.store                         non-volatile store: two blocks of STORE_BLOCK bytes
+  read(slot) -> bytes or None
+  write(slot, data)
+
+board.wdt
+  start(timeout_ms)
+  feed()
+"""
+
+RESET_POWER = 0
+RESET_WATCHDOG = 1
+RESET_SOFT = 2
+RESET_EXCEPTION = 3  # the firmware caught an exception and restarted itself
+
+STORE_BLOCK = 128
+
+# Every attribute a board must provide, checked by the HAL contract test.
+CONTRACT = {
+    "": ("name", "limits", "settings", "ticks_us", "wait", "reset_cause", "reboot"),
+    "laser": ("off", "enable", "configure", "arm", "disarm", "armed", "take_pulse", "stray_light"),
+    "encoder": ("count",),
+    "inputs": ("read",),
+    "indicator": ("set",),
+    "link": ("readinto", "write"),
+    "store": ("read", "write"),
+    "wdt": ("start", "feed"),
+}
+
+
+def missing(board):
+    """Names in CONTRACT that `board` does not provide (empty when complete)."""
+    out = []
+    for part, names in CONTRACT.items():
+        obj = getattr(board, part, None) if part else board
+        for n in names:
+            if obj is None or not hasattr(obj, n):
+                out.append(part + "." + n if part else n)
+    return out

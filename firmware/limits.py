@@ -1,0 +1,42 @@
+"""Hard limits (SR-15): read once from the board definition, never from the wire.
+
+There is no setter: a program or setting outside a limit is refused with the
+limit in the error, and nothing over the serial line can change these values.
+"""
+
+# name -> (unit shown in errors); every key is required in a board's `limits`.
+KEYS = (
+    "power_w_max",  # peak optical power
+    "width_us_min",
+    "width_us_max",
+    "rate_hz_max",  # repetition rate
+    "avg_power_mw_max",  # over any avg_window_ms
+    "avg_window_ms",
+    "session_j_max",  # hard cap on one session's delivered energy
+    "spacing_um_min",
+    "spacing_um_max",
+    "dwell_mj_per_cm_max",  # energy per cm of skin over dwell_window_ms
+    "dwell_window_ms",
+    "point_tol_um_max",  # largest trigger-point motion tolerance a program may ask
+)
+
+
+class Limits:
+    def __init__(self, table):
+        for k in KEYS:
+            v = table[k]
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError("board limit " + k)
+            setattr(self, k, v)
+
+    def items(self):
+        return [(k, getattr(self, k)) for k in KEYS]
+
+
+def over(name, value, limit):
+    """Error text naming the field, the value and the limit it broke."""
+    return "%s %d > %d" % (name, value, limit)
+
+
+def under(name, value, limit):
+    return "%s %d < %d" % (name, value, limit)

@@ -1,0 +1,96 @@
+"""Line intake: bytes from the serial link -> real-time flags and framed lines.
+
+Real-time bytes act the moment they arrive, even in the middle of a line, and
+never enter a line (GRBL's `!` and `?`). Lines are bounded: an oversized line
+is answered with E_TOO_LONG once and skipped up to its newline (SR-12).
+
+Frame (docs/protocol.md):  N<seq> <CMD> [args...]*<XX>
+  XX is the XOR of every byte before '*', two upper-case hex digits.
+A line with neither `N` nor `*` is unframed: accepted for read-only commands
+only, so a person can type STATUS into a serial terminal at bring-up.
+"""
+from micropython import const
+
+import codes
+
+RT_STOP = const(0x21)  # '!'  stop emission now
+RT_STATUS = const(0x3F)  # '?'  status report now
+MAX_LINE = const(160)  # bytes between newlines, checksum included
+_LF = const(10)
+_CR = const(13)
+
+FLAG_STOP = const(1)
+FLAG_STATUS = const(2)
+
+
+def checksum(data, end):
+    c = 0
+    for i in range(end):
+        c ^= data[i]
+    return c
+
+
+class Intake:
+    def __init__(self, on_line, on_error):
+        self._buf = bytearray(MAX_LINE)
+        self._n = 0
+        self._overflow = False
+        self._on_line = on_line  # (seq or -1, words) -> None
+        self._on_error = on_error  # (seq or -1, code, detail) -> None
+
+    def realtime(self, chunk, n):
+        """First pass over a chunk: the real-time flags it carries."""
+        flags = 0
+        for i in range(n):
+            b = chunk[i]
+            if b == RT_STOP:
+                flags |= FLAG_STOP
+            elif b == RT_STATUS:
+                flags |= FLAG_STATUS
+        return flags
+
+    def lines(self, chunk, n):
+        """Second pass: assemble lines and hand each complete one on."""
+        buf = self._buf
+        for i in range(n):
+            b = chunk[i]
+            if b == RT_STOP or b == RT_STATUS or b == _CR:
+                continue
+            if b != _LF:
+                if self._n < MAX_LINE:
+                    buf[self._n] = b
+                    self._n += 1
+                else:
+                    self._overflow = True
+                continue
+            if self._overflow:
+                self._on_error(-1, codes.E_TOO_LONG, "max %d bytes" % MAX_LINE)
+            elif self._n:
+                self._frame(bytes(buf[: self._n]))
+            self._n = 0
+            self._overflow = False
+
+    def _frame(self, line):
+        for b in line:
+            if b < 0x20 or b > 0x7E:
+                return self._on_error(-1, codes.E_SYNTAX, "byte 0x%02X" % b)
+        text = line.decode()
+        star = text.rfind("*")
+        framed = text[0] == "N"
+        if star < 0:
+            if framed:
+                return self._on_error(-1, codes.E_SYNTAX, "framed line without *checksum")
+            return self._on_line(-1, text.split())
+        if not framed:
+            return self._on_error(-1, codes.E_SYNTAX, "checksum without N<seq>")
+        head = text[1:star].split()
+        if not head or not head[0].isdigit() or len(head[0]) > 5:
+            return self._on_error(-1, codes.E_SYNTAX, "N<seq> must be 0..99999")
+        seq = int(head[0])
+        want = checksum(line, star)
+        got = text[star + 1 :]
+        if len(got) != 2 or got.upper() != "%02X" % want:
+            return self._on_error(seq, codes.E_CHECKSUM, "want %02X" % want)
+        if len(head) < 2:
+            return self._on_error(seq, codes.E_SYNTAX, "no command")
+        self._on_line(seq, head[1:])

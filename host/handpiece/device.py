@@ -1,0 +1,152 @@
+"""Protocol client: commands with sequence numbers, replies, events, status."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from . import PROTO_VERSION
+from .frames import STATUS, STOP, FrameError, Line, frame, parse
+from .transport import SerialTransport
+
+REPLY_TIMEOUT_S = 10.0  # hang protection only; nothing here asserts timing
+
+
+class DeviceError(RuntimeError):
+    """The device refused a command: `code` is the protocol error code."""
+
+    def __init__(self, code: int, text: str, line: str):
+        super().__init__(f"E{code:02d} {text}")
+        self.code = code
+        self.text = text
+        self.line = line
+
+
+class ProtocolError(RuntimeError):
+    """The device said something that breaks the protocol (or said nothing)."""
+
+
+class Device:
+    def __init__(self, transport: SerialTransport):
+        self.t = transport
+        self.seq = 0
+        self.events: list[Line] = []
+        self.status: list[Line] = []
+        self.bad_lines: list[str] = []
+        self._replies: list[Line] = []
+        self._cv = threading.Condition()
+        self._listeners: list[Callable[[Line], None]] = []
+        self._pump = threading.Thread(target=self._run, name="device pump", daemon=True)
+        self._pump.start()
+        self.info: dict[str, str] = {}
+
+    # -- intake
+
+    def _run(self) -> None:
+        while True:
+            raw = self.t.read_line(timeout=0.5)
+            if raw is None:
+                continue
+            if raw == b"":
+                return
+            try:
+                line = parse(raw)
+            except FrameError as e:
+                with self._cv:
+                    self.bad_lines.append(str(e))
+                    self._cv.notify_all()
+                continue
+            with self._cv:
+                if line.kind in ("ok", "er"):
+                    self._replies.append(line)
+                elif line.kind == "st":
+                    self.status.append(line)
+                else:
+                    self.events.append(line)
+                self._cv.notify_all()
+            for fn in list(self._listeners):
+                fn(line)
+
+    def listen(self, fn: Callable[[Line], None]) -> None:
+        self._listeners.append(fn)
+
+    def wait(self, pred: Callable[[], object], timeout: float = REPLY_TIMEOUT_S, what: str = "condition"):
+        end = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                got = pred()
+                if got:
+                    return got
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise ProtocolError(f"timed out waiting for {what}")
+                self._cv.wait(left)
+
+    # -- requests
+
+    def _reply(self, seq: int | None) -> Line:
+        def find():
+            for i, r in enumerate(self._replies):
+                if r.seq == seq:
+                    return self._replies.pop(i)
+            return None
+
+        return self.wait(find, what=f"reply to N{seq}")
+
+    def request(self, text: str) -> Line:
+        """Send a framed command; return its `ok` line or raise DeviceError."""
+        self.seq = (self.seq + 1) % 100000
+        seq = self.seq
+        self.t.write(frame(seq, text))
+        line = self._reply(seq)
+        if line.kind == "er":
+            raise DeviceError(line.code, line.text, line.raw)
+        return line
+
+    def send_raw(self, data: bytes, reply: bool = True) -> Line | None:
+        """Send bytes as they are (unframed commands, garbage, for tests and
+        terminals); return the next unframed reply if one is expected."""
+        self.t.write(data)
+        return self._reply(None) if reply else None
+
+    def hello(self) -> dict[str, str]:
+        self.seq = 0
+        self.t.write(frame(0, f"HELLO {PROTO_VERSION}"))
+        line = self._reply(0)
+        if line.kind == "er":
+            raise DeviceError(line.code, line.text, line.raw)
+        self.info = line.fields
+        return self.info
+
+    def stop(self) -> None:
+        """Real-time stop: acts immediately, even mid-line."""
+        self.t.write(STOP)
+
+    def query_status(self) -> dict[str, str]:
+        return self.request("STATUS").fields
+
+    def request_status_byte(self) -> Line:
+        n = len(self.status)
+        self.t.write(STATUS)
+        return self.wait(lambda: self.status[n] if len(self.status) > n else None, what="status line")
+
+    def events_named(self, name: str) -> list[Line]:
+        with self._cv:
+            return [e for e in self.events if e.name == name]
+
+    def wait_event(self, name: str, after: int = 0, timeout: float = REPLY_TIMEOUT_S) -> Line:
+        """The first event `name` at index >= after in self.events."""
+
+        def find():
+            for e in self.events[after:]:
+                if e.name == name:
+                    return e
+            return None
+
+        return self.wait(find, timeout, what=f"event {name}")
+
+    def state(self) -> str:
+        return self.query_status()["state"]
+
+    def close(self) -> None:
+        self.t.close()

@@ -1,0 +1,75 @@
+"""Wire format of protocol v1 (docs/protocol.md): build requests, parse lines."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STOP = b"!"
+STATUS = b"?"
+
+
+def checksum(data: bytes) -> int:
+    c = 0
+    for b in data:
+        c ^= b
+    return c
+
+
+def frame(seq: int, text: str) -> bytes:
+    """`N<seq> <text>*XX\\n`, the strict form every emission-related command needs."""
+    body = f"N{seq} {text}".encode("ascii")
+    return body + b"*%02X\n" % checksum(body)
+
+
+class FrameError(ValueError):
+    """A line from the device that is not a valid frame (bad checksum, garbage)."""
+
+
+@dataclass
+class Line:
+    kind: str  # ok, er, st, ev
+    seq: int | None = None  # ok/er: the request's sequence number (None: unframed)
+    code: int = 0  # er: error code
+    text: str = ""  # the payload after the header
+    t_ms: int = 0  # ev: device time
+    name: str = ""  # ev: event name
+    fields: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    out = {}
+    for word in text.split():
+        k, eq, v = word.partition("=")
+        if eq:
+            out[k] = v
+    return out
+
+
+def parse(raw: bytes) -> Line:
+    """Parse one line (without its newline). Raises FrameError if it is not a
+    valid device frame."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise FrameError(f"non-ASCII line {raw!r}") from e
+    body, star, cs = text.rpartition("*")
+    if not star or len(cs) != 2:
+        raise FrameError(f"no checksum: {text!r}")
+    if f"{checksum(body.encode()):02X}" != cs.upper():
+        raise FrameError(f"bad checksum: {text!r}")
+    kind, _, rest = body.partition(" ")
+    if kind in ("ok", "er"):
+        seq_s, _, rest = rest.partition(" ")
+        seq = None if seq_s == "-" else int(seq_s)
+        code = 0
+        if kind == "er":
+            code_s, _, rest = rest.partition(" ")
+            code = int(code_s[1:])
+        return Line(kind, seq=seq, code=code, text=rest, fields=parse_fields(rest), raw=text)
+    if kind == "st":
+        return Line(kind, text=rest, fields=parse_fields(rest), raw=text)
+    if kind == "ev":
+        t_s, _, rest = rest.partition(" ")
+        name, _, rest = rest.partition(" ")
+        return Line(kind, t_ms=int(t_s), name=name, text=rest, fields=parse_fields(rest), raw=text)
+    raise FrameError(f"unknown line kind {kind!r}: {text!r}")

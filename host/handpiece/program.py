@@ -1,0 +1,214 @@
+"""Treatment programs as files (TOML): load, validate, upload.
+
+The host checks a program against the device's hard limits (from `LIMITS`) so
+the operator hears about a mistake before anything is sent; the device checks
+again on its own, since it trusts nothing from the wire. Every error names the
+phase, the field and, where one applies, the limit.
+
+    [program]
+    name = "..."
+    [[phase]]
+    name = "fast scan"
+    mode = "scan"          # or "point"
+    width_us = 120
+    power_w = 3000
+    rate_hz = 30
+    energy_j = 500
+    spacing_mm = 3.3       # scan
+    speed_min_mm_s = 70    # scan
+    speed_max_mm_s = 130   # scan
+    points = 8             # point
+    tol_mm = 0.5           # point
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+MAX_PHASES = 8
+MAX_POINTS = 32
+
+# field -> (decimals the device keeps, modes that need it)
+FIELDS = {
+    "width_us": (0, "sp"),
+    "power_w": (0, "sp"),
+    "rate_hz": (0, "sp"),
+    "energy_j": (3, "sp"),
+    "spacing_mm": (3, "s"),
+    "speed_min_mm_s": (0, "s"),
+    "speed_max_mm_s": (0, "s"),
+    "points": (0, "p"),
+    "tol_mm": (3, "p"),
+}
+
+
+class ProgramError(ValueError):
+    """A program file that cannot run; the message names what is wrong."""
+
+
+@dataclass
+class Phase:
+    name: str
+    mode: str
+    values: dict[str, Decimal]
+
+    def __getitem__(self, key: str) -> Decimal:
+        return self.values[key]
+
+    @property
+    def pulse_j(self) -> Decimal:
+        return self["power_w"] * self["width_us"] / Decimal(1_000_000)
+
+    @property
+    def pulses(self) -> int:
+        """Whole pulses the phase delivers (the device's own rule)."""
+        points = int(self.values.get("points", 1))
+        per_point = int(self["energy_j"] / points / self.pulse_j) if self.mode == "point" else 0
+        if self.mode == "point":
+            return per_point * points
+        return int(self["energy_j"] / self.pulse_j)
+
+    @property
+    def delivered_j(self) -> Decimal:
+        return self.pulses * self.pulse_j
+
+    def wire(self) -> str:
+        """The PADD arguments, numbers written exactly as in the file."""
+        words = [f"mode={self.mode}"]
+        for key, (_, modes) in FIELDS.items():
+            if self.mode[0] in modes:
+                words.append(f"{key}={_plain(self[key])}")
+        return " ".join(words)
+
+
+@dataclass
+class Program:
+    name: str
+    phases: list[Phase]
+    path: Path | None = None
+
+    @property
+    def energy_j(self) -> Decimal:
+        return sum((p["energy_j"] for p in self.phases), Decimal(0))
+
+    @property
+    def delivered_j(self) -> Decimal:
+        return sum((p.delivered_j for p in self.phases), Decimal(0))
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+def _number(where: str, key: str, raw: object, decimals: int) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ProgramError(f"{where}: {key} must be a number, got {raw!r}")
+    try:
+        d = Decimal(str(raw))
+    except InvalidOperation as e:
+        raise ProgramError(f"{where}: {key} must be a number, got {raw!r}") from e
+    if not d.is_finite() or d < 0:
+        raise ProgramError(f"{where}: {key} must be a positive number, got {raw!r}")
+    if d != d.quantize(Decimal(1).scaleb(-decimals)):
+        raise ProgramError(f"{where}: {key}={raw} has more than {decimals} decimals")
+    return d
+
+
+def parse(data: dict, source: str = "program") -> Program:
+    head = data.get("program", {})
+    if not isinstance(head, dict):
+        raise ProgramError(f"{source}: [program] must be a table")
+    raw_phases = data.get("phase")
+    if not isinstance(raw_phases, list) or not raw_phases:
+        raise ProgramError(f"{source}: no [[phase]] tables")
+    if len(raw_phases) > MAX_PHASES:
+        raise ProgramError(f"{source}: {len(raw_phases)} phases > {MAX_PHASES}")
+    phases = []
+    for i, rp in enumerate(raw_phases):
+        where = f"{source}: phase {i + 1}"
+        name = str(rp.get("name", f"phase {i + 1}"))
+        mode = rp.get("mode")
+        if mode not in ("scan", "point"):
+            raise ProgramError(f"{where}: mode must be 'scan' or 'point', got {mode!r}")
+        values = {}
+        for key in rp:
+            if key not in FIELDS and key not in ("name", "mode"):
+                raise ProgramError(f"{where}: unknown field {key!r}")
+        for key, (decimals, modes) in FIELDS.items():
+            if mode[0] not in modes:
+                if key in rp:
+                    raise ProgramError(f"{where}: {key} is not used in {mode} mode")
+                continue
+            if key not in rp:
+                raise ProgramError(f"{where}: missing {key}")
+            values[key] = _number(where, key, rp[key], decimals)
+        phases.append(Phase(name, mode, values))
+    return Program(str(head.get("name", source)), phases)
+
+
+def load(path: str | Path) -> Program:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ProgramError(f"cannot read {p}: {e.strerror}") from e
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProgramError(f"{p}: not valid TOML: {e}") from e
+    prog = parse(data, p.name)
+    prog.path = p
+    return prog
+
+
+def validate(prog: Program, limits: dict[str, int]) -> None:
+    """Check against the device's hard limits; raise ProgramError on the first breach."""
+    total = Decimal(0)
+    for i, ph in enumerate(prog.phases):
+        where = f"phase {i + 1} ({ph.name})"
+
+        def over(key: str, value: Decimal, limit: int, unit_scale: int = 1) -> None:
+            if value * unit_scale > limit:
+                raise ProgramError(f"{where}: {key} {_plain(value)} above the limit {limit / unit_scale:g}")
+
+        def under(key: str, value: Decimal, limit: int, unit_scale: int = 1) -> None:
+            if value * unit_scale < limit:
+                raise ProgramError(f"{where}: {key} {_plain(value)} below the limit {limit / unit_scale:g}")
+
+        for key in ("power_w", "rate_hz", "energy_j"):
+            if ph[key] == 0:
+                raise ProgramError(f"{where}: {key} must be above 0")
+        over("power_w", ph["power_w"], limits["power_w_max"])
+        under("width_us", ph["width_us"], limits["width_us_min"])
+        over("width_us", ph["width_us"], limits["width_us_max"])
+        over("rate_hz", ph["rate_hz"], limits["rate_hz_max"])
+        over("energy_j", ph["energy_j"], limits["session_j_max"])
+        if ph.mode == "scan":
+            under("spacing_mm", ph["spacing_mm"], limits["spacing_um_min"], 1000)
+            over("spacing_mm", ph["spacing_mm"], limits["spacing_um_max"], 1000)
+            if not 0 < ph["speed_min_mm_s"] < ph["speed_max_mm_s"]:
+                raise ProgramError(f"{where}: speed_min_mm_s must be above 0 and below speed_max_mm_s")
+        else:
+            if not 1 <= ph["points"] <= MAX_POINTS:
+                raise ProgramError(f"{where}: points must be 1..{MAX_POINTS}")
+            over("tol_mm", ph["tol_mm"], limits["point_tol_um_max"], 1000)
+        if ph.pulses < int(ph.values.get("points", 1)):
+            raise ProgramError(f"{where}: energy_j {_plain(ph['energy_j'])} is below one pulse per point")
+        total += ph["energy_j"]
+    if total > limits["session_j_max"]:
+        raise ProgramError(f"session energy_j {_plain(total)} above the limit {limits['session_j_max']}")
+
+
+def device_limits(device) -> dict[str, int]:
+    return {k: int(v) for k, v in device.request("LIMITS").fields.items()}
+
+
+def upload(device, prog: Program) -> dict[str, str]:
+    """Validate against the device's limits, then PCLR / PADD... / PEND."""
+    validate(prog, device_limits(device))
+    device.request("PCLR")
+    for ph in prog.phases:
+        device.request("PADD " + ph.wire())
+    return device.request(f"PEND {len(prog.phases)}").fields

@@ -1,0 +1,238 @@
+"""The rig: what the test bench does to the device, apart from its protocol.
+
+`Rig` is the interface: move the handpiece, open and close interlocks, press
+the footswitch, inject photodiode faults, stall the loop, drop the host link,
+and observe what the laser really did (enable line, indicator, pulses). The
+simulated board implements it over a Unix socket (`UnixRig`); a bench rig
+(a second microcontroller wired to the device) can implement the same.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from .motion import Motion
+
+INPUTS = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
+RIG_TIMEOUT_S = 30.0  # hang protection for one rig command
+
+
+class RigError(RuntimeError):
+    pass
+
+
+@dataclass
+class Pulse:
+    t_us: int
+    pos: int  # encoder counts where it fired
+    uj: int  # photodiode reading
+    width_us: int
+    power_w: int
+
+
+class Rig:
+    """Interface. Times are the board's microseconds."""
+
+    counts_per_mm = 20
+
+    def set_input(self, name: str, on: bool) -> int:
+        raise NotImplementedError
+
+    def advance(self, ms: float) -> int:
+        """Let `ms` of device time pass; returns the board time after."""
+        raise NotImplementedError
+
+    def hand(self, motion: Motion) -> int:
+        """Move the handpiece along `motion`, starting now; returns its start time."""
+        raise NotImplementedError
+
+    def photodiode(self, gain_pct: int | None = None, drop: int | None = None, stuck: bool | None = None) -> None:
+        raise NotImplementedError
+
+    def stall(self, ms: float) -> None:
+        raise NotImplementedError
+
+    def crash(self) -> None:
+        raise NotImplementedError
+
+    def tear_next_write(self) -> None:
+        raise NotImplementedError
+
+    def power_cycle(self) -> None:
+        raise NotImplementedError
+
+    def host_link(self, up: bool) -> None:
+        raise NotImplementedError
+
+    # conveniences, the same on every rig
+    def open(self, name: str) -> int:
+        return self.set_input(name, False)
+
+    def close(self, name: str) -> int:
+        return self.set_input(name, True)
+
+    def press(self) -> int:
+        return self.set_input("foot", True)
+
+    def release(self) -> int:
+        return self.set_input("foot", False)
+
+
+class UnixRig(Rig):
+    """The simulated board's rig channel (docs/rig.md)."""
+
+    def __init__(self, conn: socket.socket):
+        self._conn = conn
+        self._cv = threading.Condition()
+        self._replies: list[str] = []
+        self.pulses: list[Pulse] = []
+        self.outputs: list[tuple[int, str, int]] = []  # (t_us, 'en'|'ind', value)
+        self.resets: list[tuple[int, str]] = []
+        self.log: list[str] = []  # every notification, in order
+        self._pending: list[tuple[int, int]] = []  # keyframes not yet sent
+        self._closed = False
+        self._thread = threading.Thread(target=self._reader, name="rig", daemon=True)
+        self._thread.start()
+        info = self.cmd("info")
+        fields = dict(w.split("=", 1) for w in info.split())
+        self.counts_per_mm = int(fields["counts_per_mm"])
+        self.virtual = fields["clock"] == "virtual"
+
+    def _reader(self) -> None:
+        buf = b""
+        while True:
+            try:
+                data = self._conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                with self._cv:
+                    self._closed = True
+                    self._cv.notify_all()
+                return
+            buf += data
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                self._line(raw.decode())
+
+    def _line(self, line: str) -> None:
+        with self._cv:
+            kind = line[:1]
+            if kind in "=?":
+                self._replies.append(line)
+            else:
+                self.log.append(line)
+                w = line.split()
+                if kind == "p":
+                    self.pulses.append(Pulse(*(int(x) for x in w[1:6])))
+                elif kind == "o":
+                    name, _, v = w[2].partition("=")
+                    self.outputs.append((int(w[1]), name, int(v)))
+                elif kind == "r":
+                    self.resets.append((int(w[1]), " ".join(w[2:])))
+            self._cv.notify_all()
+
+    def cmd(self, text: str) -> str:
+        with self._cv:
+            if self._closed:
+                raise RigError("the simulated board has gone (rig channel closed)")
+            self._conn.sendall(text.encode() + b"\n")
+            end = time.monotonic() + RIG_TIMEOUT_S
+            while not self._replies:
+                if self._closed:
+                    raise RigError(f"rig channel closed during {text!r}")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise RigError(f"no rig reply to {text!r}")
+                self._cv.wait(left)
+            reply = self._replies.pop(0)
+        if reply.startswith("?"):
+            raise RigError(f"rig refused {text!r}: {reply[2:]}")
+        return reply[2:]
+
+    def now_us(self) -> int:
+        return int(self.cmd("now"))
+
+    def set_input(self, name: str, on: bool) -> int:
+        if name not in INPUTS:
+            raise RigError(f"no input {name!r}; inputs are {', '.join(INPUTS)}")
+        return int(self.cmd(f"in {name} {1 if on else 0}"))
+
+    def advance(self, ms: float) -> int:
+        us = round(ms * 1000)
+        if us <= 0:
+            raise RigError("advance needs a positive time")
+        now = self.now_us()
+        self._feed(now + us + 1_000_000)
+        return int(self.cmd(f"adv {us}"))
+
+    def advance_to(self, t_us: int) -> int:
+        now = self.now_us()
+        return self.advance((t_us - now) / 1000) if t_us > now else now
+
+    def _feed(self, horizon_us: int) -> None:
+        while self._pending and self._pending[0][0] <= horizon_us:
+            t, x = self._pending.pop(0)
+            self.cmd(f"kf {t} {x}")
+
+    def hand(self, motion: Motion) -> int:
+        now = self.now_us()
+        kfs = motion.keyframes(self.counts_per_mm, now)
+        self.cmd(f"hold {kfs[0][1]}")
+        self._pending = [k for k in kfs[1:] if k[0] > now]
+        self._feed(now + 1_000_000)
+        return now
+
+    def position(self) -> int:
+        return int(self.cmd("pos"))
+
+    def photodiode(self, gain_pct=None, drop=None, stuck=None) -> None:
+        if gain_pct is not None:
+            self.cmd(f"pd gain {int(gain_pct)}")
+        if drop is not None:
+            self.cmd(f"pd drop {int(drop)}")
+        if stuck is not None:
+            self.cmd(f"pd stuck {1 if stuck else 0}")
+
+    def stall(self, ms: float) -> None:
+        self.cmd(f"stall {round(ms * 1000)}")
+
+    def crash(self) -> None:
+        self.cmd("crash")
+
+    def tear_next_write(self) -> None:
+        self.cmd("tear")
+
+    def power_cycle(self) -> None:
+        self.cmd("power")
+
+    def host_link(self, up: bool) -> None:
+        self.cmd(f"link {1 if up else 0}")
+
+    def enable_level(self) -> int:
+        """The laser-enable line as the rig last saw it."""
+        with self._cv:
+            for _, name, v in reversed(self.outputs):
+                if name == "en":
+                    return v
+        return 0
+
+    def wait_notification(self, pred, timeout: float = RIG_TIMEOUT_S):
+        end = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                got = pred()
+                if got:
+                    return got
+                left = end - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise RigError("timed out waiting for a rig notification")
+                self._cv.wait(left)
+
+    def close_channel(self) -> None:
+        try:
+            self._conn.close()
+        except OSError:
+            pass

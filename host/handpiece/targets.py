@@ -1,0 +1,172 @@
+"""Targets: where the firmware runs. Each gives a Device (and a Rig if it has one).
+
+UnixPortTarget runs `boards/unix/main.py` in the MicroPython Unix port behind
+a pty: the firmware gets the pty master as stdin/stdout, and the host opens
+the slave's /dev/pts/N path with pyserial exactly as it would open
+/dev/ttyACM0. SerialTarget talks to a real board on a serial port.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import tty
+from pathlib import Path
+
+from .device import Device
+from .rig import UnixRig
+from .transport import SerialTransport, TransportError
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_MICROPYTHON = "MICROPY_MICROPYTHON"  # the same variable MicroPython's test runner reads
+START_TIMEOUT_S = 10.0
+
+
+class TargetError(RuntimeError):
+    pass
+
+
+def find_micropython(explicit: str | None = None) -> str:
+    """The `micropython` binary: an explicit path, else $MICROPY_MICROPYTHON,
+    else the one installed beside this Python (the venv), else PATH."""
+    for cand in (explicit, os.environ.get(ENV_MICROPYTHON)):
+        if cand:
+            if not (os.path.isfile(cand) and os.access(cand, os.X_OK)):
+                raise TargetError(f"micropython binary {cand!r} does not exist or is not executable")
+            return cand
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise TargetError(f"no micropython binary: run `make setup`, or set {ENV_MICROPYTHON}")
+    return found
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the host process dies, however it dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class UnixPortTarget:
+    name = "unix"
+
+    def __init__(self, micropython: str | None = None, clock: str = "virtual", store: Path | None = None):
+        self.micropython = find_micropython(micropython)
+        self.clock = clock
+        self._tmp = tempfile.TemporaryDirectory(prefix="hilt-")
+        self.store = store or Path(self._tmp.name) / "store.bin"
+        self.proc: subprocess.Popen | None = None
+        self.device: Device | None = None
+        self.rig: UnixRig | None = None
+        self.stderr_path = Path(self._tmp.name) / "stderr.txt"
+
+    def open(self) -> tuple[Device, UnixRig]:
+        rig_path = os.path.join(self._tmp.name, "rig.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(rig_path)
+        listener.listen(1)
+        listener.settimeout(START_TIMEOUT_S)
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo or line editing before pyserial takes it
+        fl = fcntl.fcntl(master, fcntl.F_GETFL)
+        fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        env = dict(os.environ, HP_RIG=rig_path, HP_STORE=str(self.store), HP_CLOCK=self.clock)
+        env.pop("MICROPYPATH", None)
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [self.micropython, str(ROOT / "boards" / "unix" / "main.py")],
+                stdin=master, stdout=master, stderr=err, env=env,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        os.close(master)
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout as e:
+            self.close()
+            raise TargetError(f"the firmware did not connect its rig channel: {self.stderr()}") from e
+        finally:
+            listener.close()
+        try:
+            transport = SerialTransport(os.ttyname(slave))
+        except TransportError:
+            self.close()
+            raise
+        finally:
+            os.close(slave)
+        self.rig = UnixRig(conn)
+        self.device = Device(transport)
+        return self.device, self.rig
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.device:
+            self.device.close()
+        if self.rig:
+            self.rig.close_channel()
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=5)
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialTarget:
+    name = "serial"
+
+    def __init__(self, port: str, baudrate: int = 115200):
+        self.port = port
+        self.baudrate = baudrate
+        self.device: Device | None = None
+        self.rig = None  # a bench rig would be attached here
+
+    def open(self) -> tuple[Device, None]:
+        if not os.path.exists(self.port):
+            raise TargetError(f"serial port {self.port} does not exist (is the board plugged in?)")
+        self.device = Device(SerialTransport(self.port, self.baudrate))
+        return self.device, None
+
+    def close(self) -> None:
+        if self.device:
+            self.device.close()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_target(spec: str, micropython: str | None = None, clock: str = "virtual"):
+    """'unix' or 'serial:/dev/ttyACM0[@baud]'."""
+    if spec == "unix":
+        return UnixPortTarget(micropython, clock=clock)
+    if spec.startswith("serial:"):
+        port, _, baud = spec[7:].partition("@")
+        if not port:
+            raise TargetError("serial target needs a port: serial:/dev/ttyACM0")
+        return SerialTarget(port, int(baud) if baud else 115200)
+    raise TargetError(f"unknown target {spec!r}: use 'unix' or 'serial:/dev/ttyACM0'")
