@@ -8,8 +8,8 @@ can move a dose: "3.3" mm with 3 decimals becomes 3300 um exactly.
 def fixed(text, decimals):
     """'31.25' with 3 decimals -> 31250. Raises ValueError on anything else,
     including more decimals than the unit can hold (no silent rounding)."""
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > decimals:
+    whole, dot, frac = text.partition(".")
+    if not whole.isdigit() or (dot and not frac.isdigit()) or len(frac) > decimals:
         raise ValueError(text)
     return int(whole) * 10 ** decimals + int((frac + "000000")[:decimals] or "0")
 

@@ -1,0 +1,149 @@
+# Pacing: distance grid, stillness, rate and average power, dwell, trigger
+# points (SR-7, SR-8, SR-9), and no allocation in the pulse path.
+import micropython
+
+from controller import Controller
+from fakes import FullBoard, record
+from limits import Limits
+from pacer import Pacer
+from program import parse_phase
+from mp_test_program import LIM, POINT_PH, SCAN
+
+LIMITS = {k: getattr(LIM, k) for k, _ in LIM.items()}
+
+
+def run(profile, phase_text=SCAN, ms=3000, pacer=None):
+    """Drive a pacer with a fake laser along profile(t_ms) -> counts.
+    Returns the fired pulses as (t_us, pos)."""
+    from fakes import FakeLaser
+
+    ph, why = parse_phase(phase_text.split(), LIM)
+    assert why is None, why
+    p = pacer or Pacer(LIM, 20, 4)
+    las = FakeLaser()
+    las.enabled = True
+    rec = record()
+    p.start(ph, 0, profile(0))
+    out = []
+    for t_ms in range(1, ms):
+        t = t_ms * 1000
+        pos = profile(t_ms)
+        las.hardware(t, pos)
+        while las.take_pulse(rec):
+            p.fired(rec[0], rec[1])
+            out.append((rec[0], rec[1]))
+        turned = p.track(t, pos)
+        if turned:
+            las.disarm()
+        if not las.armed() and p.plan(t):
+            las.arm(p.not_before, p.target, p.dir if ph.mode == 0 else 0)
+    return out, p
+
+
+def test_no_pulse_while_still():
+    out, _ = run(lambda t: 500)
+    assert out == []
+
+
+def test_no_pulse_from_tremor_inside_the_deadband():
+    out, _ = run(lambda t: 500 + (t // 7) % 3)  # +-1..2 counts forever
+    assert out == []
+
+
+def test_slow_scan_hits_the_grid_exactly():
+    # 33 mm/s = 0.66 counts/ms, well below 3.3 mm x 29 Hz
+    out, p = run(lambda t: t * 66 // 100)
+    assert len(out) > 10
+    gaps = [b[1] - a[1] for a, b in zip(out, out[1:])]
+    assert all(65 <= g <= 67 for g in gaps), gaps
+    assert p.under_counts == 0
+
+
+def test_too_fast_clamps_rate_and_reports_underdose():
+    # 300 mm/s = 6 counts/ms: three times what 3.3 mm at 29 Hz allows
+    out, p = run(lambda t: t * 6)
+    dts = [b[0] - a[0] for a, b in zip(out, out[1:])]
+    assert min(dts) >= 34286
+    gaps = [b[1] - a[1] for a, b in zip(out, out[1:])]
+    assert min(gaps) >= 66  # never closer than the spacing
+    assert p.under_counts > 0
+
+
+def test_average_power_over_any_window():
+    out, _ = run(lambda t: t * 6, ms=5000)
+    times = [t for t, _ in out]
+    for i, t0 in enumerate(times):
+        n = sum(1 for t in times[i:] if t - t0 < 1_000_000)
+        assert n * 360000 <= 10_500_000, (t0, n)
+
+
+def test_reversal_counts_path():
+    # 40 mm out and back at 33 mm/s: the return stroke doses too
+    def sweep(t):
+        x = t * 66 // 100
+        return x if x <= 800 else 1600 - x
+
+    out, p = run(sweep, ms=2400)
+    back = [pos for _, pos in out if pos < 800 and _ > 1_300_000]
+    assert back, out
+    assert p.path >= 1500
+
+
+def test_dwell_limit_stops_scrubbing_one_place():
+    # scrub 5 mm back and forth at 100 mm/s for 10 s: energy per cm is capped
+    def scrub(t):
+        x = (t * 2) % 200
+        return 1000 + (x if x < 100 else 200 - x)
+
+    out, p = run(scrub, ms=10000)
+    assert out
+    assert len(out) * 360 <= 8000 + 360  # 8 J per cm, within one pulse's rounding
+    assert p.skips > 0
+
+
+def test_trigger_point_paces_by_time_only():
+    out, _ = run(lambda t: 700, phase_text=POINT_PH, ms=1000)
+    assert len(out) == 10  # 10 Hz for 1 s, hand still
+    dts = [b[0] - a[0] for a, b in zip(out, out[1:])]
+    assert min(dts) >= 100000
+
+
+def test_trigger_point_notices_motion():
+    ph, _ = parse_phase(POINT_PH.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, 100)
+    p.track(1000, 105)
+    assert not p.point_moved()  # 0.25 mm inside 0.5 mm
+    p.track(2000, 111)
+    assert p.point_moved()
+
+
+def test_pulse_path_does_not_allocate():
+    b = FullBoard(LIMITS)
+    c = Controller(b)
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    c.program.add(ph, SCAN)
+    assert c.program.close(1, LIM) is None
+    c.session.begin(c.program.crc)
+    c.session.reserved[0] = ph.pulses_max  # store writes are not in the pulse path
+    c._start_step()
+    b.laser.enable(True)
+    las, pacer, s, rec = b.laser, c.pacer, c.session, c.rec
+    fired = 0
+    micropython.heap_lock()
+    try:
+        for step in range(20000):
+            b.t += 500
+            pos = step  # 2 counts per ms = 100 mm/s
+            las.hardware(b.t, pos)
+            while las.take_pulse(rec):
+                c.on_pulse(rec)
+                fired += 1
+            if pacer.track(b.t, pos) and las.armed():
+                las.disarm()
+            if not las.armed() and s.may_fire(ph.pulses_max) and pacer.plan(b.t):
+                las.arm(pacer.not_before, pacer.target, pacer.dir)
+    finally:
+        micropython.heap_unlock()
+    assert fired > 100, fired
+    assert c.state != 7  # no fault was raised on the way
