@@ -109,6 +109,11 @@ class Device:
         self.t.write(data)
         return self._reply(None) if reply else None
 
+    def sync(self) -> None:
+        """Round trip an unframed VER: every line the device wrote before it
+        has then been read (the rig's clock and the serial line meet here)."""
+        self.send_raw(b"VER\n")
+
     def hello(self) -> dict[str, str]:
         self.seq = 0
         self.t.write(frame(0, f"HELLO {PROTO_VERSION}"))

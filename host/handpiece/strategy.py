@@ -45,7 +45,7 @@ class Station:
         self.load(program)
         self.device.request("READY")
         if self.rig is not None:
-            self.rig.advance(self.ready_delay_ms + 1)
+            self.advance(self.ready_delay_ms + 1)
         return self
 
     def emitting(self, program: Program | dict | None = None, motion: Motion | None = None) -> Station:
@@ -53,8 +53,14 @@ class Station:
         if motion is not None:
             self.rig.hand(motion)
         self.rig.press()
-        self.rig.advance(DEBOUNCE_MS)
+        self.advance(DEBOUNCE_MS)
         return self
+
+    def advance(self, ms: float) -> int:
+        """Let device time pass, then catch up with everything it said."""
+        t = self.rig.advance(ms)
+        self.device.sync()
+        return t
 
     def state(self) -> str:
         return self.device.state()

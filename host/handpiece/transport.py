@@ -44,7 +44,8 @@ class SerialTransport:
         buf = b""
         while not self._closed.is_set():
             try:
-                chunk = self._ser.read(4096)
+                # Block for one byte (up to the timeout), then take what waits.
+                chunk = self._ser.read(max(1, self._ser.in_waiting))
             except (serial.SerialException, OSError, TypeError):
                 if not self._closed.is_set():
                     self.lines.put(b"")  # tells readers the line is gone

@@ -1,0 +1,194 @@
+"""Protocol v1 over the real serial path (a pty on the Unix port, a port on a
+board): handshake, status, framing errors. Every bad input gets a specific
+error and changes nothing (SR-12)."""
+import pytest
+
+from handpiece.device import DeviceError
+from handpiece.frames import checksum, frame
+
+E_CHECKSUM, E_SEQUENCE, E_TOO_LONG, E_SYNTAX, E_UNKNOWN, E_RANGE = 1, 2, 3, 4, 5, 6
+E_STATE, E_STRICT, E_HANDSHAKE, E_VERSION, E_PROGRAM = 7, 8, 9, 10, 11
+
+
+def snapshot(device):
+    """Everything a bad frame must leave as it was."""
+    st = device.request("STATUS").fields
+    st.pop("t")
+    return st, device.request("PROG").text, device.request("GET").text
+
+
+def expect_refusal(device, data: bytes, code: int, seq=None):
+    line = device.send_raw(data) if seq is None else None
+    if seq is not None:
+        device.t.write(data)
+        line = device._reply(seq)
+    assert line.kind == "er", line.raw
+    assert line.code == code, line.raw
+    return line
+
+
+def test_handshake_reports_versions(device):
+    info = device.hello()
+    assert info["proto"] == "1"
+    assert info["board"]
+    assert info["fw"].count(".") == 2
+
+
+def test_wrong_protocol_version_is_refused(device):
+    device.t.write(frame(0, "HELLO 2"))
+    line = device._reply(0)
+    assert line.kind == "er" and line.code == E_VERSION and "device speaks 1" in line.text
+
+
+def test_framed_command_needs_handshake(device):
+    device.t.write(frame(1, "STATUS"))
+    line = device._reply(1)
+    assert line.code == E_HANDSHAKE
+
+
+def test_unframed_read_only_commands_work_for_a_person(device):
+    for cmd in (b"VER\n", b"STATUS\r\n", b"LIMITS\n", b"GET\n", b"HELP\n", b"prog\n"):
+        assert device.send_raw(cmd).kind == "ok", cmd
+
+
+def test_status_byte_and_status_command_agree(device):
+    device.hello()
+    line = device.request_status_byte()
+    assert line.fields["state"] == device.request("STATUS").fields["state"] == "STANDBY"
+
+
+def test_status_stream_at_configured_rate(station, rig):
+    station.standby()
+    station.device.request("SET status_ms=100")
+    station.advance(1000)
+    times = [int(s.fields["t"]) for s in station.device.status]
+    assert len(times) >= 10
+    assert all(b - a == 100 for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("cmd", [b"READY\n", b"PCLR\n", b"RESET\n", b"SET status_ms=100\n", b"HELLO 1\n"])
+def test_commands_that_lead_to_emission_need_a_frame(device, cmd):
+    device.hello()
+    before = snapshot(device)
+    line = device.send_raw(cmd)
+    assert line.kind == "er" and line.code == E_STRICT
+    assert snapshot(device) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_bad_checksum_changes_nothing(station):
+    station.standby()
+    station.load()
+    dev = station.device
+    before = snapshot(dev)
+    body = f"N{dev.seq + 1} PCLR".encode()
+    bad = body + b"*%02X\n" % (checksum(body) ^ 0x55)
+    line = expect_refusal(dev, bad, E_CHECKSUM, seq=dev.seq + 1)
+    assert "want" in line.text
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_sequence_gap_is_refused_and_changes_nothing(station):
+    station.standby()
+    station.load()
+    dev = station.device
+    before = snapshot(dev)
+    expected = dev.seq + 1
+    line = expect_refusal(dev, frame(expected + 5, "PCLR"), E_SEQUENCE, seq=expected + 5)
+    assert f"expected {expected}" in line.text
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_repeated_frame_is_answered_not_redone(station):
+    station.standby()
+    dev = station.device
+    dev.request("SET status_ms=0")
+    dev.t.write(frame(dev.seq + 1, "READY"))  # refused: no program
+    first = dev._reply(dev.seq + 1)
+    dev.seq += 1
+    dev.t.write(frame(dev.seq, "READY"))  # the host did not see the answer: same seq again
+    again = dev._reply(dev.seq)
+    assert again.raw == first.raw
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("junk", [
+    b"\x00\x01\x02\xff\n",
+    b"\x1b[A\x1b[B\n",
+    b"N12 READY\n",  # framed without a checksum
+    b"READY*41\n",  # checksum without a sequence number
+    b"Nzz READY*00\n",
+])
+def test_garbage_gets_a_syntax_error_and_changes_nothing(station, junk):
+    station.standby()
+    station.load()
+    dev = station.device
+    before = snapshot(dev)
+    line = dev.send_raw(junk)
+    assert line.kind == "er" and line.code == E_SYNTAX, line.raw
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_oversized_line_is_refused_and_the_link_recovers(station):
+    station.standby()
+    dev = station.device
+    before = snapshot(dev)
+    line = dev.send_raw(b"PADD " + b"x" * 400 + b"\n")
+    assert line.code == E_TOO_LONG and "max 160 bytes" in line.text
+    assert snapshot(dev) == before
+    assert dev.request("HB").kind == "ok"
+
+
+@pytest.mark.safety("SR-12")
+def test_truncated_frame_is_refused(station):
+    station.standby()
+    dev = station.device
+    before = snapshot(dev)
+    whole = frame(dev.seq + 1, "PCLR")
+    dev.t.write(whole[: len(whole) // 2])  # the cable was pulled mid-frame...
+    line = dev.send_raw(b"\n")  # ...and the next newline ends it
+    assert line.kind == "er" and line.code in (E_SYNTAX, E_CHECKSUM)
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_unknown_command_is_named(station):
+    station.standby()
+    with pytest.raises(DeviceError) as e:
+        station.device.request("FIRE now")
+    assert e.value.code == E_UNKNOWN and "FIRE" in e.value.text
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("setting,detail", [
+    ("status_ms=5", "status_ms 0 or 50..10000"),
+    ("sup_ms=900", "sup_ms 0 or 50..500"),
+    ("status_ms=-1", "whole number"),
+    ("power_w_max=5000", "setting power_w_max"),
+])
+def test_out_of_range_settings_are_refused(station, setting, detail):
+    station.standby()
+    before = snapshot(station.device)
+    with pytest.raises(DeviceError) as e:
+        station.device.request(f"SET {setting}")
+    assert detail in e.value.text
+    assert snapshot(station.device) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_ctrl_c_in_the_stream_is_data_not_an_interrupt(station):
+    station.standby()
+    line = station.device.send_raw(b"\x03\x03\n")
+    assert line.code == E_SYNTAX
+    assert station.device.request("HB").kind == "ok"  # firmware still alive
+
+
+def test_device_lines_all_carry_valid_checksums(station, rig):
+    station.emitting()
+    station.advance(500)
+    station.device.request("STATUS")
+    assert station.device.bad_lines == []
