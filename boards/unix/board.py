@@ -410,6 +410,8 @@ class Board:
                     self.until = -1
                     self.reply("= %d" % self.t)
                 self._block(-1)
+                if self.woken and self.stall_until <= self.t:
+                    return  # a rig command or a serial byte: the loop looks now
                 continue
             t1 = self.t + max(1, time.ticks_diff(deadline, self.t & _MASK))
             if stalled:

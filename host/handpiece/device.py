@@ -128,7 +128,11 @@ class Device:
         self.t.write(STOP)
 
     def query_status(self) -> dict[str, str]:
-        return self.request("STATUS").fields
+        """STATUS, unframed: reading needs no handshake (it survives a reboot)."""
+        line = self.send_raw(b"STATUS\n")
+        if line.kind == "er":
+            raise DeviceError(line.code, line.text, line.raw)
+        return line.fields
 
     def request_status_byte(self) -> Line:
         n = len(self.status)

@@ -173,9 +173,13 @@ class UnixRig(Rig):
         return self.advance((t_us - now) / 1000) if t_us > now else now
 
     def _feed(self, horizon_us: int) -> None:
-        while self._pending and self._pending[0][0] <= horizon_us:
+        """Send keyframes up to the horizon and one past it: the board
+        interpolates towards the next keyframe, so it must always have it."""
+        while self._pending:
             t, x = self._pending.pop(0)
             self.cmd(f"kf {t} {x}")
+            if t > horizon_us:
+                break
 
     def hand(self, motion: Motion) -> int:
         now = self.now_us()

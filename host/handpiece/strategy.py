@@ -9,12 +9,12 @@ from .rig import Rig
 
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
 
-# A small scan program for tests: 10 J at 3000 W x 120 us (27 pulses).
+# A scan program for tests: 100 J at 3000 W x 120 us (277 pulses, tens of seconds of scanning).
 SMALL_SCAN = {
     "program": {"name": "test scan"},
     "phase": [{
         "name": "scan", "mode": "scan", "width_us": 120, "power_w": 3000, "rate_hz": 30,
-        "energy_j": 10, "spacing_mm": 3.3, "speed_min_mm_s": 20, "speed_max_mm_s": 150,
+        "energy_j": 100, "spacing_mm": 3.3, "speed_min_mm_s": 20, "speed_max_mm_s": 150,
     }],
 }
 
@@ -24,6 +24,7 @@ class Station:
         self.device = device
         self.rig = rig
         self.ready_delay_ms = 0
+        self.heartbeat_ms = 0  # while > 0, advance() sends HB at this interval
 
     def standby(self) -> Station:
         info = self.device.hello()
@@ -56,9 +57,23 @@ class Station:
         self.advance(DEBOUNCE_MS)
         return self
 
+    def supervise(self, sup_ms: int) -> None:
+        """Host-supervised mode: the device needs a frame every sup_ms; this
+        station's advance() then heartbeats at two thirds of that."""
+        self.device.request(f"SET sup_ms={sup_ms}")
+        self.heartbeat_ms = sup_ms * 2 // 3
+
     def advance(self, ms: float) -> int:
-        """Let device time pass, then catch up with everything it said."""
-        t = self.rig.advance(ms)
+        """Let device time pass (heartbeating if supervised), then catch up
+        with everything the device said."""
+        left = ms
+        while self.heartbeat_ms and left > self.heartbeat_ms:
+            self.device.request("HB")
+            self.rig.advance(self.heartbeat_ms)
+            left -= self.heartbeat_ms
+        if self.heartbeat_ms:
+            self.device.request("HB")
+        t = self.rig.advance(left)
         self.device.sync()
         return t
 

@@ -1,0 +1,313 @@
+"""Safety core over the serial line on the simulated board: off by default,
+emission guards, interlocks, latched faults, ready delay, watchdog, host
+supervision, hard limits (SR-1..SR-5, SR-11, SR-13, SR-15). What the laser did
+is read from the rig (enable line, indicator, pulses), not from the device's
+own account."""
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+
+from handpiece.device import DeviceError
+from handpiece.motion import Motion
+from handpiece.strategy import Station
+from handpiece.targets import UnixPortTarget
+
+INTERLOCKS = ("door", "estop", "key", "handpiece", "temp", "flow")
+E_STATE, E_PROGRAM, E_INTERLOCK, E_FAULTED = 7, 11, 12, 13
+F_INTERLOCK, F_ESTOP, F_WATCHDOG, F_EXCEPTION, F_LINK = 2, 3, 4, 5, 8
+
+
+def long_sweep():
+    """The hand sweeping 100 mm strokes at 60 mm/s for a minute."""
+    return Motion(0).sweeps(100, 60, 36)
+
+
+def pulses_after(rig, t_us):
+    return [p for p in rig.pulses if p.t_us > t_us]
+
+
+def fault_code(device):
+    return int(device.query_status()["fault"])
+
+
+@pytest.mark.safety("SR-1")
+def test_boot_leaves_outputs_off(station, rig):
+    station.standby()
+    station.advance(500)
+    assert rig.enable_level() == 0
+    assert not [o for o in rig.outputs if o[2] == 1]
+    assert rig.pulses == []
+
+
+@pytest.mark.safety("SR-1")
+def test_exception_drops_enable_before_the_restart(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    assert rig.pulses and rig.enable_level() == 1
+    n_log = len(rig.log)
+    rig.crash()
+    t_crash = station.advance(300)
+    after = rig.log[n_log:]
+    off = next(i for i, line in enumerate(after) if line.endswith("en=0"))
+    restart = next(i for i, line in enumerate(after) if "boot cause=3" in line)
+    assert off < restart, after  # laser off first, then the firmware restarts
+    assert pulses_after(rig, rig.outputs[-1][0]) == []
+    assert station.device.events_named("exception")
+    assert station.state() == "FAULT" and fault_code(station.device) == F_EXCEPTION
+    assert t_crash
+
+
+@pytest.mark.safety("SR-1")
+@pytest.mark.safety("SR-11")
+def test_stalled_loop_is_bitten_by_the_watchdog(station, rig):
+    station.emitting(motion=long_sweep())
+    t0 = station.advance(500)
+    assert rig.enable_level() == 1
+    rig.stall(1000)
+    station.advance(1500)
+    bites = [t for t, what in rig.resets if what == "watchdog"]
+    assert bites and t0 < bites[0] <= t0 + 200_000 + 1_000  # 200 ms timeout
+    drops = [t for t, name, v in rig.outputs if name == "en" and v == 0 and t >= t0]
+    assert drops and drops[0] <= bites[0]
+    assert pulses_after(rig, bites[0]) == []
+    assert station.state() == "FAULT" and fault_code(station.device) == F_WATCHDOG
+
+
+@pytest.mark.safety("SR-11")
+def test_a_healthy_loop_is_never_bitten(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(5000)
+    assert not [r for r in rig.resets if r[1] == "watchdog"]
+    assert station.state() == "EMITTING"
+
+
+@pytest.mark.safety("SR-2")
+@pytest.mark.parametrize("setup,code,text", [
+    (lambda st, rig: rig.open("key"), E_INTERLOCK, "key off"),
+    (lambda st, rig: rig.open("door"), E_INTERLOCK, "door open"),
+    (lambda st, rig: rig.open("flow"), E_INTERLOCK, "flow open"),
+    (lambda st, rig: st.device.request("PCLR"), E_PROGRAM, "no program"),
+])
+def test_ready_is_refused_with_the_reason(station, rig, setup, code, text):
+    station.standby()
+    station.load()
+    setup(station, rig)
+    station.advance(50)
+    with pytest.raises(DeviceError) as e:
+        station.device.request("READY")
+    assert e.value.code == code and text in e.value.text
+    assert station.state() == "STANDBY"
+
+
+@pytest.mark.safety("SR-2")
+def test_footswitch_alone_never_emits(station, rig):
+    station.standby()
+    station.load()
+    rig.hand(long_sweep())
+    rig.press()
+    station.advance(3000)  # STANDBY, footswitch down, hand moving
+    assert rig.pulses == [] and rig.enable_level() == 0
+    assert station.state() == "STANDBY"
+
+
+@pytest.mark.safety("SR-2")
+def test_ready_without_footswitch_never_emits(station, rig):
+    station.ready()
+    rig.hand(long_sweep())
+    station.advance(3000)
+    assert rig.pulses == [] and station.state() == "READY"
+
+
+@pytest.mark.safety("SR-2")
+def test_emission_with_everything_in_place(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(1000)
+    assert station.state() == "EMITTING" and len(rig.pulses) > 5
+
+
+@pytest.mark.safety("SR-3")
+@pytest.mark.parametrize("name", INTERLOCKS)
+def test_interlock_trip_stops_emission_at_once(station, rig, name):
+    station.emitting(motion=long_sweep())
+    station.advance(700)
+    assert rig.pulses
+    t_trip = rig.open(name)
+    station.advance(1000)
+    assert pulses_after(rig, t_trip) == []
+    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    assert drops and drops[-1] == t_trip  # the same instant on the virtual clock
+    assert station.state() == "FAULT"
+    code = F_ESTOP if name == "estop" else F_INTERLOCK
+    assert fault_code(station.device) == code
+    fault = station.device.events_named("fault")[-1]
+    assert (name in fault.text) or (name == "estop" and "emergency stop" in fault.text)
+
+
+@pytest.mark.safety("SR-3")
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(trip_ms=hs.integers(min_value=1, max_value=1500), name=hs.sampled_from(INTERLOCKS),
+       speed=hs.sampled_from([20, 60, 100, 250]))
+def test_no_pulse_after_a_trip_at_any_moment(trip_ms, name, speed):
+    with UnixPortTarget() as (device, rig):
+        st = Station(device, rig)
+        st.emitting(motion=Motion(0).sweeps(80, speed, 40))
+        rig.advance(trip_ms)
+        t_trip = rig.open(name)
+        st.advance(500)
+        assert pulses_after(rig, t_trip) == []
+        assert rig.enable_level() == 0
+        assert st.state() == "FAULT"
+
+
+@pytest.mark.safety("SR-4")
+def test_fault_latches_until_reset_after_the_cause_is_gone(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    rig.open("door")
+    station.advance(100)
+    rig.release()
+    rig.close("door")
+    station.advance(100)
+    assert station.state() == "FAULT"  # closing the door does not clear it
+    with pytest.raises(DeviceError) as e:
+        station.device.request("READY")
+    assert e.value.code == E_FAULTED
+    rig.open("door")
+    station.advance(50)
+    with pytest.raises(DeviceError) as e:
+        station.device.request("RESET")
+    assert e.value.code == E_INTERLOCK and "door still open" in e.value.text
+    assert station.state() == "FAULT"
+    rig.close("door")
+    station.advance(50)
+    station.device.request("RESET")
+    assert station.state() == "STANDBY"
+
+
+@pytest.mark.safety("SR-4")
+def test_footswitch_held_through_reset_does_not_fire(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    rig.open("door")
+    station.advance(100)
+    rig.close("door")  # footswitch still held all along
+    station.advance(100)
+    station.device.request("RESET")
+    station.device.request("READY")
+    n = len(rig.pulses)
+    station.advance(4000)
+    assert len(rig.pulses) == n and station.state() == "READY"
+    rig.release()
+    station.advance(100)
+    rig.press()
+    station.advance(500)
+    assert station.state() == "EMITTING" and len(rig.pulses) > n
+
+
+@pytest.mark.safety("SR-5")
+def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
+    station.standby()
+    station.load()
+    rig.hand(long_sweep())
+    station.device.request("READY")
+    t_ready = rig.now_us()
+    ind_on = [t for t, n, v in rig.outputs if n == "ind" and v == 1]
+    assert ind_on == [t_ready]  # lit on entering READY
+    station.advance(100)
+    rig.press()  # pressed early and held
+    station.advance(1800)
+    assert rig.pulses == [] and station.state() == "READY"
+    station.advance(1000)
+    assert rig.pulses
+    assert rig.pulses[0].t_us >= t_ready + 2_000_000
+    assert station.state() == "EMITTING"
+
+
+@pytest.mark.safety("SR-5")
+def test_indicator_off_outside_ready_states(station, rig):
+    station.ready()
+    assert rig.outputs[-1][1:] == ("ind", 1)
+    station.device.request("STANDBY")
+    assert [o for o in rig.outputs if o[1] == "ind"][-1][2] == 0
+
+
+@pytest.mark.safety("SR-13")
+def test_heartbeats_keep_supervised_emission_going(station, rig):
+    station.standby()
+    station.supervise(300)
+    station.emitting(motion=long_sweep())
+    station.advance(3000)  # heartbeats every 200 ms
+    assert station.state() == "EMITTING"
+
+
+@pytest.mark.safety("SR-13")
+def test_silent_host_stops_supervised_emission_within_500_ms(station, rig):
+    station.standby()
+    station.supervise(300)
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    station.device.request("HB")
+    t_hb = rig.now_us()
+    rig.advance(1000)  # the host falls silent
+    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    assert drops and t_hb < drops[-1] <= t_hb + 500_000
+    assert pulses_after(rig, drops[-1]) == []
+    assert fault_code(station.device) == F_LINK
+
+
+@pytest.mark.safety("SR-13")
+def test_cut_link_stops_supervised_emission(station, rig):
+    station.standby()
+    station.supervise(200)
+    station.emitting(motion=long_sweep())
+    station.advance(300)
+    assert station.state() == "EMITTING"
+    station.device.request("HB")
+    t_cut = rig.now_us()
+    rig.host_link(False)
+    rig.advance(1000)
+    rig.host_link(True)
+    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    assert drops and drops[-1] <= t_cut + 500_000
+    assert pulses_after(rig, drops[-1]) == []
+    assert station.state() == "FAULT"
+
+
+def test_unsupervised_emission_ignores_silence(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(3000)
+    assert station.state() == "EMITTING"
+
+
+@pytest.mark.safety("SR-15")
+def test_hard_limits_cannot_be_raised_over_the_line(station):
+    station.standby()
+    dev = station.device
+    before = dev.request("LIMITS").text
+    for attempt in ("SET power_w_max=5000", "SET rate_hz_max=100", "SET session_j_max=99999"):
+        with pytest.raises(DeviceError):
+            dev.request(attempt)
+    too_hot = ("PADD mode=scan width_us=120 power_w=3500 rate_hz=30 energy_j=10 spacing_mm=3.3 "
+               "speed_min_mm_s=20 speed_max_mm_s=150")
+    with pytest.raises(DeviceError) as e:
+        dev.request(too_hot)
+    assert e.value.code == E_PROGRAM and "power_w 3500 > 3000" in e.value.text
+    assert dev.request("LIMITS").text == before
+
+
+@pytest.mark.safety("SR-15")
+@pytest.mark.parametrize("field,value,detail", [
+    ("width_us", "200", "width_us 200 > 150"),
+    ("width_us", "50", "width_us 50 < 100"),
+    ("rate_hz", "60", "rate_hz 60 > 40"),
+    ("energy_j", "2000", "energy_j 2000 > 1500"),
+])
+def test_program_outside_limits_is_refused_with_the_limit(station, field, value, detail):
+    station.standby()
+    words = {"mode": "scan", "width_us": "120", "power_w": "3000", "rate_hz": "30", "energy_j": "10",
+             "spacing_mm": "3.3", "speed_min_mm_s": "20", "speed_max_mm_s": "150"}
+    words[field] = value
+    with pytest.raises(DeviceError) as e:
+        station.device.request("PADD " + " ".join(f"{k}={v}" for k, v in words.items()))
+    assert detail in e.value.text
