@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import tty
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class UnixPortTarget:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(rig_path)
         listener.listen(1)
-        listener.settimeout(START_TIMEOUT_S)
+        listener.settimeout(0.05)
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo or line editing before pyserial takes it
         fl = fcntl.fcntl(master, fcntl.F_GETFL)
@@ -91,10 +92,7 @@ class UnixPortTarget:
             )
         os.close(master)
         try:
-            conn, _ = listener.accept()
-        except socket.timeout as e:
-            self.close()
-            raise TargetError(f"the firmware did not connect its rig channel: {self.stderr()}") from e
+            conn = self._accept(listener)
         finally:
             listener.close()
         try:
@@ -107,6 +105,18 @@ class UnixPortTarget:
         self.rig = UnixRig(conn)
         self.device = Device(transport)
         return self.device, self.rig
+
+    def _accept(self, listener: socket.socket) -> socket.socket:
+        """The firmware's rig connection, or a clear error if it died or hung."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                return listener.accept()[0]
+            except socket.timeout:
+                continue
+        err = self.stderr()
+        self.close()
+        raise TargetError(f"the firmware did not start (no rig connection); its stderr:\n{err}")
 
     def stderr(self) -> str:
         try:
