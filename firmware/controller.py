@@ -227,7 +227,13 @@ class Controller:
         i = self.session.phase
         if self.session.done[i] < self.stop_at and self.session.may_fire(ph.pulses_max):
             if pacer.plan(now):
-                b.laser.arm(pacer.not_before, pacer.target, pacer.dir if ph.mode != POINT else 0)
+                if ph.mode == POINT:
+                    # Time-only pulse: arm it no earlier than one loop before it
+                    # is due, so the stillness check is at most one loop old (SR-9).
+                    if time.ticks_diff(pacer.not_before, now) <= self.cfg["control_period_us"]:
+                        b.laser.arm(pacer.not_before, 0, 0)
+                else:
+                    b.laser.arm(pacer.not_before, pacer.target, pacer.dir)
 
     def on_pulse(self, rec):
         """A pulse the board fired: dose, photodiode check, report queue.

@@ -19,7 +19,9 @@ board
   settings: dict                    board settings (ready delay, calibration, ...)
   ticks_us() -> int                 the board clock (virtual on the simulated board)
   wait(deadline_us) -> None         idle until the deadline or any input event
-                                    (serial byte, input change, pulse fired)
+                                    (serial byte, input change, pulse fired, and
+                                    the encoder changing direction, so the core
+                                    sees each turn of the hand where it happened)
   reset_cause() -> int              one of the RESET_* values below
   reboot(cause) -> never returns    restart the firmware after a fatal error
 

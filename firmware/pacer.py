@@ -7,9 +7,11 @@ time on the simulated one). So the loop only has to re-arm between pulses.
 
 Scan: one pulse per `spacing` of path. Path is the distance travelled, so
 back-and-forth sweeps count; a reversal is believed only once the position has
-moved `deadband` counts back (glitch and tremor filter). A pulse that fires
-late because of the rate limit starts the grid again from where it fired:
-spacing never shrinks, and the extra travel is reported as under-dosed.
+moved `deadband` counts back (glitch and tremor filter); a grid point that
+falls inside the stretch a turn confirms fires then, late by at most the
+deadband plus one loop period of travel (never early). A pulse that fires late because of the rate limit
+starts the grid again from where it fired: spacing never shrinks, and the
+extra travel is reported as under-dosed.
 
 Limits on every pulse, whatever the program or the hand:
 - rate: at least `period_us` between pulses, and no more pulses in any
@@ -55,6 +57,7 @@ class Pacer:
         self.dir = 0
         self._ext = 0
         self.path = 0
+        self._confirmed = 0  # path a turn confirmed in this track() call
         self.speed_mm_s = 0
         self._sp_t = 0
         self._sp_path = 0
@@ -95,6 +98,7 @@ class Pacer:
         """Follow the encoder. Returns True when the direction changed, so the
         caller re-arms towards the new direction."""
         self.pos = pos
+        self._confirmed = 0
         turned = False
         if self.dir >= 0 and pos > self._ext:
             self.path += pos - self._ext
@@ -107,7 +111,8 @@ class Pacer:
             turned = self.dir == 0
             self.dir = -1
         elif (self._ext - pos) * self.dir >= self._deadband:
-            self.path += (self._ext - pos) * self.dir
+            self._confirmed = (self._ext - pos) * self.dir
+            self.path += self._confirmed
             self._ext = pos
             self.dir = -self.dir
             turned = True
@@ -148,6 +153,14 @@ class Pacer:
             return True
         if self.dir == 0:
             return False  # still: no pulse (SR-8)
+        late = self.path - self.next_path
+        if 0 <= late < self._confirmed:
+            # The grid point lay in the stretch a turn has just confirmed
+            # (deadband plus one loop of travel): fire here, late, never early.
+            self.under_counts += late
+            self.next_path = self.path
+            self.target = self.pos
+            return self._dwell_ok(now, self.target)
         while self.path >= self.next_path:
             # A grid point went by unarmed (dwell limit, or a turn while a late
             # pulse waited): skip it, never bunch pulses up.

@@ -182,6 +182,13 @@ class Encoder:
                 return xa + (xb - xa) * (t - a) // (b - a)
         return kx[-1]
 
+    def next_turn(self, t):
+        """Time of the next keyframe after t (where the hand may turn), or -1."""
+        for kt in self.kt:
+            if kt > t:
+                return kt
+        return -1
+
     def reach(self, target, d, t0, t1):
         """Earliest t in [t0, t1] with position*d >= target*d, or -1."""
         if self.at(t0) * d >= target * d:
@@ -428,6 +435,9 @@ class Board:
         bite = wdt.fed + wdt.timeout_us + 1 if wdt.timeout_us else -1
         if 0 <= bite <= t1:
             t1 = bite
+        turn = self.encoder.next_turn(self.t)
+        if self.t < turn < t1:
+            t1 = turn  # the encoder's direction-change event wakes the loop
         if las.armed() and las.enabled:
             start = max(self.t, self._unwrap(las.nb))
             t = -1

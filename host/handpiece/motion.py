@@ -109,6 +109,18 @@ class Motion:
         (t0, x0), (t1, x1) = self.points[i - 1], self.points[i]
         return x0 + (x1 - x0) * (t_s - t0) / (t1 - t0)
 
+    def path_mm_at(self, t_s: float) -> float:
+        """Distance travelled along the skin by t_s, reversals included."""
+        total = 0.0
+        for (t0, x0), (t1, x1) in zip(self.points, self.points[1:]):
+            if t_s <= t0:
+                break
+            if t_s >= t1:
+                total += abs(x1 - x0)
+            else:
+                total += abs(x1 - x0) * (t_s - t0) / (t1 - t0)
+        return total
+
     def keyframes(self, counts_per_mm: int, t0_us: int = 0) -> list[tuple[int, int]]:
         """(time in us, position in counts) on the board timeline from t0_us."""
         out: list[tuple[int, int]] = []
