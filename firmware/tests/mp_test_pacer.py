@@ -97,7 +97,7 @@ def test_dwell_limit_stops_scrubbing_one_place():
 
     out, p = run(scrub, ms=10000)
     assert out
-    assert len(out) * 360 <= 8000 + 360  # 8 J per cm, within one pulse's rounding
+    assert len(out) * 360 <= LIM.dwell_mj_per_cm_max  # every pulse lands within 1 cm
     assert p.skips > 0
 
 

@@ -6,7 +6,7 @@ from program import POINT, Program, parse_phase
 LIM = Limits({
     "power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_max": 40,
     "avg_power_mw_max": 10500, "avg_window_ms": 1000, "session_j_max": 1500,
-    "spacing_um_min": 1000, "spacing_um_max": 20000, "dwell_mj_per_cm_max": 8000,
+    "spacing_um_min": 1000, "spacing_um_max": 20000, "dwell_mj_per_cm_max": 15000,
     "dwell_window_ms": 10000, "point_tol_um_max": 2000,
 })
 SCAN = "mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=500 spacing_mm=3.3 speed_min_mm_s=70 speed_max_mm_s=130"

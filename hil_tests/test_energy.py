@@ -1,0 +1,196 @@
+"""Energy accounting, the photodiode check and persistence across resets
+(SR-6, SR-10, SR-14), on the simulated board. Pulses are counted by the rig,
+which sees the light, not by the device's own account."""
+import pytest
+
+from handpiece.device import DeviceError
+from handpiece.motion import Motion
+from handpiece.program import load
+
+E_PROGRAM, E_INTERLOCK, E_FAULTED, E_SESSION = 11, 12, 13, 14
+F_PHOTODIODE, F_STRAY = 6, 7
+
+TWO_PHASES = {
+    "program": {"name": "two phases"},
+    "phase": [
+        {"name": "scan", "mode": "scan", "width_us": 120, "power_w": 3000, "rate_hz": 30, "energy_j": 10,
+         "spacing_mm": 3.3, "speed_min_mm_s": 20, "speed_max_mm_s": 150},
+        {"name": "points", "mode": "point", "width_us": 100, "power_w": 2500, "rate_hz": 20, "energy_j": 3,
+         "points": 2, "tol_mm": 0.5},
+    ],
+}
+SCAN_PULSES = 27  # 10 J / 0.36 J: 27 pulses = 9.72 J, a 28th would pass 10 J
+POINT_PULSES = 12  # 1.5 J per point / 0.25 J = 6 per point
+
+
+def sweep():
+    return Motion(0).sweeps(100, 80, 40)
+
+
+def run_scan_to_the_end(station, rig):
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(8000)
+
+
+@pytest.mark.safety("SR-6")
+def test_phase_ends_on_the_last_whole_pulse(station, rig):
+    run_scan_to_the_end(station, rig)
+    assert len(rig.pulses) == SCAN_PULSES
+    assert sum(p.width_us * p.power_w for p in rig.pulses) <= 10_000_000  # uJ, the target
+    done = station.device.events_named("phase-done")[0].fields
+    assert done["pulses"] == str(SCAN_PULSES) and done["e_mj"] == "9720" and done["short_mj"] == "280"
+    assert station.state() == "PAUSED"  # next phase waits for the operator
+
+
+@pytest.mark.safety("SR-6")
+def test_session_never_passes_its_target(station, rig):
+    run_scan_to_the_end(station, rig)
+    rig.release()
+    rig.hand(Motion(rig.position() / 20).hold(30))
+    for _ in range(2):  # two trigger points, footswitch pressed for each
+        station.advance(100)
+        rig.press()
+        station.advance(2000)
+        rig.release()
+    station.advance(500)
+    rig.press()
+    station.advance(3000)  # pressing on after the end delivers nothing
+    assert station.state() == "DONE"
+    assert len(rig.pulses) == SCAN_PULSES + POINT_PULSES
+    total_uj = sum(p.width_us * p.power_w for p in rig.pulses)
+    assert total_uj == 27 * 360_000 + 12 * 250_000 <= 13_000_000
+    assert station.device.events_named("session-done")[0].fields["e_mj"] == str(total_uj // 1000)
+    with pytest.raises(DeviceError) as e:
+        station.device.request("READY")
+    assert e.value.code in (E_FAULTED, 7, E_SESSION)
+
+
+@pytest.mark.safety("SR-6")
+def test_program_over_the_hard_cap_is_refused(station):
+    station.standby()
+    dev = station.device
+    dev.request("PCLR")
+    phase = ("PADD mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=800 spacing_mm=3.3 "
+             "speed_min_mm_s=20 speed_max_mm_s=150")
+    dev.request(phase)
+    dev.request(phase)
+    with pytest.raises(DeviceError) as e:
+        dev.request("PEND 2")
+    assert e.value.code == E_PROGRAM and "session energy_j 1599 > 1500" in e.value.text
+    assert dev.request("PROG").fields["valid"] == "0"
+
+
+def test_reference_program_file_totals_1250_j():
+    prog = load("programs/knee-oa-reference.toml")
+    assert prog.energy_j == 1250
+    assert [p.mode for p in prog.phases] == ["scan", "point", "scan"]
+    assert prog.phases[1]["points"] * prog.phases[1]["energy_j"] / prog.phases[1]["points"] == 250
+    assert float(prog.delivered_j) <= 1250
+
+
+@pytest.mark.safety("SR-10")
+@pytest.mark.parametrize("gain,faults", [(100, False), (85, False), (119, False), (121, True), (79, True)])
+def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
+    rig.photodiode(gain_pct=gain)
+    station.emitting(motion=sweep())
+    station.advance(2000)
+    status = station.device.query_status()
+    if faults:
+        assert status["state"] == "FAULT" and status["fault"] == str(F_PHOTODIODE)
+        assert len(rig.pulses) == 1  # the first bad reading stops it
+        assert rig.enable_level() == 0
+    else:
+        assert status["state"] == "EMITTING" and len(rig.pulses) > 10
+
+
+@pytest.mark.safety("SR-10")
+def test_photodiode_dropout_faults(station, rig):
+    station.emitting(motion=sweep())
+    station.advance(1000)
+    n = len(rig.pulses)
+    rig.photodiode(drop=1)
+    station.advance(1000)
+    assert rig.pulses[n].uj == 0
+    assert len(rig.pulses) == n + 1
+    assert station.device.query_status()["fault"] == str(F_PHOTODIODE)
+
+
+@pytest.mark.safety("SR-10")
+def test_light_without_a_pulse_faults_in_any_state(station, rig):
+    station.standby()
+    station.load()
+    rig.photodiode(stuck=True)
+    station.advance(50)
+    assert station.device.query_status()["fault"] == str(F_STRAY)
+    with pytest.raises(DeviceError) as e:
+        station.device.request("RESET")
+    assert "photodiode still lit" in e.value.text
+    rig.photodiode(stuck=False)
+    station.device.request("RESET")
+    assert station.state() == "STANDBY"
+
+
+def reboot_and_resume(station, rig, program=TWO_PHASES):
+    station.device.hello()
+    return station.load(program)
+
+
+@pytest.mark.safety("SR-14")
+@pytest.mark.parametrize("stop_ms", [300, 450, 700])
+def test_power_cycle_mid_phase_cannot_reset_the_count(station, rig, stop_ms):
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(stop_ms)
+    rig.release()
+    station.advance(30)
+    before = len(rig.pulses)
+    assert 0 < before < SCAN_PULSES
+    rig.power_cycle()
+    station.advance(10)
+    pend = reboot_and_resume(station, rig)
+    assert pend["resumed"] == "1" and pend["phase"] == "0"
+    assert int(pend["delivered_mj"]) >= before * 360  # never less than was delivered
+    station.device.request("READY")
+    station.advance(2100)
+    rig.press()
+    station.advance(6000)
+    assert before < len(rig.pulses) <= SCAN_PULSES  # both boots together, never more
+    assert station.device.events_named("phase-done")
+
+
+@pytest.mark.safety("SR-14")
+def test_torn_store_write_keeps_the_count(station, rig):
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(200)
+    rig.tear_next_write()
+    station.advance(1500)  # the next reservation write is torn by a power loss
+    assert any("torn-write" in what for _, what in rig.resets)
+    before = len(rig.pulses)
+    status = station.device.query_status()
+    assert status["state"] == "FAULT" and status["fault"] == "1"  # booted with the footswitch held
+    rig.release()
+    station.advance(10)
+    station.device.hello()
+    station.device.request("RESET")
+    pend = reboot_and_resume(station, rig)
+    assert pend["resumed"] == "1"
+    assert int(pend["delivered_mj"]) >= before * 360
+    station.device.request("READY")
+    station.advance(2100)
+    rig.press()
+    station.advance(6000)
+    assert len(rig.pulses) <= SCAN_PULSES
+
+
+@pytest.mark.safety("SR-14")
+def test_another_program_cannot_start_over_an_open_session(station, rig):
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(500)
+    rig.release()
+    rig.power_cycle()
+    station.advance(10)
+    station.device.hello()
+    with pytest.raises(DeviceError) as e:
+        station.load()  # a different program
+    assert e.value.code == E_SESSION and "NEWSESSION" in e.value.text
+    station.device.request("NEWSESSION")  # the operator's explicit decision
+    assert station.load()["resumed"] == "0"

@@ -1,0 +1,112 @@
+"""Real-board code checked without boards: compile, type-check, HAL contract,
+and board logic in the MicroPython Unix port with fakes of the port modules.
+
+Nothing here runs on hardware. The board logic lives in boards/tests/*.py
+(MicroPython scripts, one PASS/FAIL line per test); this file drives them.
+"""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+MICROPYTHON = VENV_BIN / "micropython"
+DEVICE_BOARDS = ("rp2", "stm32", "esp32")
+ALL_BOARDS = DEVICE_BOARDS + ("rig_pico",)
+
+# DESIGN.md section 2: the device figures every board's hard limits must carry.
+DESIGN_LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_max": 40,
+                 "avg_power_mw_max": 10500}
+REFERENCE_SESSION_J = 1250  # the reference program must fit under the board's session cap
+WDT_MAX_MS = {"rp2": 8388, "stm32": 32768, "esp32": 60_000}  # hardware watchdog ranges
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "boards" / (name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+build = _load("build")
+
+
+def micropython(script, *args, cwd):
+    r = subprocess.run([str(MICROPYTHON), str(ROOT / "boards" / "tests" / script), *args],
+                       cwd=cwd, capture_output=True, text=True, timeout=60)
+    return r
+
+
+@pytest.mark.parametrize("board", ALL_BOARDS)
+def test_every_module_compiles_for_its_arch(board, tmp_path):
+    out = build.build(board, tmp_path / board)
+    mpys = sorted(p.stem for p in out.glob("*.mpy"))
+    want = sorted(p.stem for p in build.sources(board) if p.name != "main.py")
+    assert mpys == want
+    assert (out / "main.py").read_text() == (ROOT / "boards" / board / "main.py").read_text()
+    version = (out / "version.txt").read_text()
+    assert f"board={board} " in version and "fw=" in version and "git=" in version
+    arch = {"armv6m": 4, "armv7emsp": 6, "xtensawin": 9}[build.BOARDS[board][0]]
+    header = (out / "board.mpy").read_bytes()[:4]
+    assert header[0] == ord("M") and header[2] >> 2 == arch, "mpy built for the wrong architecture"
+
+
+@pytest.mark.parametrize("board", ALL_BOARDS)
+def test_typecheck_against_port_stubs(board):
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "typecheck.py"), board],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Success: no issues found" in r.stdout
+
+
+def _tables(board, tmp_path):
+    r = micropython("hal_contract.py", board, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("board", DEVICE_BOARDS)
+def test_hal_contract_and_tables_match_unix(board, tmp_path):
+    unix = _tables("unix", tmp_path)
+    got = _tables(board, tmp_path)
+    assert got["missing"] == []
+    assert got["name"] == board
+    assert got["same_tables"]
+    assert got["limits"] == unix["limits"]
+    assert got["settings"] == unix["settings"]
+
+
+@pytest.mark.parametrize("board", DEVICE_BOARDS)
+def test_limits_follow_design(board, tmp_path):
+    got = _tables(board, tmp_path)
+    lim, cfg = got["limit_values"], got["setting_values"]
+    for k, v in DESIGN_LIMITS.items():
+        assert lim[k] == v, k
+    assert lim["session_j_max"] >= REFERENCE_SESSION_J
+    assert 0 < cfg["wdt_timeout_ms"] <= WDT_MAX_MS[board]
+    assert cfg["wdt_timeout_ms"] > cfg["control_period_us"] // 1000
+    max_pulse_mj = lim["power_w_max"] * lim["width_us_max"] // 1000
+    assert max_pulse_mj * lim["rate_hz_max"] > lim["avg_power_mw_max"], "avg power limit must bind"
+
+
+@pytest.mark.parametrize("script", ["rp2_logic.py", "stm32_logic.py", "esp32_logic.py", "rig_logic.py"])
+def test_board_logic_in_unix_port(script, tmp_path):
+    r = micropython(script, cwd=tmp_path)
+    assert "PASS" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
+
+
+def test_flash_to_missing_port_is_a_clear_error():
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "build.py"), "--flash", "rp2", "/dev/no-such-port"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_board_refused():
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "build.py"), "pdp11"], capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown board" in r.stderr and "Traceback" not in r.stderr
