@@ -274,6 +274,7 @@ class Controller:
             ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts)))
         if i + 1 < len(self.program.phases):
             s.next_phase()
+            self.pacer.new_phase()
             self._go(st.PHASE_END)
         else:
             s.close()

@@ -78,6 +78,11 @@ class Pacer:
 
     # -- phase and motion
 
+    def new_phase(self):
+        """Reset the per-phase tallies (under-dosed travel, skipped points)."""
+        self.under_counts = 0
+        self.skips = 0
+
     def start(self, phase, now, pos):
         """Begin (or resume) pacing a phase from where the hand is now."""
         self.mode = phase.mode

@@ -1,0 +1,39 @@
+"""The main job end to end on the simulated board: the 1,250 J reference
+session, its record and its report (SR-6)."""
+import json
+
+import pytest
+
+from handpiece import cli
+from handpiece.program import load
+from handpiece.report import summarize
+from handpiece.session import SessionRunner
+
+REFERENCE = "programs/knee-oa-reference.toml"
+
+
+@pytest.mark.safety("SR-6")
+def test_reference_session_delivers_1250_j_to_the_last_whole_pulse(hil, tmp_path):
+    device, rig = hil
+    program = load(REFERENCE)
+    SessionRunner(device, rig, program, tmp_path, seed=3, out=open("/dev/null", "w")).run()
+    # what the rig saw leave the laser
+    total_uj = sum(p.width_us * p.power_w for p in rig.pulses)
+    assert len(rig.pulses) == 1388 + 8 * 86 + 1388
+    assert total_uj == 1_247_040_000  # 3,464 x 0.36 J: one more pulse in any phase would pass its target
+    assert total_uj <= 1_250_000_000
+    s = summarize(tmp_path / "session.jsonl")
+    assert s.session_mj == 1_247_040 and not s.faults
+    assert [s.phases[i].pulses for i in range(3)] == [1388, 688, 1388]
+
+
+def test_run_command_writes_record_summary_and_png(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", REFERENCE, "--out", str(out), "--seed", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "1247.04" in printed and "faults: none" in printed
+    lines = (out / "session.jsonl").read_text().splitlines()
+    kinds = {json.loads(line)["kind"] for line in lines}
+    assert {"event", "status", "reply", "note"} <= kinds
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "total    3464" in (out / "summary.txt").read_text()

@@ -1,0 +1,247 @@
+"""The main job: run a treatment program on a device, phase by phase.
+
+On the simulated board the rig plays the operator: sweeps at about the
+phase's speed with some strokes too fast, pauses, a footswitch lifted now and
+then, still hands on trigger points. On a real board a person does that and
+this only guides and watches. Either way every line the device sends goes to
+the session record (JSON lines) and the progress bar.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .device import Device
+from .frames import Line
+from .motion import Motion
+from .program import Program, upload
+from .rig import UnixRig
+
+CHUNK_MS = 250  # device time between looks at the progress, on the simulated board
+STATUS_MS = 100
+
+
+class SessionError(RuntimeError):
+    pass
+
+
+class Record:
+    """Session record: one JSON object per line, every device line in order."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._f = path.open("w")
+
+    def line(self, ln: Line) -> None:
+        obj = {"kind": {"ok": "reply", "er": "error", "st": "status", "ev": "event"}[ln.kind]}
+        if ln.kind == "ev":
+            obj.update(t_ms=ln.t_ms, name=ln.name)
+        obj.update(ln.fields)
+        if ln.kind in ("ok", "er") or (ln.kind == "ev" and not ln.fields):
+            obj["text"] = ln.text
+        self._f.write(json.dumps(obj) + "\n")
+
+    def note(self, **obj) -> None:
+        self._f.write(json.dumps({"kind": "note", **obj}) + "\n")
+
+    def close(self) -> None:
+        self._f.close()
+
+
+@dataclass
+class Progress:
+    """One terminal line: phase, energy bar, pulses, hand speed, state."""
+
+    program: Program
+    out: TextIO = sys.stdout
+    state: str = "-"
+    phase: int = 0
+    e_mj: int = 0
+    pulses: int = 0
+    speed: int = 0
+    _last: float = 0.0
+    _width: int = field(default=0)
+
+    def update(self, st: dict[str, str]) -> None:
+        self.state = st.get("state", self.state)
+        self.phase = int(st.get("ph", self.phase))
+        self.e_mj = int(st.get("e_mj", self.e_mj))
+        self.speed = int(st.get("v_mm_s", self.speed))
+        self.draw()
+
+    def draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        total_j = float(self.program.energy_j)
+        e_j = self.e_mj / 1000
+        n = 28
+        filled = min(n, int(n * e_j / total_j)) if total_j else 0
+        ph = self.program.phases[min(self.phase, len(self.program.phases) - 1)]
+        text = (f"\rphase {self.phase + 1}/{len(self.program.phases)} {ph.name[:22]:<22} "
+                f"[{'#' * filled}{'.' * (n - filled)}] {e_j:7.1f}/{total_j:.0f} J "
+                f"{self.pulses:5d} pulses {self.speed:4d} mm/s {self.state:<8}")
+        self._width = max(self._width, len(text))
+        self.out.write(text.ljust(self._width))
+        self.out.flush()
+
+    def done(self) -> None:
+        self.draw(force=True)
+        self.out.write("\n")
+
+
+class SimulatedOperator:
+    """A therapist's hand and foot, played through the rig."""
+
+    def __init__(self, rig: UnixRig, seed: int):
+        self.rig = rig
+        self.rng = random.Random(seed)
+        self.x_mm = 0.0
+
+    def scan_motion(self, v_min: float, v_max: float, seconds: float) -> Motion:
+        v_nom = (v_min + v_max) / 2
+        m = Motion(self.x_mm)
+        sign = 1
+        while m.end_s < seconds:
+            v = v_nom * self.rng.uniform(0.85, 1.15)
+            if self.rng.random() < 0.08:
+                v = v_max * 1.4  # a hand that is sometimes too fast
+            m.move(sign * self.rng.uniform(80, 120), v)
+            sign = -sign
+            if self.rng.random() < 0.05:
+                m.hold(self.rng.uniform(0.3, 1.0))
+        self.x_mm = m.x_mm
+        return m
+
+    def move_to_next_point(self) -> Motion:
+        m = Motion(self.x_mm).move(self.rng.choice((-1, 1)) * self.rng.uniform(20, 40), 50).hold(600)
+        self.x_mm = m.x_mm
+        return m
+
+
+class SessionRunner:
+    def __init__(self, device: Device, rig: UnixRig | None, program: Program, out_dir: Path,
+                 seed: int = 1, out: TextIO = sys.stdout):
+        self.device = device
+        self.rig = rig
+        self.program = program
+        self.out_dir = out_dir
+        self.out = out
+        self.record = Record(out_dir / "session.jsonl")
+        self.progress = Progress(program, out)
+        self.operator = SimulatedOperator(rig, seed) if rig is not None else None
+        device.listen(self._on_line)
+
+    def _on_line(self, ln: Line) -> None:
+        self.record.line(ln)
+        if ln.kind == "st":
+            self.progress.update(ln.fields)
+        elif ln.kind == "ev" and ln.name == "pulse":
+            self.progress.pulses += 1
+
+    def say(self, text: str) -> None:
+        self.out.write("\n" + text + "\n")
+        self.out.flush()
+
+    def _count(self, name: str) -> int:
+        return len(self.device.events_named(name))
+
+    def _check_fault(self) -> None:
+        faults = self.device.events_named("fault")
+        if faults:
+            raise SessionError(f"device fault: {faults[-1].text}")
+
+    def run(self) -> None:
+        dev = self.device
+        info = dev.hello()
+        self.say(f"connected: {info.get('board')} firmware {info.get('fw')} protocol {info.get('proto')}")
+        pend = upload(dev, self.program)
+        self.record.note(event="program", name=self.program.name, crc=pend["crc"], resumed=pend["resumed"])
+        self.say(f"program '{self.program.name}': {len(self.program.phases)} phases, "
+                 f"{self.program.delivered_j:.2f} J in whole pulses (target {self.program.energy_j} J)"
+                 + (f"; resuming phase {int(pend['phase']) + 1}" if pend["resumed"] == "1" else ""))
+        dev.request(f"SET status_ms={STATUS_MS}")
+        ready = dev.request("READY").fields
+        if self.rig is None:
+            self._guide_person()
+        else:
+            self.rig.advance(int(ready["delay_ms"]) + 20)
+            first = int(pend["phase"])
+            for i, ph in enumerate(self.program.phases[first:], start=first):
+                self.say(f"phase {i + 1}/{len(self.program.phases)}: {ph.name} ({ph.mode}, {ph['energy_j']} J)")
+                if ph.mode == "scan":
+                    self._scan(i, ph)
+                else:
+                    self._points(i, ph)
+        self.progress.done()
+        dev.request("SET status_ms=0")
+        dev.request("STANDBY")
+        dev.sync()
+        self.record.close()
+
+    def _wait_until(self, done, max_s: float) -> None:
+        """Advance device time in chunks until done() (or fail after max_s)."""
+        waited = 0.0
+        while not done():
+            self._check_fault()
+            if waited > max_s:
+                raise SessionError(f"no progress after {max_s:.0f} s of device time")
+            self.rig.advance(CHUNK_MS)
+            self.device.sync()
+            waited += CHUNK_MS / 1000
+
+    def _scan(self, i: int, ph) -> None:
+        rig, op = self.rig, self.operator
+        n_done = self._count("phase-done")
+        seconds = float(ph["energy_j"] / ph.pulse_j / 10) + 60  # generous: >= 10 Hz
+        rig.hand(op.scan_motion(float(ph["speed_min_mm_s"]), float(ph["speed_max_mm_s"]), seconds))
+        rig.press()
+
+        def finished():
+            if self._count("phase-done") > n_done:
+                return True
+            if op.rng.random() < 0.01:  # the operator lifts the foot for a moment
+                rig.release()
+                rig.advance(400)
+                rig.press()
+            return False
+
+        self._wait_until(finished, seconds * 3)
+        rig.release()
+        rig.advance(300)
+        op.x_mm = rig.position() / rig.counts_per_mm  # where the hand really stopped
+
+    def _points(self, i: int, ph) -> None:
+        rig, op = self.rig, self.operator
+        points = int(ph["points"])
+        per_point_s = ph.pulses / points / float(ph["rate_hz"])
+        while self._count("phase-done") <= i:
+            rig.hand(op.move_to_next_point())
+            rig.advance(1000)  # moved there, hand now still
+            n = self._count("point-done")
+            rig.press()
+            self._wait_until(lambda: self._count("point-done") > n, per_point_s * 3 + 5)
+            rig.release()
+            rig.advance(200)
+            op.x_mm = rig.position() / rig.counts_per_mm
+
+    def _guide_person(self) -> None:
+        """A real board: say what to do, watch until the session is done."""
+        for i, ph in enumerate(self.program.phases):
+            what = ("sweep the handpiece at %s..%s mm/s" % (ph["speed_min_mm_s"], ph["speed_max_mm_s"])
+                    if ph.mode == "scan" else f"hold still on each of {ph['points']} points")
+            self.say(f"phase {i + 1}: {ph.name}: {what}; press the footswitch")
+        try:
+            self.device.wait(lambda: self.device.events_named("session-done") or self.device.events_named("fault"),
+                             timeout=4 * 3600, what="the end of the session")
+        except KeyboardInterrupt:
+            self.device.stop()
+            raise
+        self._check_fault()
