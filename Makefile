@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 BOARD ?= rp2
 PORT ?=
 
-.PHONY: setup test run bench build flash hil check clean
+.PHONY: setup test run bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r boards/requirements-boards.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
@@ -30,3 +30,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build runs test-logs
+
+# Real boards: make build|flash|hil|typecheck BOARD=rp2|stm32|esp32|rig_pico [PORT=...]
+include boards/boards.mk

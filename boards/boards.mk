@@ -1,0 +1,32 @@
+# Real-board targets, included by the main Makefile (`include boards/boards.mk`).
+# Uses PY, BOARD, PORT and STAMP (the venv's install stamp) from the main Makefile;
+# include it after they are defined. Defaults here if they are unset.
+BOARD ?= rp2
+PORT ?=
+PY ?= .venv/bin/python
+BOARDS := rp2 stm32 esp32 rig_pico
+
+.PHONY: build flash hil typecheck check-board check-port boards-setup
+
+check-board:
+	@case " $(BOARDS) " in *" $(BOARD) "*) ;; \
+	*) echo "unknown BOARD '$(BOARD)': choose one of $(BOARDS)" >&2; exit 2;; esac
+
+check-port:
+	@if [ -z "$(PORT)" ]; then echo "set PORT, e.g. make $(MAKECMDGOALS) PORT=/dev/ttyACM0 BOARD=$(BOARD)" >&2; exit 2; fi
+
+# Tools for typecheck (mypy); the stubs install themselves into build/stubs/.
+boards-setup:
+	$(PY) -m pip install -q -r boards/requirements-boards.txt
+
+build: check-board $(STAMP)
+	$(PY) boards/build.py $(BOARD)
+
+flash: check-board check-port build
+	$(PY) boards/build.py --flash $(BOARD) $(PORT)
+
+hil: check-board check-port $(STAMP)
+	$(PY) -m pytest hil_tests --target serial:$(PORT)
+
+typecheck: check-board $(STAMP)
+	$(PY) boards/typecheck.py $(BOARD)

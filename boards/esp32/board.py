@@ -1,0 +1,266 @@
+"""ESP32-S3 board: RMT pulse, PCNT encoder, soft interrupts for interlocks.
+
+What each part guarantees, and how it knows:
+- Pulse width: RMT channel 0 at 1 MHz (80 MHz APB / clock_div 80, checked by
+  make()): a width of w us is w RMT ticks, exact for 100..150 us
+  (rmt_ticks()). write_pulses() starts it from software: the start lags the
+  call by the driver's set-up time (tens of us, not measured here).
+- Gating: LASER_FIRE reaches the driver only through an AND gate with
+  LASER_EN and the hardware interlock chain (docs/boards.md).
+- Encoder: machine.Encoder (PCNT unit 0, x4, 1 us glitch filter) counts in
+  hardware; its 16-bit overflows are extended by the port.
+- Count/time compare: in software (shared/softarm.py) in wait(), as on rp2;
+  latency one wait() pass while the core idles, a whole control step when it
+  is busy. Not suitable where one-count pacing must be guaranteed.
+- Interlocks: ESP32 pin interrupts are never hard in MicroPython: the ISR
+  only schedules the handler, which runs between bytecodes of the main
+  program. Its latency is usually tens of us but unbounded in principle: a
+  garbage collection (milliseconds), a flash write (the store: the cache is
+  off for tens of ms) or a blocking USB write delay it. That is why the
+  laser-enable chain is cut in hardware by the interlocks (docs/boards.md)
+  and this handler is only the second line: it drops LASER_EN and cancels
+  the armed pulse.
+- Watchdog: machine.WDT (the task watchdog; cannot be stopped once started).
+  The reason for machine.reset() is kept in RTC memory (survives a software
+  reset, not a power cycle).
+"""
+import esp32
+import machine
+import time
+from machine import Pin
+from micropython import const
+
+import hal
+import pins
+from filestore import FileStore
+from pulselog import PulseLog
+from softarm import SoftArm
+from stdiolink import StdioLink
+
+_RMT_HZ = const(1_000_000)  # 1 us per RMT tick
+_RMT_CLOCK_DIV = const(80)
+_PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
+_PD_SETTLE_US = const(20)
+_PD_RESET_US = const(10)
+_STRAY_UJ = const(5_000)
+_POWER_FULL_SCALE_W = const(3_000)
+_POWER_PWM_HZ = const(20_000)
+_ENCODER_FILTER_NS = const(1_000)
+_CAUSE_TAG = b"hilt"
+
+LIMITS = {
+    "power_w_max": 3000,
+    "width_us_min": 100,
+    "width_us_max": 150,
+    "rate_hz_max": 40,
+    "avg_power_mw_max": 10500,
+    "avg_window_ms": 1000,
+    "session_j_max": 1500,
+    "spacing_um_min": 1000,
+    "spacing_um_max": 20000,
+    "dwell_mj_per_cm_max": 8000,
+    "dwell_window_ms": 10000,
+    "point_tol_um_max": 2000,
+}
+
+SETTINGS = {
+    "ready_delay_ms": 2000,
+    "debounce_ms": 20,
+    "counts_per_mm": 20,
+    "deadband_counts": 4,
+    "wdt_timeout_ms": 200,
+    "control_period_us": 2000,
+    "energy_tol_pct": 20,
+}
+
+
+def rmt_ticks(width_us, rmt_hz):
+    """RMT duration for a pulse of width_us."""
+    return width_us * rmt_hz // 1_000_000
+
+
+class Laser:
+    def __init__(self, encoder):
+        self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)  # first (SR-1)
+        self._enc = encoder
+        self._rmt = esp32.RMT(0, pin=Pin(pins.LASER_FIRE), clock_div=_RMT_CLOCK_DIV, idle_level=False)
+        if esp32.RMT.source_freq() // _RMT_CLOCK_DIV != _RMT_HZ:
+            raise RuntimeError("RMT tick is not 1 us")
+        self._durations = [rmt_ticks(100, _RMT_HZ)]
+        self._adc = machine.ADC(Pin(pins.PD_ADC), atten=machine.ADC.ATTN_11DB)
+        self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
+        self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
+        self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
+        self._arm = SoftArm()
+        self._log = PulseLog()
+        self.width_us = 0
+        self._pd_reset.value(0)
+
+    def off(self):
+        self._en.value(0)
+        self._arm.armed = False
+
+    def enable(self, on):
+        if on:
+            for p in self._interlocks:
+                if not p.value():
+                    return
+        self._en.value(1 if on else 0)
+        if on:  # an interlock that opened during the write above wins
+            for p in self._interlocks:
+                if not p.value():
+                    self.off()
+
+    def configure(self, width_us, power_w):
+        if not LIMITS["width_us_min"] <= width_us <= LIMITS["width_us_max"]:
+            raise ValueError("width_us %d outside the board limits" % width_us)
+        if not 0 <= power_w <= LIMITS["power_w_max"]:
+            raise ValueError("power_w %d outside the board limits" % power_w)
+        self.width_us = width_us
+        self._durations[0] = rmt_ticks(width_us, _RMT_HZ)
+        self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
+
+    def arm(self, not_before_us, target, direction):
+        self._arm.arm(not_before_us, target, direction)
+
+    def disarm(self):
+        self._arm.armed = False
+
+    def armed(self):
+        return self._arm.armed
+
+    def take_pulse(self, rec):
+        return self._log.take(rec)
+
+    def stray_light(self):
+        return self._log.lost or self._pd_uj() > _STRAY_UJ
+
+    def _pd_uj(self):
+        return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
+
+    def check(self):
+        now = time.ticks_us()
+        count = self._enc.value()
+        if not self._en.value() or not self._arm.due(now, count):
+            return False
+        self._arm.armed = False
+        self._rmt.write_pulses(self._durations, True)
+        t = time.ticks_us()
+        time.sleep_us(self.width_us + _PD_SETTLE_US)
+        uj = self._pd_uj()
+        self._pd_reset.value(1)
+        time.sleep_us(_PD_RESET_US)
+        self._pd_reset.value(0)
+        self._log.push(t, count, uj)
+        return True
+
+
+class Encoder:
+    def __init__(self):
+        self._pcnt = machine.Encoder(0, phase_a=Pin(pins.ENC_A, Pin.IN, Pin.PULL_UP),
+                                     phase_b=Pin(pins.ENC_B, Pin.IN, Pin.PULL_UP),
+                                     phases=4, filter_ns=_ENCODER_FILTER_NS)
+
+    def value(self):
+        return self._pcnt.value()
+
+    def count(self):
+        return self._pcnt.value()
+
+
+class Inputs:
+    def __init__(self, board):
+        self._b = board
+        self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pins.INPUTS)
+        for p in self._pins[:6]:
+            p.irq(self._trip, Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
+        self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
+
+    def _trip(self, pin):
+        self._b.laser.off()
+        self._b.woken = True
+
+    def _wake(self, pin):
+        self._b.woken = True
+
+    def read(self):
+        bits = 0
+        for i in range(7):
+            if self._pins[i].value():
+                bits |= 1 << i
+        return bits
+
+
+class Indicator:
+    def __init__(self):
+        self._pin = Pin(pins.INDICATOR, Pin.OUT, value=0)
+
+    def set(self, on):
+        self._pin.value(1 if on else 0)
+
+
+class Wdt:
+    def __init__(self):
+        self._wdt = None
+
+    def start(self, timeout_ms):
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+
+class Board:
+    name = "esp32"
+    limits = LIMITS
+    settings = SETTINGS
+
+    def __init__(self):
+        self.woken = False
+        self.encoder = Encoder()
+        self.laser = Laser(self.encoder)
+        self.inputs = Inputs(self)
+        self.indicator = Indicator()
+        self.link = StdioLink()
+        self.store = FileStore()
+        self.wdt = Wdt()
+        self._rtc = machine.RTC()
+
+    def ticks_us(self):
+        return time.ticks_us()
+
+    def wait(self, deadline_us):
+        las = self.laser
+        while True:
+            if self.woken:
+                self.woken = False
+                return
+            if las.armed() and las.check():
+                return
+            if self.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
+                return
+
+    def reset_cause(self):
+        note = self._rtc.memory()
+        self._rtc.memory(b"")
+        if len(note) == 5 and note[:4] == _CAUSE_TAG:
+            return note[4]
+        return cause_of(machine.reset_cause())
+
+    def reboot(self, cause):
+        self.laser.off()
+        self._rtc.memory(_CAUSE_TAG + bytes((cause,)))
+        machine.reset()
+
+
+def cause_of(machine_cause):
+    if machine_cause == machine.WDT_RESET:
+        return hal.RESET_WATCHDOG
+    if machine_cause == machine.SOFT_RESET:
+        return hal.RESET_SOFT
+    return hal.RESET_POWER
+
+
+def make():
+    return Board()

@@ -1,0 +1,268 @@
+"""Bench rig on a second Pico: the real-world twin of the simulated board's rig.
+
+It is not a HAL board: make() returns the Rig, and main.py runs it. It drives
+the device's encoder and input lines and watches its laser outputs, and speaks
+the line protocol of the simulated rig (boards/unix/board.py, docs/rig.md) on
+its USB serial, so the same host code can drive a bench:
+  in <name> 0|1   drive an interlock/footswitch line      = <t_us>
+  kf <t_us> <pos> add a hand keyframe (rig time)           = <keyframes>
+  hold [pos]      stop the hand (at pos)                   = <pos>
+  pos / now       hand position / rig time                 = <n>
+  info            = clock=real counts_per_mm=<n> t=<t_us>
+  power           cut the device's supply for POWER_OFF_MS = ok
+Virtual-clock and fault-injection commands (adv, stall, crash, tear, pd, link)
+answer `? ...`: a bench runs in real time and cannot reach inside the device.
+Notifications: `p <t> <pos> 0 <width_us> 0` per fired pulse (the rig sees the
+fire line, not the light or the power setpoint, so those fields are 0),
+`o <t> en=0|1` and `o <t> ind=0|1` on output changes, `r <t> ...` for resets
+the rig causes.
+
+Timing and how it knows:
+- Encoder out: PIO words with exact microsecond holds (rigpio.py), computed
+  from the keyframes up to _HORIZON_US ahead; positions follow the same
+  integer interpolation as the simulated board. An edge is late only if the
+  FIFO ran dry (reported as `o <t> underrun=1`).
+- Fire time: hard IRQ on the rising fire edge stores ticks_us (latency: the
+  MicroPython hard-IRQ entry, a few us; not measured here). Width: PIO, 1 us.
+- Enable/indicator: hard IRQs on both edges; the time is the IRQ's ticks_us.
+- Rig time is ticks_us unwrapped into an ever-growing count of microseconds.
+IRQ handlers store integers into preallocated arrays and never allocate; a
+full ring drops the event and the main loop reports `o <t> lost=1`.
+"""
+import micropython
+import time
+from array import array
+from machine import Pin
+from micropython import const
+import rp2
+
+import pins
+import rigpio
+from stdiolink import StdioLink
+
+_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
+_COUNTS_PER_MM = const(20)
+_KEYFRAMES = const(1024)
+_HORIZON_US = const(5_000)  # how far ahead the encoder schedule is filled
+_MAX_HOLD_US = const(2_000)  # longest single PIO word, so `hold` acts soon
+_POWER_OFF_MS = const(500)
+_RING = const(32)  # events between two main-loop passes
+_LINE = const(128)
+
+
+def next_step(kt, kx, t0, p):
+    """First time after t0 at which the hand path leaves count p (it is at p
+    at t0), and the direction (+1/-1); (-1, 0) if it stays there."""
+    for i in range(1, len(kt)):
+        a, b = kt[i - 1], kt[i]
+        if b <= t0:
+            continue
+        xa, xb = kx[i - 1], kx[i]
+        d = xb - xa
+        if d > 0 and xb > p:
+            t, s = a - (-(p + 1 - xa) * (b - a) // d), 1  # first t with pos >= p+1
+        elif d < 0 and xb < p:
+            t, s = a + (xa - p) * (b - a) // -d + 1, -1  # first t with pos <= p-1
+        else:
+            continue
+        t = max(t, t0 + 1)
+        if t <= b:
+            return t, s
+    return -1, 0
+
+
+def position(kt, kx, t):
+    """Hand position at rig time t: linear between keyframes, held outside."""
+    if not kt:
+        return 0
+    if t <= kt[0]:
+        return kx[0]
+    for i in range(1, len(kt)):
+        if t <= kt[i]:
+            a, b, xa, xb = kt[i - 1], kt[i], kx[i - 1], kx[i]
+            return xa + (xb - xa) * (t - a) // (b - a)
+    return kx[-1]
+
+
+class Rig:
+    def __init__(self):
+        self._last = time.ticks_us()
+        self._clock = 0
+        self._outs = tuple(Pin(p, Pin.OUT, value=1 if i < 6 else 0) for i, p in enumerate(pins.OUTPUTS))
+        self._power = Pin(pins.POWER_RELAY, Pin.OUT, value=1)
+        self.kt = [0]
+        self.kx = [0]
+        # Encoder schedule: the PIO shows _p from _t_out on.
+        self._p = 0
+        self._t_out = 0
+        self._quad = rp2.StateMachine(0, rigpio.quadrature_out, freq=rigpio.QUAD_HZ, out_base=Pin(pins.QUAD_A))
+        # Fire edges and output changes from the IRQs: (ticks, code) rings.
+        self._ev_t = array("i", bytes(4 * _RING))
+        self._ev_c = array("i", bytes(4 * _RING))
+        self._ev_in = 0
+        self._ev_out = 0
+        self._lost = False
+        self._fire = Pin(pins.FIRE_IN, Pin.IN, Pin.PULL_DOWN)
+        self._en = Pin(pins.EN_IN, Pin.IN, Pin.PULL_DOWN)
+        self._ind = Pin(pins.IND_IN, Pin.IN, Pin.PULL_DOWN)
+        self._width = rp2.StateMachine(4, rigpio.width_meter, freq=rigpio.WIDTH_HZ,
+                                       in_base=self._fire, jmp_pin=self._fire)
+        self._fire.irq(self._on_fire, Pin.IRQ_RISING, hard=True)
+        self._en.irq(self._on_en, Pin.IRQ_RISING | Pin.IRQ_FALLING, hard=True)
+        self._ind.irq(self._on_ind, Pin.IRQ_RISING | Pin.IRQ_FALLING, hard=True)
+        self.link = StdioLink()
+        self._line = bytearray(_LINE)
+        self._n = 0
+
+    # -- clock
+
+    def now(self):
+        t = time.ticks_us()
+        self._clock += time.ticks_diff(t, self._last)
+        self._last = t
+        return self._clock
+
+    def _rig_time(self, ticks):
+        return self._clock + time.ticks_diff(ticks, self._last)
+
+    # -- interrupt handlers: integers into the ring, nothing else
+
+    def _event(self, code):
+        i = self._ev_in
+        if (i + 1) % _RING == self._ev_out:
+            self._lost = True
+            return
+        # The stub types ticks as opaque; they are ints, read back only through ticks_diff.
+        self._ev_t[i] = time.ticks_us()  # type: ignore[call-overload]
+        self._ev_c[i] = code
+        self._ev_in = (i + 1) % _RING
+
+    def _on_fire(self, pin):
+        self._event(0)
+
+    def _on_en(self, pin):
+        self._event(2 + pin.value())  # 2 = en=0, 3 = en=1
+
+    def _on_ind(self, pin):
+        self._event(4 + pin.value())
+
+    # -- encoder schedule
+
+    def start(self):
+        self._quad.active(1)  # stalls on its empty FIFO showing A/B = 00 (count 0)
+        self._width.active(1)
+        self._t_out = self.now()
+        self._refill(False)
+
+    def _refill(self, report=True):
+        now = self.now()
+        if self._t_out < now:  # the FIFO ran dry: the schedule slipped
+            if report:
+                self.notify("o %d underrun=1" % now)
+            self._t_out = now
+        while self._quad.tx_fifo() < 8 and self._t_out < now + _HORIZON_US:
+            want = position(self.kt, self.kx, self._t_out)
+            if want != self._p:  # behind the path (a `hold` jump): step at once
+                self._p += 1 if want > self._p else -1
+                hold = rigpio.MIN_HOLD_US
+            else:
+                t, _ = next_step(self.kt, self.kx, self._t_out, self._p)
+                end = self._t_out + _MAX_HOLD_US
+                hold = (t if 0 <= t < end else end) - self._t_out
+                hold = max(hold, rigpio.MIN_HOLD_US)
+            self._quad.put(rigpio.hold_word(rigpio.ab_of(self._p), hold))
+            self._t_out += hold
+        while len(self.kt) >= 2 and self.kt[1] <= now:
+            self.kt.pop(0)
+            self.kx.pop(0)
+
+    # -- reports
+
+    def notify(self, text):
+        self.link.write(text.encode() + b"\n")
+
+    def _report(self):
+        while self._ev_out != self._ev_in:
+            j = self._ev_out
+            t = self._rig_time(self._ev_t[j])
+            code = self._ev_c[j]
+            self._ev_out = (j + 1) % _RING
+            if code == 0:
+                width = self._width.get() if self._width.rx_fifo() else 0
+                self.notify("p %d %d 0 %d 0" % (t, position(self.kt, self.kx, t), width))
+            else:
+                self.notify("o %d %s=%d" % (t, "en" if code < 4 else "ind", code & 1))
+        if self._lost:
+            self._lost = False
+            self.notify("o %d lost=1" % self.now())
+
+    # -- commands
+
+    def command(self, w):
+        cmd = w[0]
+        if cmd == "now":
+            return "= %d" % self.now()
+        if cmd == "info":
+            return "= clock=real counts_per_mm=%d t=%d" % (_COUNTS_PER_MM, self.now())
+        if cmd == "in":
+            i = _NAMES.index(w[1])
+            self._outs[i].value(1 if w[2] == "1" else 0)
+            return "= %d" % self.now()
+        if cmd == "kf":
+            t, x = int(w[1]), int(w[2])
+            if t <= self.kt[-1]:
+                return "? keyframe time must increase"
+            if len(self.kt) >= _KEYFRAMES:
+                return "? keyframe queue full (%d)" % _KEYFRAMES
+            self.kt.append(t)
+            self.kx.append(x)
+            return "= %d" % len(self.kt)
+        if cmd == "hold":
+            now = self.now()
+            x = int(w[1]) if len(w) > 1 else position(self.kt, self.kx, now)
+            self.kt = [now]
+            self.kx = [x]
+            return "= %d" % x
+        if cmd == "pos":
+            return "= %d" % position(self.kt, self.kx, self.now())
+        if cmd == "power":
+            self._power.value(0)
+            time.sleep_ms(_POWER_OFF_MS)
+            self._power.value(1)
+            self.notify("r %d power" % self.now())
+            return "= ok"
+        if cmd == "adv":
+            return "? adv needs the virtual clock: a bench runs in real time"
+        if cmd in ("stall", "crash", "tear", "pd", "link"):
+            return "? %s is not available on the bench rig" % cmd
+        return "? unknown rig command " + cmd
+
+    def _read_commands(self):
+        buf = self._line
+        while self._n < _LINE and self.link.readinto(memoryview(buf)[self._n:self._n + 1]):
+            if buf[self._n] == 10:  # \n
+                words = bytes(buf[: self._n]).decode().split()
+                self._n = 0
+                if words:
+                    try:
+                        self.notify(self.command(words))
+                    except (ValueError, IndexError) as e:
+                        self.notify("? %s" % e)
+                return
+            self._n += 1
+        if self._n >= _LINE:
+            self._n = 0
+            self.notify("? line longer than %d bytes" % _LINE)
+
+    def run(self):
+        micropython.kbd_intr(-1)  # 0x03 is data on this line
+        self.start()
+        self.notify("r %d boot" % self.now())
+        while True:
+            self._read_commands()
+            self._refill()
+            self._report()
+
+
+def make():
+    return Rig()

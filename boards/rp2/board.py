@@ -1,0 +1,288 @@
+"""Raspberry Pi Pico (RP2040) board: the HAL on PIO, GPIO interrupts and the watchdog.
+
+What each part guarantees, and how it knows:
+- Pulse width: PIO1 SM0 (pio.pulse) runs at 5 MHz from the integer divider
+  25 of the 125 MHz system clock, which make() sets and checks; a width of
+  w us is exactly 5*w cycles (pio.width_word, tested for 100..150 us). The
+  pulse starts within 3 PIO cycles (0.6 us) of the FIFO push.
+- Gating: LASER_FIRE reaches the laser driver only through an AND gate with
+  LASER_EN and the hardware interlock chain (docs/boards.md), so the MCU alone
+  can never emit; laser.off() drops LASER_EN with one GPIO write.
+- Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no interrupt
+  and no CPU time; edges 100 ns apart are still counted. count() drains the
+  RX FIFO and takes the next push, at most 12 PIO cycles (96 ns) old.
+- Count/time compare: in software (shared/softarm.py), checked by wait(),
+  where the core idles between control steps. One check costs a FIFO read and
+  a few integer operations (estimated 15-30 us, not measured on a board):
+  while the core idles, a pulse fires within one check of its encoder count
+  being reached. While the core works (a control step, typically well under
+  control_period_us) nothing is checked, so a pulse can be late by that
+  step. At the 100 mm/s fast scan one count (50 um) lasts 500 us. Measure
+  the real spread with the bench rig (boards/rig_pico) before relying on it.
+- Interlocks: hard IRQs on the falling edge (interlock opening). The handler
+  first writes LASER_EN low, then cancels the armed pulse and wakes wait();
+  it allocates nothing. Its cost is the MicroPython hard-IRQ entry (a few us)
+  plus one pin write. Closing is not urgent: the core polls and debounces it.
+- Photodiode: an integrator on ADC0, read after each pulse has ended
+  (width + _PD_SETTLE_US), then discharged by PD_RESET; stray light is the
+  integrator reading above _STRAY_UJ with no pulse commanded.
+- Watchdog: machine.WDT (RP2040 maximum 8,388 ms). The reset reason is kept
+  in watchdog scratch register 0 across machine.reset() (RP2040 datasheet
+  section 4.7, WATCHDOG_BASE 0x40058000, SCRATCH0 at +0x0C).
+"""
+import machine
+import time
+from machine import Pin
+from micropython import const
+import rp2
+
+import hal
+import pins
+import pio
+from filestore import FileStore
+from pulselog import PulseLog
+from softarm import SoftArm
+from stdiolink import StdioLink
+
+# Calibration (set on the bench, docs/boards.md bring-up step 6)
+_PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
+_PD_SETTLE_US = const(20)  # integrator settles after the pulse ends
+_PD_RESET_US = const(10)  # discharge time of the integrator
+_STRAY_UJ = const(5_000)  # integrator reading that counts as light
+_POWER_FULL_SCALE_W = const(3_000)  # driver setpoint at 100 % PWM duty
+_POWER_PWM_HZ = const(20_000)
+
+_WATCHDOG_SCRATCH0 = const(0x4005800C)
+_CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
+
+LIMITS = {
+    "power_w_max": 3000,
+    "width_us_min": 100,
+    "width_us_max": 150,
+    "rate_hz_max": 40,
+    "avg_power_mw_max": 10500,
+    "avg_window_ms": 1000,
+    "session_j_max": 1500,
+    "spacing_um_min": 1000,
+    "spacing_um_max": 20000,
+    "dwell_mj_per_cm_max": 8000,
+    "dwell_window_ms": 10000,
+    "point_tol_um_max": 2000,
+}
+
+SETTINGS = {
+    "ready_delay_ms": 2000,
+    "debounce_ms": 20,
+    "counts_per_mm": 20,  # encoder strip 5 lines/mm, x4 quadrature
+    "deadband_counts": 4,
+    "wdt_timeout_ms": 200,
+    "control_period_us": 2000,
+    "energy_tol_pct": 20,
+}
+
+
+class Laser:
+    def __init__(self, encoder):
+        self._enc = encoder
+        # Enable and fire low before anything else (SR-1).
+        self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)
+        Pin(pins.LASER_FIRE, Pin.OUT, value=0)
+        self._sm = rp2.StateMachine(4, pio.pulse, freq=pio.PULSE_HZ, set_base=Pin(pins.LASER_FIRE))
+        self._sm.active(1)
+        self._set_low = rp2.asm_pio_encode("set(pins, 0)", 0)
+        self._adc = machine.ADC(pins.PD_ADC)
+        self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)  # start discharged
+        self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
+        self._arm = SoftArm()
+        self._log = PulseLog()
+        self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
+        self.width_us = 0
+        self._word = 0
+        self._pd_reset.value(0)
+
+    def off(self):
+        self._en.value(0)  # first: one GPIO write
+        self._arm.armed = False
+        self._sm.exec(self._set_low)  # ends a pulse in flight
+
+    def enable(self, on):
+        # The interlock chain gates the driver in hardware anyway; this only
+        # keeps the line honest when the core asks with an interlock open.
+        if on:
+            for p in self._interlocks:
+                if not p.value():
+                    return
+        self._en.value(1 if on else 0)
+        # An interlock IRQ between the check above and the write would be
+        # undone by the write: look again, and drop the line if one opened.
+        if on:
+            for p in self._interlocks:
+                if not p.value():
+                    self.off()
+
+    def configure(self, width_us, power_w):
+        if not LIMITS["width_us_min"] <= width_us <= LIMITS["width_us_max"]:
+            raise ValueError("width_us %d outside the board limits" % width_us)
+        if not 0 <= power_w <= LIMITS["power_w_max"]:
+            raise ValueError("power_w %d outside the board limits" % power_w)
+        self.width_us = width_us
+        self._word = pio.width_word(width_us)
+        self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
+
+    def arm(self, not_before_us, target, direction):
+        self._arm.arm(not_before_us, target, direction)
+
+    def disarm(self):
+        self._arm.armed = False
+
+    def armed(self):
+        return self._arm.armed
+
+    def take_pulse(self, rec):
+        return self._log.take(rec)
+
+    def stray_light(self):
+        return self._log.lost or self._pd_uj() > _STRAY_UJ
+
+    def _pd_uj(self):
+        return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
+
+    def check(self):
+        """Fire the armed pulse if it is due; True when it fired. Called by wait()."""
+        now = time.ticks_us()
+        count = self._enc.count()
+        if not self._en.value() or not self._arm.due(now, count):
+            return False
+        self._arm.armed = False
+        self._sm.put(self._word)
+        t = time.ticks_us()
+        time.sleep_us(self.width_us + _PD_SETTLE_US)
+        uj = self._pd_uj()
+        self._pd_reset.value(1)
+        time.sleep_us(_PD_RESET_US)
+        self._pd_reset.value(0)
+        self._log.push(t, count, uj)
+        return True
+
+
+class Encoder:
+    def __init__(self):
+        a = Pin(pins.ENC_A, Pin.IN, Pin.PULL_UP)
+        Pin(pins.ENC_B, Pin.IN, Pin.PULL_UP)
+        sm = rp2.StateMachine(0, pio.quadrature, in_base=a)
+        sm.put(pio.COUNT_ZERO)  # X = COUNT_ZERO before the program runs
+        sm.exec("pull()")
+        sm.exec("mov(x, osr)")
+        sm.active(1)
+        self._sm = sm
+
+    def count(self):
+        sm = self._sm
+        for _ in range(sm.rx_fifo()):
+            sm.get()  # stale: pushed before the FIFO filled
+        return sm.get() - pio.COUNT_ZERO  # the next push is at most 96 ns away
+
+
+class Inputs:
+    """Interlock and footswitch inputs; falling interlock edges trip the laser."""
+
+    def __init__(self, board):
+        self._b = board
+        self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pins.INPUTS)
+        for p in self._pins[:6]:
+            p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
+        self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
+
+    def _trip(self, pin):
+        # Hard IRQ: no allocation, integer work only (SR-3).
+        self._b.laser.off()
+        self._b.woken = True
+
+    def _wake(self, pin):
+        self._b.woken = True
+
+    def read(self):
+        bits = 0
+        for i in range(7):
+            if self._pins[i].value():
+                bits |= 1 << i
+        return bits
+
+
+class Indicator:
+    def __init__(self):
+        self._pin = Pin(pins.INDICATOR, Pin.OUT, value=0)
+
+    def set(self, on):
+        self._pin.value(1 if on else 0)
+
+
+class Wdt:
+    def __init__(self):
+        self._wdt = None
+
+    def start(self, timeout_ms):
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+
+class Board:
+    name = "rp2"
+    limits = LIMITS
+    settings = SETTINGS
+
+    def __init__(self):
+        self.woken = False
+        machine.freq(pio.SYS_HZ)
+        if not pio.divider(machine.freq(), pio.PULSE_HZ):
+            raise RuntimeError("no integer PIO divider for the pulse clock")
+        self.encoder = Encoder()
+        self.laser = Laser(self.encoder)
+        self.inputs = Inputs(self)
+        self.indicator = Indicator()
+        self.link = StdioLink()
+        self.store = FileStore()
+        self.wdt = Wdt()
+
+    def ticks_us(self):
+        return time.ticks_us()
+
+    def wait(self, deadline_us):
+        """Spin until the deadline or an event, checking the armed pulse each pass."""
+        las = self.laser
+        while True:
+            if self.woken:
+                self.woken = False
+                return
+            if las.armed() and las.check():
+                return
+            if self.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
+                return
+
+    def reset_cause(self):
+        note = machine.mem32[_WATCHDOG_SCRATCH0]
+        machine.mem32[_WATCHDOG_SCRATCH0] = 0
+        if note & 0xFFFF0000 == _CAUSE_MAGIC:
+            return note & 0xFFFF
+        return cause_of(machine.reset_cause())
+
+    def reboot(self, cause):
+        self.laser.off()
+        machine.mem32[_WATCHDOG_SCRATCH0] = _CAUSE_MAGIC | cause
+        machine.reset()
+
+
+def cause_of(machine_cause):
+    """hal.RESET_* for a machine.reset_cause() value."""
+    if machine_cause == machine.WDT_RESET:
+        return hal.RESET_WATCHDOG
+    if machine_cause == machine.SOFT_RESET:
+        return hal.RESET_SOFT
+    return hal.RESET_POWER
+
+
+def make():
+    return Board()

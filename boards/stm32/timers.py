@@ -1,0 +1,62 @@
+"""STM32F405 timer registers the pyb.Timer API does not reach, and their arithmetic.
+
+Reference: RM0090 rev 19. TIM8 is an advanced-control timer (section 17.4,
+"TIM1 and TIM8 registers"); TIM4 a general-purpose timer (section 18.4,
+"TIM2 to TIM5 registers"). Base addresses from RM0090 section 2.3, table 1.
+
+pyb.Timer sets up TIM8 (PWM output, break input polarity) and TIM4 (encoder
+mode); these writes add what it does not expose:
+- TIM8_CR1.OPM (17.4.1): one-pulse mode, the counter stops after one period;
+- TIM8_BDTR.MOE (17.4.18): main output enable. A break clears it in hardware
+  and AOE=0 keeps it cleared until software sets it again (a latched trip);
+- TIM8_SMCR (17.4.3): slave trigger mode, started by ITR2 = TIM4_TRGO
+  (table 86, "TIMx internal trigger connection");
+- TIM4_CR2.MMS = OC3REF as TRGO (18.4.2) and TIM4 channel 3 in "active on
+  match" (18.4.8, OC3M=001): the count compare, in hardware.
+"""
+from micropython import const
+
+TIM8 = const(0x4001_0400)
+TIM4 = const(0x4000_0800)
+CR1 = const(0x00)
+CR2 = const(0x04)
+SMCR = const(0x08)
+SR = const(0x10)
+CCMR2 = const(0x1C)
+CNT = const(0x24)
+ARR = const(0x2C)
+CCR1 = const(0x34)
+CCR3 = const(0x3C)
+BDTR = const(0x44)
+
+CR1_CEN = const(0x0001)
+CR1_OPM = const(0x0008)
+SR_UIF = const(0x0001)
+SR_CC3IF = const(0x0008)
+SR_BIF = const(0x0080)
+BDTR_MOE = const(0x8000)
+SMCR_TRIGGER_ITR2 = const(0x0026)  # TS=010 (ITR2), SMS=110 (trigger mode)
+CR2_MMS_OC3REF = const(0x0060)  # MMS=110
+CCMR2_OC3M_MASK = const(0x0070)
+OC3M_FORCE_LOW = const(0x0040)  # 100: OC3REF forced inactive
+OC3M_ON_MATCH = const(0x0010)  # 001: OC3REF set active on CNT == CCR3, latched
+
+TIMER_HZ = const(168_000_000)  # APB2 timer clock on the pyboard (2 x 84 MHz)
+DELAY_TICKS = const(1)  # one tick from start to the rising edge
+ENC_MASK = const(0xFFFF)  # TIM4 is 16 bits
+
+
+def ticks_per_us(timer_hz):
+    return timer_hz // 1_000_000
+
+
+def pulse_arr(width_us, timer_hz):
+    """TIM8_ARR for a pulse of exactly width_us (PWM mode 2, one-pulse):
+    the output is active from CNT == CCR1 through CNT == ARR."""
+    return DELAY_TICKS + width_us * ticks_per_us(timer_hz) - 1
+
+
+def step16(last_raw, raw):
+    """Signed change between two 16-bit counter readings (|change| < 32768)."""
+    d = (raw - last_raw) & ENC_MASK
+    return d - 0x10000 if d & 0x8000 else d

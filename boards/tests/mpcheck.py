@@ -1,0 +1,43 @@
+"""Helpers for the board tests that run inside the MicroPython Unix port.
+
+`use(board)` puts the fakes, the firmware core, the shared modules and the
+board folder on sys.path (fakes first, so `machine` is the fake). `run(ns)`
+calls every function named test_* and prints one line per result; the
+process exits 1 when any failed, so the pytest driver sees it.
+"""
+import sys
+
+ROOT = sys.path[0] + "/../.."
+
+
+def use(board):
+    for p in (ROOT + "/boards/" + board, ROOT + "/boards/shared", ROOT + "/firmware", ROOT + "/boards/fakes"):
+        sys.path.insert(0, p)
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Failed("%s: got %r, want %r" % (what, got, want))
+
+
+def run(ns):
+    failed = 0
+    for name in sorted(ns):
+        if name.startswith("test_"):
+            try:
+                ns[name]()
+                print("PASS", name)
+            except Exception as e:  # noqa: BLE001 - report every failure, then exit 1
+                failed += 1
+                print("FAIL", name, type(e).__name__, e)
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,108 @@
+"""Bench rig logic in the Unix port: keyframe stepping, the quadrature words
+(run through the fake PIO into the rp2 board's decoder), the width meter, and
+the line protocol."""
+import sys
+
+import mpcheck
+from mpcheck import check, eq
+
+mpcheck.use("rig_pico")
+sys.path.append(mpcheck.ROOT + "/boards/rp2")  # the device decoder (pio), for the end-to-end test
+import machine  # noqa: E402
+import rp2  # noqa: E402
+import board  # noqa: E402
+import pins  # noqa: E402
+import rigpio  # noqa: E402
+
+KT = [0, 1000, 1600, 3000]
+KX = [0, 40, 40, 25]
+
+
+def test_pins_used_once():
+    eq(len(set(pins.ALL)), len(pins.ALL), "a GPIO is used twice")
+    eq(pins.QUAD_B, pins.QUAD_A + 1, "PIO out pins are consecutive")
+
+
+def test_next_step_matches_position():
+    for p_t0 in range(0, 3000, 37):
+        p = board.position(KT, KX, p_t0)
+        t, s = board.next_step(KT, KX, p_t0, p)
+        want = -1
+        for t2 in range(p_t0 + 1, 3001):
+            if board.position(KT, KX, t2) != p:
+                want = t2
+                break
+        eq(t, want, "next step after t=%d" % p_t0)
+        if t >= 0:
+            eq(board.position(KT, KX, t), p + s, "direction at t=%d" % t)
+
+
+def test_gray_code_changes_one_bit():
+    for c in range(-8, 8):
+        d = rigpio.ab_of(c) ^ rigpio.ab_of(c + 1)
+        check(d in (1, 2), "one bit changes from %d to %d" % (c, c + 1))
+
+
+def test_rig_words_drive_the_device_decoder():
+    import pio as dev_pio
+
+    rig = board.make()
+    rig.kt, rig.kx = list(KT), list(KX)
+    quad = rp2.StateMachine.made[0]
+    words = []
+    rig.now = lambda: 0  # freeze rig time: fill the whole path at once
+    rig._t_out = 0
+    while rig._t_out < 3200:
+        quad.tx[:] = []
+        rig._refill(False)
+        words += quad.tx
+    ab = [0]
+
+    def write(v, n):
+        ab[0] = v & 3
+
+    gen = rp2.Sim(rigpio.quadrature_out, write_pins=write, fifo=8)
+    gen.tx = words
+    dec = rp2.Sim(dev_pio.quadrature, read_pins=lambda n: ab[0])
+    dec.x = dev_pio.COUNT_ZERO
+    seen = {}
+    while gen.cycles < 3000:
+        gen.step()
+        for _ in range(12):  # the decoder runs much faster than the 1 MHz generator
+            dec.step()
+            dec.rx[:] = dec.rx[-1:]
+        seen[gen.cycles] = dec.rx[-1] - dev_pio.COUNT_ZERO
+    for t in (500, 1000, 1300, 2300, 2990):
+        want = board.position(KT, KX, t)
+        check(abs(seen[t] - want) <= 1, "decoded %d at %d us, path says %d" % (seen[t], t, want))
+    eq(seen[2990], 25, "final position")
+
+
+def test_width_meter_reads_pulse_width():
+    for width_us in (100, 120, 150):
+        level = [0]
+        sim = rp2.Sim(rigpio.width_meter, read_pins=lambda n: level[0], jmp_pin=lambda: level[0])
+        for cycle in range(2 * (width_us + 20)):
+            level[0] = 1 if 20 <= cycle < 20 + 2 * width_us else 0  # 2 cycles per us
+            sim.step()
+        check(sim.rx and abs(sim.rx[0] - width_us) <= 1, "width %d us read as %r" % (width_us, sim.rx))
+
+
+def test_protocol():
+    rig = board.make()
+    eq(rig.command(["in", "door", "0"])[:2], "= ", "in answers the time")
+    eq(machine.Pin(pins.DOOR).value(), 0, "door line driven low (open)")
+    eq(rig.command(["in", "foot", "1"])[:2], "= ", "foot")
+    eq(machine.Pin(pins.FOOT).value(), 1, "footswitch pressed")
+    check(rig.command(["adv", "1000"]).startswith("? "), "adv refused on a real-time bench")
+    check(rig.command(["pd", "gain", "50"]).startswith("? "), "pd refused")
+    check(rig.command(["frob"]).startswith("? unknown"), "unknown command")
+    check("clock=real" in rig.command(["info"]), "info says real time")
+    t = rig.now()
+    eq(rig.command(["kf", str(t + 10_000), "20"]), "= 2", "keyframe added")
+    check(rig.command(["kf", str(t + 5_000), "20"]).startswith("? "), "keyframe time must increase")
+    eq(rig.command(["hold", "7"]), "= 7", "hold")
+    eq(rig.command(["pos"]), "= 7", "pos")
+
+
+mpcheck.run(globals())

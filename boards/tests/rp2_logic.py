@@ -1,0 +1,177 @@
+"""rp2 board logic in the Unix port: pin map, PIO arithmetic and programs
+(run in the fake PIO interpreter), encoder reads, arming, interlock trip."""
+import mpcheck
+from mpcheck import check, eq
+
+mpcheck.use("rp2")
+import machine  # noqa: E402
+import rp2  # noqa: E402
+import hal  # noqa: E402
+import board  # noqa: E402
+import pins  # noqa: E402
+import pio  # noqa: E402
+
+
+def test_pins_used_once():
+    eq(len(set(pins.ALL)), len(pins.ALL), "a GPIO is used twice")
+    eq(pins.ENC_B, pins.ENC_A + 1, "PIO reads A and B as two consecutive pins")
+    check(26 <= pins.PD_ADC <= 28, "photodiode must be on an ADC pin (GPIO26-28)")
+    eq(len(pins.INPUTS), 7, "one pin per input bit")
+
+
+def test_pulse_divider_is_integer():
+    eq(pio.divider(pio.SYS_HZ, pio.PULSE_HZ), 25, "divider")
+    eq(pio.divider(133_000_000, pio.PULSE_HZ), 0, "133 MHz has no integer divider for 5 MHz")
+
+
+def pulse_high_cycles(word):
+    prog = pio.pulse
+    level = [0]
+    high = [0]
+
+    def write(v, n):
+        level[0] = v & 1
+
+    sim = rp2.Sim(prog, write_pins=write)
+    sim.tx.append(word)
+    for _ in range(word + 20):
+        before = sim.cycles
+        sim.step()
+        if level[0]:
+            high[0] += sim.cycles - before
+    return high[0]
+
+
+def test_pulse_width_exact_100_to_150_us():
+    for width_us in range(100, 151):
+        cycles = pulse_high_cycles(pio.width_word(width_us))
+        eq(cycles, width_us * pio.PULSE_HZ // 1_000_000, "pulse of %d us" % width_us)
+
+
+def quad_levels(count):
+    return (0, 1, 3, 2)[count & 3]  # B<<1|A, A leads going up
+
+
+def run_decoder(states, steps_per_state=20):
+    prog = pio.quadrature
+    cur = [0]
+    sim = rp2.Sim(prog, read_pins=lambda n: cur[0])
+    sim.x = pio.COUNT_ZERO
+    for s in states:
+        cur[0] = s
+        for _ in range(steps_per_state):
+            sim.step()
+            sim.rx[:] = sim.rx[-1:]  # the board drains the FIFO
+    return sim.rx[-1] - pio.COUNT_ZERO
+
+
+def test_quadrature_program_fills_pio_memory():
+    eq(len(pio.quadrature), 32, "table needs address 0: program must fill all 32 slots")
+
+
+def test_quadrature_table_matches_up_down():
+    prog = pio.quadrature
+    for code in range(16):
+        target = prog.code[code][1][0]
+        want = {1: "up", -1: "down", 0: "same"}[pio.table_step(code)]
+        eq(target, want, "table entry %d" % code)
+
+
+def test_quadrature_counts_both_ways():
+    forward = [quad_levels(c) for c in range(1, 41)]
+    back = [quad_levels(c) for c in range(39, 24, -1)]
+    eq(run_decoder(forward), 40, "40 steps up")
+    eq(run_decoder(forward + back), 25, "40 up then 15 down")
+    eq(run_decoder([quad_levels(-c) for c in range(1, 9)]), -8, "below zero")
+
+
+def test_quadrature_ignores_double_change():
+    eq(run_decoder([1, 3, 0, 3]), 2, "3 -> 0 and 0 -> 3 (both bits) count nothing")
+
+
+def make():
+    return board.make()
+
+
+def test_contract():
+    eq(hal.missing(make()), [], "HAL contract")
+
+
+def test_encoder_count_takes_fresh_value():
+    b = make()
+    sm = rp2.StateMachine.made[0]
+    sm.rx[:] = [pio.COUNT_ZERO + 1, pio.COUNT_ZERO + 2]
+    sm.latest = pio.COUNT_ZERO - 7
+    eq(b.encoder.count(), -7, "stale FIFO entries dropped, next push taken")
+
+
+def close_interlocks():
+    for p in pins.INPUTS[:6]:
+        machine.Pin(p).drive(1)
+
+
+def test_arm_fires_when_count_reached_in_direction():
+    b = make()
+    close_interlocks()
+    enc = rp2.StateMachine.made[0]
+    pulse = rp2.StateMachine.made[4]
+    b.laser.configure(120, 3000)
+    b.laser.enable(True)
+    now = b.ticks_us()
+    b.laser.arm(now, 10, 1)
+    enc.latest = pio.COUNT_ZERO + 9
+    b.wait(now + 1000)
+    check(b.laser.armed(), "fired before the count was reached")
+    eq(pulse.tx, [], "nothing pushed")
+    enc.latest = pio.COUNT_ZERO + 10
+    b.wait(now + 100_000)
+    check(not b.laser.armed(), "armed pulse did not fire at its count")
+    eq(pulse.tx, [pio.width_word(120)], "one pulse of 120 us")
+    rec = [0, 0, 0]
+    check(b.laser.take_pulse(rec), "pulse recorded")
+    eq(rec[1], 10, "recorded count")
+
+
+def test_arm_waits_while_enable_low():
+    b = make()
+    pulse = rp2.StateMachine.made[4]
+    pulse.tx[:] = []
+    b.laser.off()
+    b.laser.configure(100, 1000)
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    b.wait(now + 500)
+    check(b.laser.armed(), "stays armed")
+    eq(pulse.tx, [], "no pulse with the enable line low")
+
+
+def test_interlock_irq_drops_enable_first():
+    b = make()
+    close_interlocks()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    eq(en.value(), 1, "enable on with every interlock closed")
+    b.laser.arm(b.ticks_us(), 5, 1)
+    door = machine.Pin(pins.DOOR)
+    check(door.hard, "interlock IRQ must be hard")
+    door.drive(0)
+    eq(en.value(), 0, "door opening dropped the enable line")
+    check(not b.laser.armed(), "door opening cancelled the armed pulse")
+    b.laser.enable(True)
+    eq(en.value(), 0, "enable refused with the door open")
+    eq(b.inputs.read() & 0x3F, 0x3F & ~2, "door bit reads open")
+
+
+def test_reboot_cause_survives_reset():
+    b = make()
+    try:
+        b.reboot(hal.RESET_EXCEPTION)
+        check(False, "reboot returned")
+    except machine.Reset:
+        pass
+    eq(b.reset_cause(), hal.RESET_EXCEPTION, "cause after reboot")
+    machine.reset_cause_value = machine.WDT_RESET
+    eq(b.reset_cause(), hal.RESET_WATCHDOG, "watchdog bite")
+
+
+mpcheck.run(globals())
