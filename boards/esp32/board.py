@@ -58,7 +58,7 @@ LIMITS = {
     "session_j_max": 1500,
     "spacing_um_min": 1000,
     "spacing_um_max": 20000,
-    "dwell_mj_per_cm_max": 8000,
+    "dwell_mj_per_cm_max": 15000,
     "dwell_window_ms": 10000,
     "point_tol_um_max": 2000,
 }
