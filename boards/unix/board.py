@@ -20,6 +20,7 @@ seconds. `HP_CLOCK=real` follows time.ticks_us() for latency measurements.
 The rig channel is a Unix socket (`HP_RIG`, a path): text lines, see
 docs/rig.md. Without HP_RIG the board runs alone with every interlock closed.
 """
+import gc
 import os
 import select
 import socket
@@ -94,7 +95,7 @@ class Laser:
     def _set_enable(self, on):
         if on != self.enabled:
             self.enabled = on
-            self._b.notify("o %d en=%d" % (self._b.t, 1 if on else 0))
+            self._b.notify("o %d en=%d" % (self._b.stamp(), 1 if on else 0))
 
     def configure(self, width_us, power_w):
         self.width_us = width_us
@@ -228,7 +229,7 @@ class Indicator:
         on = bool(on)
         if on != self.on:
             self.on = on
-            self._b.notify("o %d ind=%d" % (self._b.t, 1 if on else 0))
+            self._b.notify("o %d ind=%d" % (self._b.stamp(), 1 if on else 0))
 
 
 class Link:
@@ -328,6 +329,13 @@ class Wdt:
         return self.timeout_us and t - self.fed > self.timeout_us
 
 
+# A bench variant of the simulated board: a shorter ready delay, so that a
+# real-time latency benchmark can re-arm a thousand times in minutes. Set by
+# whoever starts the board (like choosing a board definition), never over the wire.
+if os.getenv("HP_READY_DELAY_MS"):
+    SETTINGS["ready_delay_ms"] = int(os.getenv("HP_READY_DELAY_MS"))
+
+
 class Board:
     name = "unix"
     limits = LIMITS
@@ -350,6 +358,8 @@ class Board:
         self.stall_until = -1
         self.crash = False
         self.woken = False
+        self.loops = 0  # control-loop iterations (each ends in wait())
+        self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
         self._rig = None
@@ -370,6 +380,12 @@ class Board:
         self._real_t += time.ticks_diff(now, self._real_ticks)
         self._real_ticks = now
         return self._real_t
+
+    def stamp(self):
+        """The board time of an output edge: in real mode, the moment it happens."""
+        if not self.virtual:
+            self.t = max(self.t, self._real())
+        return self.t
 
     def ticks_us(self):
         if self.crash:
@@ -400,6 +416,7 @@ class Board:
     def wait(self, deadline):
         """Idle until `deadline` (ticks) or an event: a serial byte, a rig
         command, a fired pulse. In virtual mode this is where time passes."""
+        self.loops += 1
         while True:
             stalled = self.stall_until > self.t
             self.woken = False
@@ -411,6 +428,8 @@ class Board:
                 if (self.woken and not stalled) or (time.ticks_diff(deadline, self.t & _MASK) <= 0 and not stalled):
                     return
                 self._block(1)
+                if self.woken and not stalled:
+                    return
                 continue
             if self.until < 0 or self.t >= self.until:
                 if self.until >= 0:
@@ -503,14 +522,16 @@ class Board:
             self.until = self.t + int(w[1])
             return None  # answered with '= t' when reached
         if cmd == "now":
-            return "= %d" % self.t
+            return "= %d" % self.stamp()
+        if cmd == "stats":
+            gc.collect()
+            return "= loops=%d heap_bytes=%d board_heap_bytes=%d" % (self.loops, gc.mem_alloc(), self.heap_base)
         if cmd == "info":
             return "= clock=%s counts_per_mm=%d t=%d" % (
                 "virtual" if self.virtual else "real", SETTINGS["counts_per_mm"], self.t)
         if cmd == "in":
             bit = 1 << _INPUT_NAMES.index(w[1])
-            if not self.virtual:
-                self.t = self._real()
+            self.stamp()
             self.inputs.bits = self.inputs.bits | bit if w[2] == "1" else self.inputs.bits & ~bit
             return "= %d" % self.t
         if cmd == "kf":

@@ -62,9 +62,11 @@ def _die_with_parent() -> None:
 class UnixPortTarget:
     name = "unix"
 
-    def __init__(self, micropython: str | None = None, clock: str = "virtual", store: Path | None = None):
+    def __init__(self, micropython: str | None = None, clock: str = "virtual", store: Path | None = None,
+                 board_env: dict[str, str] | None = None):
         self.micropython = find_micropython(micropython)
         self.clock = clock
+        self.board_env = board_env or {}  # board variant settings (HP_READY_DELAY_MS for benchmarks)
         self._tmp = tempfile.TemporaryDirectory(prefix="hilt-")
         self.store = store or Path(self._tmp.name) / "store.bin"
         self.proc: subprocess.Popen | None = None
@@ -82,7 +84,7 @@ class UnixPortTarget:
         tty.setraw(slave)  # no echo or line editing before pyserial takes it
         fl = fcntl.fcntl(master, fcntl.F_GETFL)
         fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
-        env = dict(os.environ, HP_RIG=rig_path, HP_STORE=str(self.store), HP_CLOCK=self.clock)
+        env = dict(os.environ, HP_RIG=rig_path, HP_STORE=str(self.store), HP_CLOCK=self.clock, **self.board_env)
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(

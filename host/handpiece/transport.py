@@ -66,6 +66,13 @@ class SerialTransport:
         except queue.Empty:
             return None
 
+    def detach(self) -> serial.Serial:
+        """Stop the reader thread and hand over the open port (benchmarks
+        time raw reads without the thread in the way)."""
+        self._closed.set()
+        self._thread.join(timeout=1.0)
+        return self._ser
+
     def close(self) -> None:
         self._closed.set()
         try:
