@@ -1,0 +1,37 @@
+"""The documents a client writer relies on agree with the firmware."""
+import re
+from pathlib import Path
+
+from handpiece.frames import checksum
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def firmware_codes(prefix: str, table: str) -> dict[int, str]:
+    src = (ROOT / "firmware/codes.py").read_text()
+    numbers = {int(n) for n in re.findall(rf"^{prefix}_\w+ = const\((\d+)\)", src, re.M)}
+    texts = re.findall(r'"([^"]*)"', re.search(rf"{table} = \((.*?)\n\)", src, re.S).group(1))
+    return {n: texts[n] for n in numbers}
+
+
+def test_codes_page_lists_every_code_with_its_text():
+    page = (ROOT / "docs/codes.md").read_text()
+    for prefix, table in (("E", "ERRORS"), ("F", "FAULTS")):
+        codes = firmware_codes(prefix, table)
+        rows = {int(n): t for n, t in re.findall(rf"^\| {prefix}(\d\d) \| ([^|]+?) \|", page, re.M)}
+        assert rows == codes
+
+
+def test_protocol_example_lines_carry_valid_checksums():
+    page = (ROOT / "docs/protocol.md").read_text()
+    lines = re.findall(r"^[<>] (.*)\*([0-9A-F]{2})$", page, re.M)
+    assert len(lines) >= 10
+    for body, cs in lines:
+        assert f"{checksum(body.encode()):02X}" == cs, body
+
+
+def test_firmware_imports_no_port_module():
+    """firmware/ is board-agnostic: hardware comes in through the HAL only."""
+    bad = re.compile(r"^\s*(import|from)\s+(rp2|pyb|esp32|esp|machine|stm)\b", re.M)
+    for path in (ROOT / "firmware").rglob("*.py"):
+        assert not bad.search(path.read_text()), path

@@ -1,0 +1,127 @@
+"""Targets and the CLI: finding micropython, missing ports, clean exits."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from handpiece import cli
+from handpiece.targets import ENV_MICROPYTHON, TargetError, find_micropython, make_target
+
+
+def test_micropython_from_the_environment_wins(tmp_path, monkeypatch):
+    fake = tmp_path / "micropython"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv(ENV_MICROPYTHON, str(fake))
+    assert find_micropython() == str(fake)
+    assert find_micropython(str(fake)) == str(fake)
+
+
+def test_a_missing_micropython_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_MICROPYTHON, str(tmp_path / "nope"))
+    with pytest.raises(TargetError, match="does not exist"):
+        find_micropython()
+
+
+def test_unknown_target_spec():
+    with pytest.raises(TargetError, match="unknown target"):
+        make_target("usb")
+    with pytest.raises(TargetError, match="needs a port"):
+        make_target("serial:")
+
+
+def test_missing_serial_port_is_a_clear_cli_error(capsys):
+    assert cli.main(["--target", "serial:/dev/ttyNOPE0", "monitor"]) == 2
+    assert "serial port /dev/ttyNOPE0 does not exist" in capsys.readouterr().err
+
+
+def test_bad_program_file_is_a_clear_cli_error(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text("[[phase]]\nmode='scan'\n")
+    assert cli.main(["check", str(p)]) == 2
+    assert "phase 1: missing width_us" in capsys.readouterr().err
+
+
+def test_report_of_a_wrong_file(tmp_path, capsys):
+    p = tmp_path / "r.jsonl"
+    p.write_text("not json\n")
+    assert cli.main(["report", str(p)]) == 2
+    assert "not a session record line" in capsys.readouterr().err
+
+
+def test_serial_transport_uses_pyserial_with_the_port_name(mocker):
+    """The serial target opens the port exactly as given (mocked: no board here)."""
+    opened = mocker.patch("handpiece.transport.serial.Serial")
+    mocker.patch("handpiece.targets.os.path.exists", return_value=True)
+    opened.return_value.read.return_value = b""
+    opened.return_value.in_waiting = 0
+    target = make_target("serial:/dev/ttyACM7@230400")
+    device, rig = target.open()
+    assert rig is None
+    opened.assert_called_once_with("/dev/ttyACM7", baudrate=230400, timeout=0.05, exclusive=True)
+    target.close()
+
+
+def firmware_pids() -> list[int]:
+    """Processes running the simulated board's main.py, from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"boards/unix/main.py" in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_test_run_leaves_no_micropython_behind(tmp_path, sig):
+    """Interrupt (Ctrl-C) or kill a test run mid-test: every firmware process
+    it started is gone, whether or not pytest got to clean up."""
+    test = tmp_path / "test_long.py"
+    test.write_text(
+        "import time\n"
+        "def test_hangs(station, rig):\n"
+        "    station.standby()\n"
+        "    print('STARTED', flush=True)\n"
+        "    time.sleep(60)\n")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", str(test)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    for line in proc.stdout:
+        if "STARTED" in line:
+            break
+    children = [p for p in firmware_pids() if _parent_chain_has(p, proc.pid)]
+    assert children, "the test did not start a firmware process"
+    proc.send_signal(sig)
+    proc.wait(timeout=20)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(p) for p in children):
+        time.sleep(0.05)
+    assert not [p for p in children if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def _parent_chain_has(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().split(")")[-1].split()[1])
+        except OSError:
+            return False
+    return False
