@@ -177,3 +177,21 @@ def test_moving_off_a_trigger_point_aborts_it(station, rig, speed):
 
 def pulses_after_ms(rig, t_ms):
     return [p for p in rig.pulses if p.t_us > t_ms * 1000 + 999]
+
+
+@pytest.mark.safety("SR-8")
+def test_recorded_profile_replays_on_the_grid(station, rig, tmp_path):
+    """A recorded hand (time_s, position_mm rows) paces like a built one."""
+    rows = ["time_s,position_mm"]
+    for i in range(301):  # 3 s: out 60 mm and back at a varying speed
+        t = i / 100
+        rows.append(f"{t:.2f},{60 * (1 - abs(1 - t / 1.5)) ** 1.2:.4f}")
+    csv = tmp_path / "hand.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    m = Motion.from_csv(csv)
+    t0 = scan(station, rig, m, 3200)
+    path = [encoder_path(m.keyframes(20, t0), p) for p in rig.pulses]
+    gaps = [b - a for a, b in zip(path, path[1:])]
+    assert len(gaps) > 20
+    assert sum(1 for g in gaps if abs(g - SPACING_COUNTS) <= 1) >= len(gaps) - 2  # the turn may be late
+    assert all(g >= SPACING_COUNTS - 1 for g in gaps)  # never early
