@@ -65,6 +65,7 @@ class Progress:
     e_mj: int = 0
     pulses: int = 0
     speed: int = 0
+    shown: bool = False  # the bar starts with the first emission
     _last: float = 0.0
     _width: int = field(default=0)
 
@@ -73,7 +74,9 @@ class Progress:
         self.phase = int(st.get("ph", self.phase))
         self.e_mj = int(st.get("e_mj", self.e_mj))
         self.speed = int(st.get("v_mm_s", self.speed))
-        self.draw()
+        self.shown = self.shown or self.state == "EMITTING"
+        if self.shown:
+            self.draw()
 
     def draw(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -147,6 +150,8 @@ class SessionRunner:
             self.progress.pulses += 1
 
     def say(self, text: str) -> None:
+        if self.progress.shown:
+            self.progress.draw(force=True)  # leave the finished bar on screen
         self.out.write("\n" + text + "\n")
         self.out.flush()
 
