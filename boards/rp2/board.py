@@ -36,12 +36,13 @@ from machine import Pin
 from micropython import const
 import rp2
 
-import hal
+import mcu
 import pins
 import pio
+import reference
+import softarm
 from filestore import FileStore
 from pulselog import PulseLog
-from softarm import SoftArm
 from stdiolink import StdioLink
 
 # Calibration (set on the bench, docs/boards.md bring-up step 6)
@@ -55,30 +56,9 @@ _POWER_PWM_HZ = const(20_000)
 _WATCHDOG_SCRATCH0 = const(0x4005800C)
 _CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
 
-LIMITS = {
-    "power_w_max": 3000,
-    "width_us_min": 100,
-    "width_us_max": 150,
-    "rate_hz_max": 40,
-    "avg_power_mw_max": 10500,
-    "avg_window_ms": 1000,
-    "session_j_max": 1500,
-    "spacing_um_min": 1000,
-    "spacing_um_max": 20000,
-    "dwell_mj_per_cm_max": 15000,
-    "dwell_window_ms": 10000,
-    "point_tol_um_max": 2000,
-}
-
-SETTINGS = {
-    "ready_delay_ms": 2000,
-    "debounce_ms": 20,
-    "counts_per_mm": 20,  # encoder strip 5 lines/mm, x4 quadrature
-    "deadband_counts": 4,
-    "wdt_timeout_ms": 200,
-    "control_period_us": 2000,
-    "energy_tol_pct": 20,
-}
+# The reference board's tables (shared/reference.py), unchanged on this board.
+LIMITS = dict(reference.LIMITS)
+SETTINGS = dict(reference.SETTINGS)
 
 
 class Laser:
@@ -93,7 +73,7 @@ class Laser:
         self._adc = machine.ADC(pins.PD_ADC)
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)  # start discharged
         self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
-        self._arm = SoftArm()
+        self._arm = softarm.SoftArm()
         self._log = PulseLog()
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         self.width_us = 0
@@ -108,23 +88,16 @@ class Laser:
     def enable(self, on):
         # The interlock chain gates the driver in hardware anyway; this only
         # keeps the line honest when the core asks with an interlock open.
-        if on:
-            for p in self._interlocks:
-                if not p.value():
-                    return
+        if on and not mcu.closed(self._interlocks):
+            return
         self._en.value(1 if on else 0)
         # An interlock IRQ between the check above and the write would be
         # undone by the write: look again, and drop the line if one opened.
-        if on:
-            for p in self._interlocks:
-                if not p.value():
-                    self.off()
+        if on and not mcu.closed(self._interlocks):
+            self.off()
 
     def configure(self, width_us, power_w):
-        if not LIMITS["width_us_min"] <= width_us <= LIMITS["width_us_max"]:
-            raise ValueError("width_us %d outside the board limits" % width_us)
-        if not 0 <= power_w <= LIMITS["power_w_max"]:
-            raise ValueError("power_w %d outside the board limits" % power_w)
+        mcu.check_pulse(LIMITS, width_us, power_w)
         self.width_us = width_us
         self._word = pio.width_word(width_us)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
@@ -183,50 +156,15 @@ class Encoder:
         return sm.get() - pio.COUNT_ZERO  # the next push is at most 96 ns away
 
 
-class Inputs:
+class Inputs(mcu.Inputs):
     """Interlock and footswitch inputs; falling interlock edges trip the laser."""
 
     def __init__(self, board):
-        self._b = board
-        self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pins.INPUTS)
+        super().__init__(board, pins.INPUTS)
+        # Hard IRQs: _trip runs at once, with no allocation, integer work only (SR-3).
         for p in self._pins[:6]:
             p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
-
-    def _trip(self, pin):
-        # Hard IRQ: no allocation, integer work only (SR-3).
-        self._b.laser.off()
-        self._b.woken = True
-
-    def _wake(self, pin):
-        self._b.woken = True
-
-    def read(self):
-        bits = 0
-        for i in range(7):
-            if self._pins[i].value():
-                bits |= 1 << i
-        return bits
-
-
-class Indicator:
-    def __init__(self):
-        self._pin = Pin(pins.INDICATOR, Pin.OUT, value=0)
-
-    def set(self, on):
-        self._pin.value(1 if on else 0)
-
-
-class Wdt:
-    def __init__(self):
-        self._wdt = None
-
-    def start(self, timeout_ms):
-        self._wdt = machine.WDT(timeout=timeout_ms)
-
-    def feed(self):
-        if self._wdt is not None:
-            self._wdt.feed()
 
 
 class Board:
@@ -242,46 +180,29 @@ class Board:
         self.encoder = Encoder()
         self.laser = Laser(self.encoder)
         self.inputs = Inputs(self)
-        self.indicator = Indicator()
+        self.indicator = mcu.Indicator(pins.INDICATOR)
         self.link = StdioLink()
         self.store = FileStore()
-        self.wdt = Wdt()
+        self.wdt = mcu.Wdt()
 
     def ticks_us(self):
         return time.ticks_us()
 
     def wait(self, deadline_us):
         """Spin until the deadline or an event, checking the armed pulse each pass."""
-        las = self.laser
-        while True:
-            if self.woken:
-                self.woken = False
-                return
-            if las.armed() and las.check():
-                return
-            if self.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
-                return
+        softarm.wait(self, deadline_us)
 
     def reset_cause(self):
         note = machine.mem32[_WATCHDOG_SCRATCH0]
         machine.mem32[_WATCHDOG_SCRATCH0] = 0
         if note & 0xFFFF0000 == _CAUSE_MAGIC:
             return note & 0xFFFF
-        return cause_of(machine.reset_cause())
+        return mcu.cause_of(machine.reset_cause())
 
     def reboot(self, cause):
         self.laser.off()
         machine.mem32[_WATCHDOG_SCRATCH0] = _CAUSE_MAGIC | cause
         machine.reset()
-
-
-def cause_of(machine_cause):
-    """hal.RESET_* for a machine.reset_cause() value."""
-    if machine_cause == machine.WDT_RESET:
-        return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
-        return hal.RESET_SOFT
-    return hal.RESET_POWER
 
 
 def make():

@@ -5,7 +5,8 @@ here and test it from their wait loop: due() is true at the first check where
 the time is not before `not_before` and the encoder count has reached
 `target` in direction `dir` (dir 0: time only). The firing latency is
 therefore the board's check interval, stated in each board's docstring.
-Integer work only, no allocation: callable from an interrupt handler.
+SoftArm is integer work only, no allocation: callable from an interrupt
+handler. wait() is those boards' wait loop.
 """
 import time
 
@@ -27,3 +28,18 @@ class SoftArm:
         if not self.armed or time.ticks_diff(now_us, self.not_before) < 0:
             return False
         return (count - self.target) * self.dir >= 0
+
+
+def wait(board, deadline_us):
+    """board.wait() for these boards: spin until the deadline or an event
+    (woken by an input IRQ, the armed pulse fired, a byte on the link),
+    letting board.laser.check() fire the armed pulse on each pass."""
+    las = board.laser
+    while True:
+        if board.woken:
+            board.woken = False
+            return
+        if las.armed() and las.check():
+            return
+        if board.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
+            return

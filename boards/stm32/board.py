@@ -33,8 +33,9 @@ import time
 from machine import Pin
 from micropython import const
 
-import hal
+import mcu
 import pins
+import reference
 import timers as T
 from filestore import FileStore
 from pulselog import PulseLog
@@ -50,30 +51,9 @@ _COMPARE_SPAN = const(30_000)  # farthest target the 16-bit compare may take
 _RTC_BKP4R = const(0x4000_2860)
 _CAUSE_MAGIC = const(0x1A5E_0000)
 
-LIMITS = {
-    "power_w_max": 3000,
-    "width_us_min": 100,
-    "width_us_max": 150,
-    "rate_hz_max": 40,
-    "avg_power_mw_max": 10500,
-    "avg_window_ms": 1000,
-    "session_j_max": 1500,
-    "spacing_um_min": 1000,
-    "spacing_um_max": 20000,
-    "dwell_mj_per_cm_max": 15000,
-    "dwell_window_ms": 10000,
-    "point_tol_um_max": 2000,
-}
-
-SETTINGS = {
-    "ready_delay_ms": 2000,
-    "debounce_ms": 20,
-    "counts_per_mm": 20,
-    "deadband_counts": 4,
-    "wdt_timeout_ms": 200,
-    "control_period_us": 2000,
-    "energy_tol_pct": 20,
-}
+# The reference board's tables (shared/reference.py), unchanged on this board.
+LIMITS = dict(reference.LIMITS)
+SETTINGS = dict(reference.SETTINGS)
 
 _mem32 = machine.mem32
 
@@ -135,25 +115,20 @@ class Laser:
 
     def enable(self, on):
         if on:
-            for p in self._interlocks:
-                if not p.value():
-                    return
+            if not mcu.closed(self._interlocks):
+                return
             _mem32[T.TIM8 + T.SR] = 0  # clear a latched break flag (BIF)
             _mem32[T.TIM8 + T.BDTR] |= T.BDTR_MOE
             self._en.value(1)
             # An interlock IRQ during the writes above would be undone by them:
             # look again, and drop everything if one opened.
-            for p in self._interlocks:
-                if not p.value():
-                    self.off()
+            if not mcu.closed(self._interlocks):
+                self.off()
         else:
             self.off()
 
     def configure(self, width_us, power_w):
-        if not LIMITS["width_us_min"] <= width_us <= LIMITS["width_us_max"]:
-            raise ValueError("width_us %d outside the board limits" % width_us)
-        if not 0 <= power_w <= LIMITS["power_w_max"]:
-            raise ValueError("power_w %d outside the board limits" % power_w)
+        mcu.check_pulse(LIMITS, width_us, power_w)
         self.width_us = width_us
         _mem32[T.TIM8 + T.ARR] = T.pulse_arr(width_us, T.TIMER_HZ)
         self._power.pulse_width_percent(power_w * 100 // _POWER_FULL_SCALE_W)
@@ -237,35 +212,13 @@ class Laser:
                 self._start()
 
 
-class Inputs:
+class Inputs(mcu.Inputs):
     def __init__(self, board):
-        self._b = board
-        self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pins.INPUTS)
+        super().__init__(board, pins.INPUTS)
+        # Hard IRQs: _trip runs at once; laser.off() is registers and flags only.
         for p in self._pins[:6]:
             p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
-
-    def _trip(self, pin):
-        self._b.laser.off()  # hard IRQ: registers and flags only
-        self._b.woken = True
-
-    def _wake(self, pin):
-        self._b.woken = True
-
-    def read(self):
-        bits = 0
-        for i in range(7):
-            if self._pins[i].value():
-                bits |= 1 << i
-        return bits
-
-
-class Indicator:
-    def __init__(self):
-        self._pin = Pin(pins.INDICATOR, Pin.OUT, value=0)
-
-    def set(self, on):
-        self._pin.value(1 if on else 0)
 
 
 class Link:
@@ -287,18 +240,6 @@ class Link:
         self._vcp.write(buf)
 
 
-class Wdt:
-    def __init__(self):
-        self._wdt = None
-
-    def start(self, timeout_ms):
-        self._wdt = machine.WDT(timeout=timeout_ms)
-
-    def feed(self):
-        if self._wdt is not None:
-            self._wdt.feed()
-
-
 class Board:
     name = "stm32"
     limits = LIMITS
@@ -310,10 +251,10 @@ class Board:
         self.encoder = Encoder()
         self.laser = Laser(self.encoder)
         self.inputs = Inputs(self)
-        self.indicator = Indicator()
+        self.indicator = mcu.Indicator(pins.INDICATOR)
         self.link = Link()
         self.store = FileStore("/flash/")
-        self.wdt = Wdt()
+        self.wdt = mcu.Wdt()
 
     def ticks_us(self):
         return time.ticks_us()
@@ -335,20 +276,12 @@ class Board:
         _mem32[_RTC_BKP4R] = 0
         if note & 0xFFFF0000 == _CAUSE_MAGIC:
             return note & 0xFFFF
-        return cause_of(machine.reset_cause())
+        return mcu.cause_of(machine.reset_cause())
 
     def reboot(self, cause):
         self.laser.off()
         _mem32[_RTC_BKP4R] = _CAUSE_MAGIC | cause
         machine.reset()
-
-
-def cause_of(machine_cause):
-    if machine_cause == machine.WDT_RESET:
-        return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
-        return hal.RESET_SOFT
-    return hal.RESET_POWER
 
 
 def make():

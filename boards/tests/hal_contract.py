@@ -11,9 +11,12 @@ board_name = sys.argv[1]
 mpcheck.use(board_name)
 import hal  # noqa: E402
 import board  # noqa: E402
+import reference  # noqa: E402
 
 out = {"limits": sorted(board.LIMITS), "settings": sorted(board.SETTINGS),
-       "limit_values": board.LIMITS, "setting_values": board.SETTINGS}
+       "limit_values": board.LIMITS, "setting_values": board.SETTINGS,
+       "reference_limits": reference.LIMITS, "reference_settings": reference.SETTINGS,
+       "own_tables": board.LIMITS is not reference.LIMITS and board.SETTINGS is not reference.SETTINGS}
 if board_name != "unix":
     b = board.make()
     out["missing"] = hal.missing(b)

@@ -3,6 +3,7 @@ import gc
 import sys
 
 sys.path.append(sys.path[0] + "/../../firmware")
+sys.path.append(sys.path[0] + "/../shared")
 
 import board  # noqa: E402
 

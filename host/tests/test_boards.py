@@ -4,6 +4,7 @@ and board logic in the MicroPython Unix port with fakes of the port modules.
 Nothing here runs on hardware. The board logic lives in boards/tests/*.py
 (MicroPython scripts, one PASS/FAIL line per test); this file drives them.
 """
+import ast
 import importlib.util
 import json
 import subprocess
@@ -65,6 +66,19 @@ def test_typecheck_against_port_stubs(board):
     assert "Success: no issues found" in r.stdout
 
 
+@pytest.mark.parametrize("board", ALL_BOARDS)
+def test_image_holds_every_shared_module_it_imports(board):
+    """A shared module left out of build.BOARDS would only fail on the board, at boot."""
+    image = {p.stem for p in build.sources(board)}
+    shared = {p.stem for p in (ROOT / "boards" / "shared").glob("*.py")}
+    for src in build.sources(board):
+        for node in ast.walk(ast.parse(src.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for name in names:
+                assert name not in shared or name in image, f"{src.name} imports {name}, not in the {board} image"
+
+
 def _tables(board, tmp_path):
     r = micropython("hal_contract.py", board, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -80,6 +94,18 @@ def test_hal_contract_and_tables_match_unix(board, tmp_path):
     assert got["same_tables"]
     assert got["limits"] == unix["limits"]
     assert got["settings"] == unix["settings"]
+
+
+@pytest.mark.parametrize("board", DEVICE_BOARDS + ("unix",))
+def test_boards_own_a_copy_of_the_reference_tables(board, tmp_path):
+    """Each board builds its tables from boards/shared/reference.py; a board that
+    changes a value changes its own copy, never the reference or another board."""
+    got = _tables(board, tmp_path)
+    assert got["own_tables"]
+    assert sorted(got["reference_limits"]) == got["limits"]
+    assert sorted(got["reference_settings"]) == got["settings"]
+    for k, v in DESIGN_LIMITS.items():
+        assert got["reference_limits"][k] == v, k
 
 
 @pytest.mark.parametrize("board", DEVICE_BOARDS)
