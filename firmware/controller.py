@@ -10,12 +10,12 @@ One loop, no threads. Order inside an iteration matters:
 """
 from array import array
 from micropython import const
-import time
 
 import codes
 import hal
 import interlocks as il
 import state as st
+import ticks
 from limits import Limits
 from pacer import Pacer
 from program import POINT, Program, parse_phase
@@ -53,10 +53,15 @@ class Controller:
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
         self.foot_armed = False
-        self.ready_at = 0
-        self.last_frame = 0
-        self.next_status = 0
-        self.stop_at = 0  # pulse count (in this phase) at which this step ends
+        # Spans are added up loop by loop (dt), never read off two distant ticks.
+        self.prev_us = 0  # ticks at the previous loop
+        self.ready_left_us = 0  # ready delay still to run (SR-5)
+        self.link_quiet_us = 0  # time since the last framed line (SR-13)
+        self.status_left_us = 0  # time to the next status line
+        self.stop_at_pulses = 0  # pulse count (in this phase) at which this step ends
+        self.point_open = False  # a trigger point is under way (resumes at its anchor)
+        self.point_no = 0  # trigger points started in this phase (reports)
+        self.store_ok = True  # False after F09 until NEWSESSION
         self.speed_flag = 0  # -1 slow, 0 in window, 1 fast
         self.rx = bytearray(_RX)
         self.rec = array("i", (0, 0, 0))
@@ -75,11 +80,13 @@ class Controller:
             FW_VERSION, PROTO_VERSION, b.name, ("power", "watchdog", "soft", "exception")[cause]))
         self._go(st.BOOTED)
         self.b.wdt.start(self.cfg["wdt_timeout_ms"])
+        self.prev_us = now
         if cause == hal.RESET_WATCHDOG:
             return self.trip(codes.F_WATCHDOG, "loop stalled")
         if cause == hal.RESET_EXCEPTION:
             return self.trip(codes.F_EXCEPTION, "restarted after an exception")
         if not self.session.load():
+            self.store_ok = False
             return self.trip(codes.F_STORE, "both session slots corrupt")
         raw = b.inputs.read()
         if raw & il.FOOT:
@@ -96,6 +103,10 @@ class Controller:
     def step(self):
         b = self.b
         now = b.ticks_us()
+        dt = ticks.diff(now, self.prev_us)
+        dt = dt if dt > 0 else 0
+        self.prev_us = now
+        self.elapse(dt)
         n = b.link.readinto(self.rx)
         if n:
             flags = self.intake.realtime(self.rx, n)
@@ -106,14 +117,23 @@ class Controller:
             self.intake.lines(self.rx, n)
         while b.laser.take_pulse(self.rec):
             self.on_pulse(self.rec)
-        self.bits = self.inputs.update(now)
-        self.check_safety(now)
-        self.check_foot(now)
+        self.bits = self.inputs.update(dt)
+        self.check_safety()
+        self.check_foot()
         if self.state == st.EMITTING:
             self.emit(now)
         self.housekeeping(now)
         b.wdt.feed()
-        b.wait(time.ticks_add(now, self.cfg["control_period_us"]))
+        b.wait(ticks.add(now, self.cfg["control_period_us"]))
+
+    def elapse(self, dt):
+        """Run every span the loop keeps by the time since the last loop."""
+        self.pacer.elapse(dt)
+        if self.ready_left_us > 0:
+            self.ready_left_us -= dt
+        if self.link_quiet_us < 0x10000000:
+            self.link_quiet_us += dt
+        self.status_left_us -= dt
 
     # -- transitions
 
@@ -132,10 +152,12 @@ class Controller:
         armed = to in st.ARMED_STATES
         self.b.indicator.set(armed)
         if to == st.READY:
-            self.ready_at = self.b.ticks_us()
-            self.last_frame = self.ready_at
+            self.ready_left_us = self.cfg["ready_delay_ms"] * 1000
+            self.link_quiet_us = 0
         if to != st.EMITTING:
             self.foot_armed = False
+        if to != st.EMITTING and to != st.PAUSED:
+            self.point_open = False  # after a fault or standby a point starts afresh
         self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[frm], st.NAMES[to]))
         return True
 
@@ -150,15 +172,17 @@ class Controller:
         self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
 
     def stop_emission(self):
-        """Real-time '!': emission stops now; the footswitch must be lifted and
-        pressed again to go on."""
+        """Real-time '!': emission stops now. In any state the footswitch must
+        then be lifted and pressed again before a pulse can fire."""
+        self.foot_armed = False
         if self.state == st.EMITTING:
             self.b.laser.off()
             self._go(st.STOP)
+        self.rep.event(self.b.ticks_us() // 1000, "stop", st.NAMES[self.state])
 
     # -- safety
 
-    def check_safety(self, now):
+    def check_safety(self):
         bits = self.bits
         s = self.state
         if s == st.FAULT or s == st.BOOT:
@@ -169,12 +193,12 @@ class Controller:
             if ~bits & il.INTERLOCKS:
                 return self.trip(codes.F_INTERLOCK, il.open_names(bits))
             sup = self.settings["sup_ms"]
-            if sup and time.ticks_diff(now, self.last_frame) > sup * 1000:
+            if sup and self.link_quiet_us > sup * 1000:
                 return self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
-    def check_foot(self, now):
+    def check_foot(self):
         s = self.state
         if not self.bits & il.FOOT:
             if s == st.EMITTING:
@@ -184,7 +208,7 @@ class Controller:
             return
         if not self.foot_armed or not (s == st.READY or s == st.PAUSED):
             return
-        if s == st.READY and time.ticks_diff(now, self.ready_at) < self.cfg["ready_delay_ms"] * 1000:
+        if s == st.READY and self.ready_left_us > 0:
             return  # SR-5: no pulse before the ready delay has passed
         self._go(st.FOOT_DOWN)
 
@@ -194,27 +218,37 @@ class Controller:
         return self.program.phases[self.session.phase]
 
     def _start_step(self):
-        """Entering EMITTING: configure the phase and where this step ends."""
+        """Entering EMITTING: configure the phase and where this step ends.
+        A trigger point paused by the footswitch or '!' resumes where it was
+        anchored; otherwise a new point starts here with a full point's pulses
+        (capped by what is left of the phase)."""
         ph = self._phase()
         done = self.session.done[self.session.phase]
-        if ph.mode == POINT:
-            self.stop_at = (done // ph.pulses_per_point + 1) * ph.pulses_per_point
+        new_point = True
+        if ph.mode != POINT:
+            self.stop_at_pulses = ph.pulses_max
+        elif self.point_open:
+            new_point = False
         else:
-            self.stop_at = ph.pulses_max
+            self.stop_at_pulses = min(done + ph.pulses_per_point, ph.pulses_max)
+            self.point_open = True
+            self.point_no += 1
         self.b.laser.configure(ph.width_us, ph.power_w)
-        self.pacer.start(ph, self.b.ticks_us(), self.b.encoder.count())
+        self.pacer.start(ph, self.b.encoder.count(), new_point)
         self.speed_flag = 0
 
     def emit(self, now):
         b = self.b
         ph = self._phase()
         pacer = self.pacer
-        turned = pacer.track(now, b.encoder.count())
+        turned = pacer.track(b.encoder.count())
         if ph.mode == POINT and pacer.point_moved():
+            # SR-9: the hand left the point: it is abandoned, not finished elsewhere.
             b.laser.off()
-            k = self.session.done[self.session.phase] // ph.pulses_per_point
-            self.rep.event(now // 1000, "point-abort", "ph=%d point=%d moved_counts=%d" % (
-                self.session.phase, k, pacer.point_offset()))
+            self.point_open = False
+            left = self.stop_at_pulses - self.session.done[self.session.phase]
+            self.rep.event(now // 1000, "point-abort", "ph=%d point=%d moved_counts=%d undelivered=%d" % (
+                self.session.phase, self.point_no - 1, pacer.point_offset(), left))
             self._go(st.PHASE_END)
             return
         if turned and b.laser.armed():
@@ -225,15 +259,11 @@ class Controller:
         if b.laser.armed():
             return
         i = self.session.phase
-        if self.session.done[i] < self.stop_at and self.session.may_fire(ph.pulses_max):
+        if self.session.done[i] < self.stop_at_pulses and self.session.may_fire(ph.pulses_max):
             if pacer.plan(now):
-                if ph.mode == POINT:
-                    # Time-only pulse: arm it no earlier than one loop before it
-                    # is due, so the stillness check is at most one loop old (SR-9).
-                    if time.ticks_diff(pacer.not_before, now) <= self.cfg["control_period_us"]:
-                        b.laser.arm(pacer.not_before, 0, 0)
-                else:
-                    b.laser.arm(pacer.not_before, pacer.target, pacer.dir)
+                # A point pulse is time-only: the stillness check above runs
+                # every loop and cancels it if the hand moves (SR-9).
+                b.laser.arm(pacer.not_before_us, pacer.target_count, pacer.dir if ph.mode != POINT else 0)
 
     def on_pulse(self, rec):
         """A pulse the board fired: dose, photodiode check, report queue.
@@ -262,19 +292,21 @@ class Controller:
         s = self.session
         i = s.phase
         ph = self._phase()
-        if s.done[i] < self.stop_at:
+        if s.done[i] < self.stop_at_pulses:
             return
         if ph.mode == POINT:
-            self.rep.event(now // 1000, "point-done", "ph=%d point=%d" % (i, s.done[i] // ph.pulses_per_point - 1))
+            self.point_open = False
+            self.rep.event(now // 1000, "point-done", "ph=%d point=%d" % (i, self.point_no - 1))
         if s.done[i] < ph.pulses_max:
             self._go(st.PHASE_END)
             return
-        self.rep.event(now // 1000, "phase-done", "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s" % (
+        self.rep.event(now // 1000, "phase-done", "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s skipped=%d" % (
             i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
-            ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts)))
+            ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips))
         if i + 1 < len(self.program.phases):
             s.next_phase()
             self.pacer.new_phase()
+            self.point_no = 0
             self._go(st.PHASE_END)
         else:
             s.close()
@@ -305,8 +337,8 @@ class Controller:
             self._step_end(now)
             self._speed_window(t_ms)
         ms = self.settings["status_ms"]
-        if ms and time.ticks_diff(now, self.next_status) >= 0:
-            self.next_status = time.ticks_add(now, ms * 1000)
+        if ms and self.status_left_us <= 0:
+            self.status_left_us = ms * 1000
             self.rep.status(self.status_text(now))
 
     def _speed_window(self, t_ms):
@@ -334,6 +366,8 @@ class Controller:
         self.rep.err(seq, code, detail)
 
     def _line(self, seq, words):
+        if not words:
+            return  # a line of spaces: nothing to do
         cmd = words[0].upper()
         entry = COMMANDS.get(cmd)
         if entry is None:
@@ -350,14 +384,15 @@ class Controller:
                 return self.rep.resend()  # a repeat of the last frame: answer, do not redo
             if seq != (self.seq + 1) % 100000:
                 return self.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((self.seq + 1) % 100000))
+        elif words[1:] != [str(PROTO_VERSION)]:
+            return self.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
         self.seq = seq
-        self.last_frame = self.b.ticks_us()
+        self.link_quiet_us = 0
+        self.rep.keep = True  # the reply to an accepted frame is kept for a repeat
         handler(self, seq, words[1:])
+        self.rep.keep = False
 
     def c_hello(self, seq, args):
-        if len(args) != 1 or args[0] != str(PROTO_VERSION):
-            self.seq = -1
-            return self.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
         self.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, self.b.name))
 
     def c_ver(self, seq, args):
@@ -397,6 +432,7 @@ class Controller:
         if name == "sup_ms" and self.state in st.ARMED_STATES:
             return self.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
         self.settings[name] = v
+        self.status_left_us = 0
         self.rep.ok(seq, "%s=%d" % (name, v))
 
     def _editable(self, seq):
@@ -430,12 +466,14 @@ class Controller:
         if why:
             return self.rep.err(seq, codes.E_PROGRAM, why)
         s = self.session
-        resumed = s.matches(self.program.crc)
+        resumed = s.matches(self.program)
         if not resumed:
             if not s.closed:
                 self.program.valid = False
                 return self.rep.err(seq, codes.E_SESSION, "a session of program %04X is open: NEWSESSION ends it" % s.program_crc)
-            s.begin(self.program.crc)
+            s.begin(self.program)
+        self.pacer.new_phase()
+        self.point_no = 0
         self.rep.ok(seq, "crc=%04X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
             self.program.crc, self.program.total_mj(), 1 if resumed else 0, s.phase, self.delivered_mj()))
 
@@ -443,6 +481,7 @@ class Controller:
         if not self._editable(seq):
             return
         self.session.close()
+        self.store_ok = True
         self.program.clear()
         self.rep.ok(seq, "session closed")
 
@@ -477,6 +516,8 @@ class Controller:
     def c_reset(self, seq, args):
         if self.state != st.FAULT:
             return self.rep.err(seq, codes.E_STATE, "no fault latched")
+        if not self.store_ok:
+            return self.rep.err(seq, codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)")
         if ~self.bits & il.INTERLOCKS:
             return self.rep.err(seq, codes.E_INTERLOCK, il.open_names(self.bits) + " still open")
         if self.b.laser.stray_light():

@@ -7,7 +7,8 @@ count/time compare that fires a pulse) is the board's job, done in hardware on
 real boards, so the core's loop only has to keep up with pulses, not with edges.
 
 Conventions
-- Times are `ticks_us` values: compare them with `time.ticks_diff`, never `<`.
+- Times are 30-bit microsecond ticks (`ticks_us()`, modulo 2**30, what
+  time.ticks_us() gives on 32-bit ports): compare them with ticks.diff, never `<`.
 - Input bits are fail-safe: an interlock bit is 1 only when that interlock is
   closed and healthy, so a cut wire reads as open.
 - Nothing here allocates once the board is made; `laser.take_pulse` fills a
@@ -17,7 +18,7 @@ board
   name: str                         short board name, in the handshake
   limits: dict                      hard limits (firmware/limits.py names the keys)
   settings: dict                    board settings (ready delay, calibration, ...)
-  ticks_us() -> int                 the board clock (virtual on the simulated board)
+  ticks_us() -> int                 the board clock, 0..2**30-1 (virtual on the simulated board)
   wait(deadline_us) -> None         idle until the deadline or any input event
                                     (serial byte, input change, pulse fired, and
                                     the encoder changing direction, so the core

@@ -8,7 +8,6 @@ been steady for `debounce_ms`. A bouncing contact can therefore delay a start,
 never a stop.
 """
 from micropython import const
-import time
 
 KEY = const(0x01)
 DOOR = const(0x02)
@@ -35,22 +34,21 @@ class Inputs:
         # Boot takes the inputs as they are; the self-test judges them.
         self.state = raw
         self._pending = raw
-        self._since = board.ticks_us()
+        self._steady_us = 0
 
-    def update(self, now):
-        """Sample the inputs; returns the debounced bitmask."""
+    def update(self, dt_us):
+        """Sample the inputs, `dt_us` after the last sample; returns the
+        debounced bitmask. Steadiness is added up, never read off the clock."""
         raw = self._board.inputs.read()
         falling = self.state & ~raw  # towards danger: take at once
         if falling:
             self.state &= ~falling
         if raw != self._pending:
             self._pending = raw
-            self._since = now
+            self._steady_us = 0
+        elif self._steady_us < self._debounce_us:
+            self._steady_us += dt_us
         rising = raw & ~self.state
-        if rising and time.ticks_diff(now, self._since) >= self._debounce_us:
+        if rising and self._steady_us >= self._debounce_us:
             self.state |= rising
         return self.state
-
-    def settling(self):
-        """True while a rising change waits for its debounce time."""
-        return bool(self._pending & ~self.state)

@@ -4,7 +4,7 @@ There is no setter: a program or setting outside a limit is refused with the
 limit in the error, and nothing over the serial line can change these values.
 """
 
-# name -> (unit shown in errors); every key is required in a board's `limits`.
+# Every key is required in a board's `limits`; units are in the names.
 KEYS = (
     "power_w_max",  # peak optical power
     "width_us_min",

@@ -9,18 +9,23 @@ Scan: one pulse per `spacing` of path. Path is the distance travelled, so
 back-and-forth sweeps count; a reversal is believed only once the position has
 moved `deadband` counts back (glitch and tremor filter); a grid point that
 falls inside the stretch a turn confirms fires then, late by at most the
-deadband plus one loop period of travel (never early). A pulse that fires late because of the rate limit
-starts the grid again from where it fired: spacing never shrinks, and the
-extra travel is reported as under-dosed.
+deadband plus one loop period of travel (never early). A pulse that fires
+late because of the rate limit starts the grid again from where it fired:
+spacing never shrinks, and the extra travel is reported as under-dosed.
 
 Limits on every pulse, whatever the program or the hand:
 - rate: at least `period_us` between pulses, and no more pulses in any
   avg_window_ms than the average power limit allows (a sliding window);
 - dwell: the energy that landed within 5 mm either side of the next pulse in
-  the last dwell_window_ms, plus that pulse, stays within the dwell limit.
+  the last dwell_window_ms, plus that pulse, stays within the dwell limit;
+  a grid point that would break it is skipped (counted in `skips`).
 
-Everything called per loop or per pulse (track, plan, fired) is integer-only
-and allocation-free (tested under micropython.heap_lock()).
+Time: ticks wrap (every 1074 s on a 30-bit port), so no stored tick is ever
+compared with one more than a window old: `elapse()` adds up loop time and
+forgets the pulse history once it is older than its window.
+
+Everything called per loop or per pulse (elapse, track, plan, fired) is
+integer-only and allocation-free (tested under micropython.heap_lock()).
 """
 from array import array
 from micropython import const
@@ -31,50 +36,55 @@ from program import SCAN
 _RING = const(64)  # pulse times kept for the average-power window
 _DWELL = const(512)  # pulses kept for the dwell window (>= rate max x window)
 _SPEED_SAMPLE_US = const(20_000)
+_QUIET_CAP_US = const(0x10000000)  # stop counting quiet time here (small int)
 
 
 class Pacer:
     def __init__(self, lim, counts_per_mm, deadband_counts):
+        if lim.rate_hz_max * lim.dwell_window_ms // 1000 > _DWELL:
+            raise ValueError("dwell ring %d < rate_hz_max x dwell_window" % _DWELL)
         self._lim = lim
-        self.cpm = counts_per_mm
-        self._deadband = deadband_counts
-        self._half_cm = counts_per_mm * 5
+        self.counts_per_mm = counts_per_mm
+        self._deadband_counts = deadband_counts
+        self._half_cm_counts = counts_per_mm * 5
         self._avg_window_us = lim.avg_window_ms * 1000
         self._dwell_window_us = lim.dwell_window_ms * 1000
         self._dwell_max_uj = lim.dwell_mj_per_cm_max * 1000
-        self._times = array("i", bytes(4 * _RING))
+        # pulse history: times for the rate window, (time, count, energy) for dwell
+        self._times_us = array("i", bytes(4 * _RING))
         self._n_times = 0
         self._head = 0
-        self._dw_t = array("i", bytes(4 * _DWELL))
-        self._dw_pos = array("i", bytes(4 * _DWELL))
+        self._dw_us = array("i", bytes(4 * _DWELL))
+        self._dw_count = array("i", bytes(4 * _DWELL))
         self._dw_uj = array("i", bytes(4 * _DWELL))
         self._dw_head = 0
         self._dw_n = 0
-        self._last_t = 0
+        self._last_us = 0
         self._fired_any = False
+        self._quiet_us = 0  # time since the last pulse, added up by elapse()
         # motion
-        self.pos = 0
+        self.pos_count = 0
         self.dir = 0
-        self._ext = 0
-        self.path = 0
-        self._confirmed = 0  # path a turn confirmed in this track() call
+        self._ext_count = 0
+        self.path_counts = 0
+        self._confirmed_counts = 0  # path a turn confirmed in this track() call
         self.speed_mm_s = 0
-        self._sp_t = 0
-        self._sp_path = 0
+        self._sp_us = 0
+        self._sp_path_counts = 0
         # phase
         self.mode = SCAN
-        self._spacing = 0
+        self._spacing_counts = 0
         self._period_us = 0
         self._pulse_uj = 0
         self._per_window = 0
-        self._tol = 0
-        self._anchor = 0
-        self.next_path = 0
+        self._tol_counts = 0
+        self._anchor_count = 0
+        self.next_path_counts = 0
         self.under_counts = 0
         self.skips = 0
         # the arm request filled in by plan()
-        self.not_before = 0
-        self.target = 0
+        self.not_before_us = 0
+        self.target_count = 0
 
     # -- phase and motion
 
@@ -83,128 +93,143 @@ class Pacer:
         self.under_counts = 0
         self.skips = 0
 
-    def start(self, phase, now, pos):
-        """Begin (or resume) pacing a phase from where the hand is now."""
+    def start(self, phase, pos_count, new_point):
+        """Begin (or resume) pacing a phase from where the hand is now. A
+        trigger point keeps its anchor through a pause unless `new_point`."""
         self.mode = phase.mode
-        self._spacing = max(1, (phase.spacing_um * self.cpm + 500) // 1000)
+        self._spacing_counts = max(1, (phase.spacing_um * self.counts_per_mm + 500) // 1000)
         self._period_us = phase.period_us
         self._pulse_uj = phase.pulse_uj
         per = self._lim.avg_power_mw_max * self._lim.avg_window_ms // phase.pulse_uj
         self._per_window = max(1, min(_RING, per))
-        self._tol = phase.tol_um * self.cpm // 1000
-        self._anchor = pos
-        self.pos = self._ext = pos
+        self._tol_counts = phase.tol_um * self.counts_per_mm // 1000
+        if new_point:
+            self._anchor_count = pos_count
+        self.pos_count = self._ext_count = pos_count
         self.dir = 0
-        self.next_path = self.path + self._spacing
-        self._sp_t = now
-        self._sp_path = self.path
+        self.next_path_counts = self.path_counts + self._spacing_counts
+        self._sp_us = 0
+        self._sp_path_counts = self.path_counts
 
-    def track(self, now, pos):
+    def elapse(self, dt_us):
+        """Add one loop's time; forget pulse history older than its window."""
+        q = self._quiet_us + dt_us
+        self._quiet_us = q if q < _QUIET_CAP_US else _QUIET_CAP_US
+        if self._quiet_us >= self._avg_window_us:
+            self._n_times = 0
+            self._fired_any = False
+        if self._quiet_us >= self._dwell_window_us:
+            self._dw_n = 0
+        self._sp_us += dt_us
+
+    def track(self, pos):
         """Follow the encoder. Returns True when the direction changed, so the
         caller re-arms towards the new direction."""
-        self.pos = pos
-        self._confirmed = 0
+        self.pos_count = pos
+        self._confirmed_counts = 0
         turned = False
-        if self.dir >= 0 and pos > self._ext:
-            self.path += pos - self._ext
-            self._ext = pos
+        ext = self._ext_count
+        if self.dir >= 0 and pos > ext:
+            self.path_counts += pos - ext
+            self._ext_count = pos
             turned = self.dir == 0
             self.dir = 1
-        elif self.dir <= 0 and pos < self._ext:
-            self.path += self._ext - pos
-            self._ext = pos
+        elif self.dir <= 0 and pos < ext:
+            self.path_counts += ext - pos
+            self._ext_count = pos
             turned = self.dir == 0
             self.dir = -1
-        elif (self._ext - pos) * self.dir >= self._deadband:
-            self._confirmed = (self._ext - pos) * self.dir
-            self.path += self._confirmed
-            self._ext = pos
+        elif (ext - pos) * self.dir >= self._deadband_counts:
+            self._confirmed_counts = (ext - pos) * self.dir
+            self.path_counts += self._confirmed_counts
+            self._ext_count = pos
             self.dir = -self.dir
             turned = True
-        dt = time.ticks_diff(now, self._sp_t)
-        if dt >= _SPEED_SAMPLE_US:
-            self.speed_mm_s = (self.path - self._sp_path) * 1000 // ((dt // 1000) * self.cpm)
-            self._sp_t = now
-            self._sp_path = self.path
+        if self._sp_us >= _SPEED_SAMPLE_US:
+            d = self.path_counts - self._sp_path_counts
+            self.speed_mm_s = d * 1000 // ((self._sp_us // 1000) * self.counts_per_mm)
+            self._sp_us = 0
+            self._sp_path_counts = self.path_counts
         return turned
 
     def point_offset(self):
         """Trigger point: counts the hand moved since the point started."""
-        return self.pos - self._anchor
+        return self.pos_count - self._anchor_count
 
     def point_moved(self):
-        """The hand left the trigger point's tolerance (SR-9)."""
-        d = self.pos - self._anchor
-        return d > self._tol or -d > self._tol
+        """The hand left the trigger point's tolerance, either way (SR-9)."""
+        d = self.pos_count - self._anchor_count
+        return d > self._tol_counts or -d > self._tol_counts
 
     # -- pulses
 
     def plan(self, now):
-        """Decide the next arm request into not_before/target/dir.
+        """Decide the next arm request into not_before_us/target_count/dir.
         Returns False when no pulse may be armed now."""
         nb = now
         if self._fired_any:
-            nb = time.ticks_add(self._last_t, self._period_us)
+            nb = time.ticks_add(self._last_us, self._period_us)
             if self._n_times >= self._per_window:
-                oldest = self._times[(self._head - self._per_window) % _RING]
+                oldest = self._times_us[(self._head - self._per_window) % _RING]
                 nb2 = time.ticks_add(oldest, self._avg_window_us)
                 if time.ticks_diff(nb2, nb) > 0:
                     nb = nb2
             if time.ticks_diff(nb, now) < 0:
                 nb = now
-        self.not_before = nb
+        self.not_before_us = nb
         if self.mode != SCAN:
-            self.target = self.pos
+            self.target_count = self.pos_count
             return True
         if self.dir == 0:
             return False  # still: no pulse (SR-8)
-        late = self.path - self.next_path
-        if 0 <= late < self._confirmed:
+        late = self.path_counts - self.next_path_counts
+        if 0 <= late < self._confirmed_counts:
             # The grid point lay in the stretch a turn has just confirmed
             # (deadband plus one loop of travel): fire here, late, never early.
             self.under_counts += late
-            self.next_path = self.path
-            self.target = self.pos
-            return self._dwell_ok(now, self.target)
-        while self.path >= self.next_path:
+            self.next_path_counts = self.path_counts
+            self.target_count = self.pos_count
+            return self._dwell_ok(now, self.target_count)
+        while self.path_counts >= self.next_path_counts:
             # A grid point went by unarmed (dwell limit, or a turn while a late
             # pulse waited): skip it, never bunch pulses up.
-            self.next_path += self._spacing
+            self.next_path_counts += self._spacing_counts
             self.skips += 1
-        self.target = self._ext + self.dir * (self.next_path - self.path)
-        return self._dwell_ok(now, self.target)
+        self.target_count = self._ext_count + self.dir * (self.next_path_counts - self.path_counts)
+        return self._dwell_ok(now, self.target_count)
 
     def _dwell_ok(self, now, target):
         total = self._pulse_uj
         i = self._dw_head
         for _ in range(self._dw_n):
             i = (i - 1) % _DWELL
-            if time.ticks_diff(now, self._dw_t[i]) >= self._dwell_window_us:
+            if time.ticks_diff(now, self._dw_us[i]) >= self._dwell_window_us:
                 break
-            d = self._dw_pos[i] - target
-            if -self._half_cm <= d <= self._half_cm:
+            d = self._dw_count[i] - target
+            if -self._half_cm_counts <= d <= self._half_cm_counts:
                 total += self._dw_uj[i]
         return total <= self._dwell_max_uj
 
-    def fired(self, t, pos):
-        """Account a pulse the board fired at time t and count pos."""
-        self._last_t = t
+    def fired(self, t_us, pos):
+        """Account a pulse the board fired at time t_us and count pos."""
+        self._last_us = t_us
         self._fired_any = True
-        self._times[self._head] = t
+        self._quiet_us = 0
+        self._times_us[self._head] = t_us
         self._head = (self._head + 1) % _RING
         if self._n_times < _RING:
             self._n_times += 1
         h = self._dw_head
-        self._dw_t[h] = t
-        self._dw_pos[h] = pos
+        self._dw_us[h] = t_us
+        self._dw_count[h] = pos
         self._dw_uj[h] = self._pulse_uj
         self._dw_head = (h + 1) % _DWELL
         if self._dw_n < _DWELL:
             self._dw_n += 1
         if self.mode == SCAN:
-            late = (pos - self.target) * self.dir
+            late = (pos - self.target_count) * self.dir
             if late > 0:
                 self.under_counts += late
             else:
                 late = 0
-            self.next_path += self._spacing + late
+            self.next_path_counts += self._spacing_counts + late

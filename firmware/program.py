@@ -144,9 +144,9 @@ class Program:
             return "program already closed"
         if count != len(self.phases) or not count:
             return "phase count %d, received %d" % (count, len(self.phases))
-        total_mj = self.total_mj()
-        if total_mj > lim.session_j_max * 1000:
-            return over("session energy_j", total_mj // 1000, lim.session_j_max)
+        total_uj = sum(p.pulses_max * p.pulse_uj for p in self.phases)
+        if total_uj > lim.session_j_max * 1_000_000:
+            return over("session energy_j", total_uj // 1_000_000, lim.session_j_max)
         self.valid = True
         return None
 

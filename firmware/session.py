@@ -7,9 +7,12 @@ loop, never from the pulse path). After a reset the device takes every reserved
 pulse as delivered, so a reboot can only under-treat, by at most RESERVE_AHEAD
 pulses, never over-treat.
 
-Two store slots, each: magic, sequence, program crc, phase, closed flag and the
-per-phase reservations, then a CRC-16. A write goes to the older slot, so a
-write torn by a reset leaves the newer one whole.
+Two store slots, each: magic, sequence, program crc, phase count, phase,
+closed flag and the per-phase reservations, then a CRC-16. A write goes to the
+older slot, so a write torn by a reset leaves the newer one whole. Erased flash
+(0xFF) is blank; anything else that fails its CRC is corrupt. One blank slot
+beside a corrupt one is a first write torn by a reset: nothing had been
+reserved yet, so the store is taken as new.
 """
 from micropython import const
 import struct
@@ -18,7 +21,7 @@ from program import MAX_PHASES, crc16
 
 RESERVE_AHEAD = const(16)
 _MAGIC = const(0x4853)  # "HS"
-_FMT = "<HIHBB8I"  # magic, seq, program crc, phase, closed, reserved[8]
+_FMT = "<HIHBBB8I"  # magic, seq, program crc, phase count, phase, closed, reserved[8]
 _SIZE = struct.calcsize(_FMT)
 
 
@@ -27,11 +30,11 @@ class Session:
         self._store = store
         self.seq = 0
         self.program_crc = 0
+        self.n_phases = 0
         self.closed = True
         self.phase = 0
         self.done = [0] * MAX_PHASES  # pulses delivered, per phase
         self.reserved = [0] * MAX_PHASES  # pulses the store allows, per phase
-        self.restored = False
 
     def load(self):
         """Read the newest whole slot. Returns False if a slot holds data that
@@ -46,19 +49,25 @@ class Session:
                 best = rec
         if best is None:
             return bad < 2
-        _, self.seq, self.program_crc, self.phase, closed, *res = best
+        _, self.seq, self.program_crc, self.n_phases, self.phase, closed, *res = best
         self.closed = bool(closed)
         for i in range(MAX_PHASES):
             self.reserved[i] = self.done[i] = res[i]
-        self.restored = not self.closed
         return True
 
-    def matches(self, program_crc):
-        """An open session belongs to this program: it resumes, it does not restart."""
-        return not self.closed and self.program_crc == program_crc
+    def matches(self, program):
+        """The open session is this program's (same identity, same shape, counts
+        that fit it): it resumes, it does not restart."""
+        phases = program.phases
+        if self.closed or self.program_crc != program.crc or self.n_phases != len(phases):
+            return False
+        if self.phase >= len(phases):
+            return False
+        return all(self.reserved[i] <= phases[i].pulses_max for i in range(len(phases)))
 
-    def begin(self, program_crc):
-        self.program_crc = program_crc
+    def begin(self, program):
+        self.program_crc = program.crc
+        self.n_phases = len(program.phases)
         self.closed = False
         self.phase = 0
         for i in range(MAX_PHASES):
@@ -91,13 +100,13 @@ class Session:
 
     def _save(self):
         self.seq += 1
-        body = struct.pack(_FMT, _MAGIC, self.seq, self.program_crc, self.phase,
+        body = struct.pack(_FMT, _MAGIC, self.seq, self.program_crc, self.n_phases, self.phase,
                            1 if self.closed else 0, *self.reserved)
         self._store.write(self.seq & 1, body + struct.pack("<H", crc16(body)))
 
 
 def _blank(data):
-    return data is None or all(b == 0xFF for b in data) or all(b == 0 for b in data)
+    return data is None or all(b == 0xFF for b in data)
 
 
 def _decode(data):

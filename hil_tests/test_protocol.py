@@ -2,9 +2,13 @@
 board): handshake, status, framing errors. Every bad input gets a specific
 error and changes nothing (SR-12)."""
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
 
 from handpiece.device import DeviceError
 from handpiece.frames import checksum, frame
+from handpiece.strategy import Station
+from handpiece.targets import UnixPortTarget
 
 E_CHECKSUM, E_SEQUENCE, E_TOO_LONG, E_SYNTAX, E_UNKNOWN, E_RANGE = 1, 2, 3, 4, 5, 6
 E_STATE, E_STRICT, E_HANDSHAKE, E_VERSION, E_PROGRAM = 7, 8, 9, 10, 11
@@ -103,15 +107,29 @@ def test_sequence_gap_is_refused_and_changes_nothing(station):
 
 @pytest.mark.safety("SR-12")
 def test_repeated_frame_is_answered_not_redone(station):
+    """The host missed a reply and sends the same frame again: the device
+    answers it again and does not add a second phase, even with unframed
+    reads in between."""
     station.standby()
     dev = station.device
-    dev.request("SET status_ms=0")
-    dev.t.write(frame(dev.seq + 1, "READY"))  # refused: no program
-    first = dev._reply(dev.seq + 1)
-    dev.seq += 1
-    dev.t.write(frame(dev.seq, "READY"))  # the host did not see the answer: same seq again
+    dev.request("PCLR")
+    padd = ("PADD mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=10 spacing_mm=3.3 "
+            "speed_min_mm_s=20 speed_max_mm_s=150")
+    first = dev.request(padd)
+    dev.send_raw(b"VER\n")
+    dev.t.write(frame(dev.seq, padd))  # the same sequence number again
     again = dev._reply(dev.seq)
     assert again.raw == first.raw
+    assert dev.request("PROG").fields["phases"] == "1"
+
+
+@pytest.mark.safety("SR-12")
+def test_bad_hello_keeps_the_handshake(station):
+    station.standby()
+    dev = station.device
+    dev.t.write(frame(dev.seq + 1, "HELLO 7"))
+    assert dev._reply(dev.seq + 1).code == E_VERSION
+    assert dev.request("HB").kind == "ok"  # the sequence goes on from before
 
 
 @pytest.mark.safety("SR-12")
@@ -192,3 +210,48 @@ def test_device_lines_all_carry_valid_checksums(station, rig):
     station.advance(500)
     station.device.request("STATUS")
     assert station.device.bad_lines == []
+
+
+def test_blank_and_space_lines_are_ignored(station):
+    station.standby()
+    dev = station.device
+    dev.t.write(b"\n   \n\t\n \r\n")
+    assert dev.request("HB").kind == "ok"
+    assert not dev.events_named("boot")[1:] and not dev.events_named("exception")
+
+
+@pytest.mark.safety("SR-12")
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=hs.lists(hs.one_of(
+    hs.binary(max_size=200),
+    hs.text(alphabet=hs.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+    hs.builds(lambda c, a: f"{c} {a}", hs.sampled_from(
+        ["SET", "PADD", "PEND", "READY", "RESET", "PCLR", "HELLO", "STANDBY", "NEWSESSION", "GET", "STATUS"]),
+        hs.text(alphabet="=.-_ 0123456789abcdefghijklmnopqrstuvwxyz_", max_size=40)),
+), min_size=1, max_size=8))
+def test_fuzzed_input_never_crashes_or_arms(lines):
+    """Whatever arrives, the firmware keeps running (no restart), stays out of
+    READY and keeps its program."""
+    with UnixPortTarget() as (device, rig):
+        st = Station(device, rig)
+        st.standby()
+        st.load()
+        before = device.request("PROG").text
+        for line in lines:
+            data = line if isinstance(line, bytes) else line.encode()
+            if data.strip().upper().startswith(b"VER"):
+                continue  # sync() below tells its VER reply by its text
+            seq = device.seq + 1
+            body = b"N%d " % seq + data.replace(b"\n", b" ").replace(b"!", b"").replace(b"?", b"")[:120]
+            device.t.write(data.replace(b"!", b"") + b"\n")  # as typed: unframed or garbage
+            device.t.write(body + b"*%02X\n" % checksum(body))  # as a valid frame
+            device.seq = seq
+        device.sync()
+        device.forget_replies()
+        device.hello()
+        assert len(device.events_named("boot")) == 1 and not device.events_named("exception")
+        state = device.query_status()["state"]
+        assert state in ("STANDBY", "READY")
+        if state == "STANDBY" and device.request("PROG").fields["valid"] == "1":
+            assert device.request("PROG").text == before or "PCLR" in " ".join(map(str, lines)).upper()

@@ -45,8 +45,9 @@ def test_exception_drops_enable_before_the_restart(station, rig):
     station.advance(500)
     assert rig.pulses and rig.enable_level() == 1
     n_log = len(rig.log)
+    t_crash = rig.now_us()
     rig.crash()
-    t_crash = station.advance(300)
+    station.advance(300)
     after = rig.log[n_log:]
     off = next(i for i, line in enumerate(after) if line.endswith("en=0"))
     restart = next(i for i, line in enumerate(after) if "boot cause=3" in line)
@@ -54,7 +55,24 @@ def test_exception_drops_enable_before_the_restart(station, rig):
     assert pulses_after(rig, rig.outputs[-1][0]) == []
     assert station.device.events_named("exception")
     assert station.state() == "FAULT" and fault_code(station.device) == F_EXCEPTION
-    assert t_crash
+    assert rig.pulses[-1].t_us <= t_crash
+
+
+@pytest.mark.safety("SR-1")
+def test_the_firmware_itself_drives_outputs_off_at_boot(station, rig):
+    """A soft reset leaves the output latches as they were: only the
+    firmware's own first step can turn the laser off."""
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    assert rig.enable_level() == 1
+    n_log = len(rig.log)
+    rig.soft_reset()
+    station.advance(300)
+    after = rig.log[n_log:]
+    boot = next(i for i, line in enumerate(after) if "boot cause=2" in line)
+    assert after[boot + 1].endswith("en=0"), after  # the first thing after the restart
+    assert rig.enable_level() == 0
+    assert pulses_after(rig, int(after[boot].split()[1])) == []
 
 
 @pytest.mark.safety("SR-1")
@@ -311,3 +329,57 @@ def test_program_outside_limits_is_refused_with_the_limit(station, field, value,
     with pytest.raises(DeviceError) as e:
         station.device.request("PADD " + " ".join(f"{k}={v}" for k, v in words.items()))
     assert detail in e.value.text
+
+
+@pytest.mark.safety("SR-2")
+def test_stop_byte_stops_emission_at_once(station, rig):
+    station.emitting(motion=long_sweep())
+    station.advance(500)
+    t_stop = rig.now_us()
+    station.device.stop()
+    station.advance(1000)  # footswitch still held
+    assert pulses_after(rig, t_stop) == []
+    assert rig.enable_level() == 0 and station.state() == "PAUSED"
+    rig.release()
+    station.advance(50)
+    rig.press()
+    station.advance(500)
+    assert station.state() == "EMITTING" and pulses_after(rig, t_stop)
+
+
+@pytest.mark.safety("SR-2")
+def test_stop_byte_before_emission_disarms_the_footswitch(station, rig):
+    station.standby()
+    station.load()
+    rig.hand(long_sweep())
+    station.device.request("READY")
+    rig.press()  # held through the ready delay...
+    station.advance(500)
+    station.device.stop()  # ...and the operator hits stop
+    station.advance(3000)
+    assert rig.pulses == [] and station.state() == "READY"
+
+
+@pytest.mark.safety("SR-2")
+@pytest.mark.parametrize("command", ["PCLR", "PEND 1", "NEWSESSION",
+                                     "PADD mode=point width_us=120 power_w=3000 rate_hz=10 energy_j=5 points=1 tol_mm=0.5"])
+def test_program_cannot_change_while_armed(station, rig, command):
+    station.emitting(motion=long_sweep())
+    station.advance(300)
+    before = station.device.request("PROG").text
+    with pytest.raises(DeviceError) as e:
+        station.device.request(command)
+    assert e.value.code == E_STATE and "EMITTING" in e.value.text
+    assert station.device.request("PROG").text == before
+    assert station.state() == "EMITTING"
+
+
+@pytest.mark.safety("SR-13")
+def test_supervision_cannot_be_switched_off_while_armed(station, rig):
+    station.standby()
+    station.supervise(300)
+    station.ready()
+    with pytest.raises(DeviceError) as e:
+        station.device.request("SET sup_ms=0")
+    assert e.value.code == E_STATE
+    assert station.device.request("GET").fields["sup_ms"] == "300"

@@ -30,10 +30,11 @@ from array import array
 from micropython import const
 
 import hal
+import ticks
 import reference
 from keyframes import position
 
-_MASK = const(0x3FFFFFFF)  # ticks period of the Unix port
+_MASK = const(0x3FFFFFFF)  # board ticks are 30-bit, as on the MCUs (firmware/ticks.py)
 _KEYFRAMES = const(1024)
 _FIFO = const(8)
 _INPUT_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
@@ -316,7 +317,9 @@ class Board:
 
     def __init__(self):
         self.virtual = os.getenv("HP_CLOCK") != "real"
-        self.t = 0  # the board timeline in us, never wraps
+        # The board timeline in us, never wraps; HP_CLOCK_START_US starts it
+        # elsewhere, e.g. just before the 30-bit tick wrap in a test.
+        self.t = int(os.getenv("HP_CLOCK_START_US") or 0)
         self._real_t = 0
         self._real_ticks = time.ticks_us()
         self.laser = Laser(self)
@@ -377,7 +380,7 @@ class Board:
         self.stall_until = -1
         self.laser.disarm()
         self.laser._n = 0
-        if cause != hal.RESET_EXCEPTION:
+        if cause == hal.RESET_WATCHDOG or cause == hal.RESET_POWER:
             self.wdt.timeout_us = 0
             self.laser.enabled = False
         self.notify("r %d boot cause=%d" % (self.t, cause))
@@ -398,7 +401,7 @@ class Board:
                 return
             if not self.virtual:
                 self._hardware(self._real())
-                if (self.woken and not stalled) or (time.ticks_diff(deadline, self.t & _MASK) <= 0 and not stalled):
+                if (self.woken and not stalled) or (ticks.diff(deadline, self.t & _MASK) <= 0 and not stalled):
                     return
                 self._block(1)
                 if self.woken and not stalled:
@@ -412,7 +415,7 @@ class Board:
                 if self.woken and self.stall_until <= self.t:
                     return  # a rig command or a serial byte: the loop looks now
                 continue
-            t1 = self.t + max(1, time.ticks_diff(deadline, self.t & _MASK))
+            t1 = self.t + max(1, ticks.diff(deadline, self.t & _MASK))
             if stalled:
                 t1 = self.stall_until  # the loop is stalled: time runs on without it
             self._hardware(min(t1, self.until))
@@ -448,9 +451,9 @@ class Board:
             raise Reset(hal.RESET_WATCHDOG)
         self.encoder.prune(self.t)
 
-    def _unwrap(self, ticks):
+    def _unwrap(self, tick):
         """A ticks value from the firmware back onto the board's full timeline."""
-        return self.t + time.ticks_diff(ticks, self.t & _MASK)
+        return self.t + ticks.diff(tick, self.t & _MASK)
 
     # -- I/O and the rig
 
@@ -532,8 +535,18 @@ class Board:
         if cmd == "crash":
             self.crash = True
             return "= ok"
+        if cmd == "soft":
+            # A soft reset: the firmware restarts, output latches keep their
+            # state, so only the firmware's own boot can drive them off (SR-1).
+            self.reply("= ok")
+            self.notify("r %d soft" % self.t)
+            raise Reset(hal.RESET_SOFT)
         if cmd == "tear":
             self.store.tear = True
+            return "= ok"
+        if cmd == "scramble":
+            self.store.write(0, b"\x5a" * hal.STORE_BLOCK)  # both slots unreadable
+            self.store.write(1, b"\x5a" * hal.STORE_BLOCK)
             return "= ok"
         if cmd == "power":
             self.laser.off()

@@ -23,7 +23,7 @@ def run(profile, phase_text=SCAN, ms=3000, pacer=None):
     las = FakeLaser()
     las.enabled = True
     rec = record()
-    p.start(ph, 0, profile(0))
+    p.start(ph, profile(0), True)
     out = []
     for t_ms in range(1, ms):
         t = t_ms * 1000
@@ -32,11 +32,12 @@ def run(profile, phase_text=SCAN, ms=3000, pacer=None):
         while las.take_pulse(rec):
             p.fired(rec[0], rec[1])
             out.append((rec[0], rec[1]))
-        turned = p.track(t, pos)
+        p.elapse(1000)
+        turned = p.track(pos)
         if turned:
             las.disarm()
         if not las.armed() and p.plan(t):
-            las.arm(p.not_before, p.target, p.dir if ph.mode == 0 else 0)
+            las.arm(p.not_before_us, p.target_count, p.dir if ph.mode == 0 else 0)
     return out, p
 
 
@@ -86,7 +87,7 @@ def test_reversal_counts_path():
     out, p = run(sweep, ms=2400)
     back = [pos for _, pos in out if pos < 800 and _ > 1_300_000]
     assert back, out
-    assert p.path >= 1500
+    assert p.path_counts >= 1500
 
 
 def test_dwell_limit_stops_scrubbing_one_place():
@@ -111,39 +112,81 @@ def test_trigger_point_paces_by_time_only():
 def test_trigger_point_notices_motion():
     ph, _ = parse_phase(POINT_PH.split(), LIM)
     p = Pacer(LIM, 20, 4)
-    p.start(ph, 0, 100)
-    p.track(1000, 105)
+    p.start(ph, 100, True)
+    p.track(105)
     assert not p.point_moved()  # 0.25 mm inside 0.5 mm
-    p.track(2000, 111)
+    p.track(111)
     assert p.point_moved()
+    p.track(89)
+    assert p.point_moved()  # either way
+    p.start(ph, 95, False)  # resumed after a pause: the anchor stays
+    assert p.point_offset() == -5
 
 
-def test_pulse_path_does_not_allocate():
+def emit_under_heap_lock(phase_text, hand, steps):
+    """Run Controller.emit and on_pulse (the per-loop and per-pulse path)
+    with the heap locked; returns the pulses fired."""
     b = FullBoard(LIMITS)
     c = Controller(b)
-    ph, _ = parse_phase(SCAN.split(), LIM)
-    c.program.add(ph, SCAN)
+    ph, _ = parse_phase(phase_text.split(), LIM)
+    c.program.add(ph, phase_text)
     assert c.program.close(1, LIM) is None
-    c.session.begin(c.program.crc)
+    c.session.begin(c.program)
     c.session.reserved[0] = ph.pulses_max  # store writes are not in the pulse path
+    b.encoder.pos = hand(0)
     c._start_step()
     b.laser.enable(True)
-    las, pacer, s, rec = b.laser, c.pacer, c.session, c.rec
+    las, rec = b.laser, c.rec
     fired = 0
     micropython.heap_lock()
     try:
-        for step in range(20000):
+        for step in range(steps):
             b.t += 500
-            pos = step  # 2 counts per ms = 100 mm/s
-            las.hardware(b.t, pos)
+            b.encoder.pos = hand(step)
+            las.hardware(b.t, b.encoder.pos)
             while las.take_pulse(rec):
                 c.on_pulse(rec)
                 fired += 1
-            if pacer.track(b.t, pos) and las.armed():
-                las.disarm()
-            if not las.armed() and s.may_fire(ph.pulses_max) and pacer.plan(b.t):
-                las.arm(pacer.not_before, pacer.target, pacer.dir)
+            c.pacer.elapse(500)
+            c.emit(b.t)
     finally:
         micropython.heap_unlock()
-    assert fired > 100, fired
-    assert c.state != 7  # no fault was raised on the way
+    assert c.state != 7  # no fault on the way
+    return fired
+
+
+def test_scan_pulse_path_does_not_allocate():
+    assert emit_under_heap_lock(SCAN, lambda step: step, 20000) > 100  # 100 mm/s
+
+
+def test_point_pulse_path_does_not_allocate():
+    assert emit_under_heap_lock(POINT_PH, lambda step: 300, 10000) > 40  # still hand, 10 Hz
+
+
+def test_pacing_across_the_tick_wrap():
+    import ticks
+
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, True)
+    p.track(10)
+    t_fire = ticks.MASK - 1000  # a pulse just before the wrap
+    p.fired(t_fire, 66)
+    now = ticks.add(t_fire, 2000)  # 2 ms later, across the wrap
+    p.elapse(2000)
+    p.track(70)
+    assert p.plan(now)
+    assert ticks.diff(p.not_before_us, t_fire) == 34286  # one period after the pulse
+
+
+def test_long_pause_forgets_the_history():
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, True)
+    p.track(10)
+    p.fired(1000, 66)
+    for _ in range(700):  # 700 s of loops: longer than half the tick period
+        p.elapse(1_000_000)
+    now = 1000 + 700_000_000 & 0x3FFFFFFF
+    p.track(200)
+    assert p.plan(now) and p.not_before_us == now  # no stale "last pulse" holds it back

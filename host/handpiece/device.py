@@ -109,10 +109,25 @@ class Device:
         self.t.write(data)
         return self._reply(None) if reply else None
 
+    def forget_replies(self) -> None:
+        """Drop replies nobody waited for (after a burst of raw writes)."""
+        with self._cv:
+            self._replies.clear()
+
     def sync(self) -> None:
         """Round trip an unframed VER: every line the device wrote before it
-        has then been read (the rig's clock and the serial line meet here)."""
-        self.send_raw(b"VER\n")
+        has then been read (the rig's clock and the serial line meet here).
+        Unframed replies still waiting from before are dropped."""
+        self.t.write(b"VER\n")
+
+        def ver_reply():
+            while self._replies:
+                r = self._replies.pop(0)
+                if r.seq is None and r.kind == "ok" and r.text.startswith("HILT "):
+                    return r
+            return None
+
+        self.wait(ver_reply, what="the VER reply")
 
     def hello(self) -> dict[str, str]:
         self.seq = 0

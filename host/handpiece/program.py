@@ -196,9 +196,9 @@ def validate(prog: Program, limits: dict[str, int]) -> None:
             over("tol_mm", ph["tol_mm"], limits["point_tol_um_max"], 1000)
         if ph.pulses < int(ph.values.get("points", 1)):
             raise ProgramError(f"{where}: energy_j {_plain(ph['energy_j'])} is below one pulse per point")
-        total += ph["energy_j"]
-    if total > limits["session_j_max"]:
-        raise ProgramError(f"session energy_j {_plain(total)} above the limit {limits['session_j_max']}")
+        total += ph.delivered_j
+    if total > limits["session_j_max"]:  # the device's rule: whole pulses against the cap
+        raise ProgramError(f"session energy_j {_plain(total)} (whole pulses) above the limit {limits['session_j_max']}")
 
 
 def device_limits(device) -> dict[str, int]:

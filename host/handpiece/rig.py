@@ -212,6 +212,14 @@ class UnixRig(Rig):
     def power_cycle(self) -> None:
         self.cmd("power")
 
+    def soft_reset(self) -> None:
+        """Restart the firmware with the output latches left as they were."""
+        self.cmd("soft")
+
+    def scramble_store(self) -> None:
+        """Make both store slots unreadable (a failing flash)."""
+        self.cmd("scramble")
+
     def host_link(self, up: bool) -> None:
         self.cmd(f"link {1 if up else 0}")
 

@@ -73,5 +73,5 @@ def test_wrong_files(tmp_path):
 
 def test_session_total_over_the_cap():
     two = {"phase": [scan(energy_j=800)["phase"][0], scan(energy_j=800)["phase"][0]]}
-    with pytest.raises(ProgramError, match="session energy_j 1600 above the limit 1500"):
+    with pytest.raises(ProgramError, match=r"session energy_j 1599.84 \(whole pulses\) above the limit 1500"):
         validate(parse(two), LIMITS)
