@@ -114,7 +114,7 @@ def bench_latency(n: int) -> None:
             t_host = time.perf_counter()
             t_in = rig.open("door")
             t_off = rig.wait_notification(
-                lambda: next((t for t, nm, v in rig.outputs[n_out:] if nm == "en" and v == 0), None), timeout=5)
+                lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)
             trips_host.append((time.perf_counter() - t_host) * 1e6)
             trips.append(t_off - t_in)
             rig.close("door")
@@ -134,7 +134,7 @@ def bench_latency(n: int) -> None:
             t_host = time.perf_counter()
             device.stop()
             t_off = rig.wait_notification(
-                lambda: next((t for t, nm, v in rig.outputs[n_out:] if nm == "en" and v == 0), None), timeout=5)
+                lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)
             stops_host.append((time.perf_counter() - t_host) * 1e6)
             stops.append(t_off - t_board)
     dist("interlock trip (board: pin -> enable)", trips)

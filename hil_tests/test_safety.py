@@ -85,7 +85,7 @@ def test_stalled_loop_is_bitten_by_the_watchdog(station, rig):
     station.advance(1500)
     bites = [t for t, what in rig.resets if what == "watchdog"]
     assert bites and t0 < bites[0] <= t0 + 200_000 + 1_000  # 200 ms timeout
-    drops = [t for t, name, v in rig.outputs if name == "en" and v == 0 and t >= t0]
+    drops = [t for t in rig.enable_drops() if t >= t0]
     assert drops and drops[0] <= bites[0]
     assert pulses_after(rig, bites[0]) == []
     assert station.state() == "FAULT" and fault_code(station.device) == F_WATCHDOG
@@ -152,7 +152,7 @@ def test_interlock_trip_stops_emission_at_once(station, rig, name):
     t_trip = rig.open(name)
     station.advance(1000)
     assert pulses_after(rig, t_trip) == []
-    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    drops = rig.enable_drops()
     assert drops and drops[-1] == t_trip  # the same instant on the virtual clock
     assert station.state() == "FAULT"
     code = F_ESTOP if name == "estop" else F_INTERLOCK
@@ -268,7 +268,7 @@ def test_silent_host_stops_supervised_emission_within_500_ms(station, rig):
     station.device.request("HB")
     t_hb = rig.now_us()
     rig.advance(1000)  # the host falls silent
-    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    drops = rig.enable_drops()
     assert drops and t_hb < drops[-1] <= t_hb + 500_000
     assert pulses_after(rig, drops[-1]) == []
     assert fault_code(station.device) == F_LINK
@@ -286,7 +286,7 @@ def test_cut_link_stops_supervised_emission(station, rig):
     rig.host_link(False)
     rig.advance(1000)
     rig.host_link(True)
-    drops = [t for t, n, v in rig.outputs if n == "en" and v == 0]
+    drops = rig.enable_drops()
     assert drops and drops[-1] <= t_cut + 500_000
     assert pulses_after(rig, drops[-1]) == []
     assert station.state() == "FAULT"

@@ -231,6 +231,11 @@ class UnixRig(Rig):
                     return v
         return 0
 
+    def enable_drops(self, since: int = 0) -> list[int]:
+        """Times the laser-enable line went low, from output number `since` on."""
+        with self._cv:
+            return [t for t, name, v in self.outputs[since:] if name == "en" and v == 0]
+
     def wait_notification(self, pred, timeout: float = RIG_TIMEOUT_S):
         end = time.monotonic() + timeout
         with self._cv:
