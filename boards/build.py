@@ -47,10 +47,10 @@ def sources(board):
 
 
 def fw_version():
-    for line in (ROOT / "firmware" / "controller.py").read_text().splitlines():
+    for line in (ROOT / "firmware" / "version.py").read_text().splitlines():
         if line.startswith("FW_VERSION"):
             return line.split("=", 1)[1].strip().strip("\"'")
-    fail("FW_VERSION not found in firmware/controller.py")
+    fail("FW_VERSION not found in firmware/version.py")
 
 
 def git_describe():

@@ -12,25 +12,21 @@ from array import array
 from micropython import const
 
 import codes
+import commands
 import hal
 import interlocks as il
 import state as st
 import ticks
 from limits import Limits
 from pacer import Pacer
-from program import POINT, Program, parse_phase
+from program import POINT, Program
 from protocol import FLAG_STATUS, FLAG_STOP, Intake
 from report import Reporter
 from session import Session
+from version import FW_VERSION, PROTO_VERSION
 
-FW_VERSION = "0.1.0"
-PROTO_VERSION = const(1)
 _RX = const(64)
 _PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
-
-# settings a host may change (SET name=value): name -> (min, max); 0 = off
-SETTABLE = {"status_ms": (50, 10000), "sup_ms": (50, 500)}
-
 
 class Controller:
     def __init__(self, board):
@@ -41,7 +37,7 @@ class Controller:
         cfg = board.settings
         self.cfg = cfg
         self.rep = Reporter(board.link)
-        self.intake = Intake(self._line, self._error)
+        self.intake = Intake(lambda seq, words: commands.dispatch(self, seq, words), self.rep.err)
         self.inputs = il.Inputs(board, cfg["debounce_ms"])
         self.program = Program()
         self.session = Session(board.store)
@@ -361,192 +357,3 @@ class Controller:
             self._mm(self.pacer.under_counts), self.pacer.speed_mm_s)
 
     # -- commands
-
-    def _error(self, seq, code, detail):
-        self.rep.err(seq, code, detail)
-
-    def _line(self, seq, words):
-        if not words:
-            return  # a line of spaces: nothing to do
-        cmd = words[0].upper()
-        entry = COMMANDS.get(cmd)
-        if entry is None:
-            return self.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
-        handler, framed = entry
-        if seq < 0:
-            if framed:
-                return self.rep.err(-1, codes.E_STRICT, cmd)
-            return handler(self, -1, words[1:])
-        if cmd != "HELLO":
-            if self.seq < 0:
-                return self.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
-            if seq == self.seq:
-                return self.rep.resend()  # a repeat of the last frame: answer, do not redo
-            if seq != (self.seq + 1) % 100000:
-                return self.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((self.seq + 1) % 100000))
-        elif words[1:] != [str(PROTO_VERSION)]:
-            return self.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
-        self.seq = seq
-        self.link_quiet_us = 0
-        self.rep.keep = True  # the reply to an accepted frame is kept for a repeat
-        handler(self, seq, words[1:])
-        self.rep.keep = False
-
-    def c_hello(self, seq, args):
-        self.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, self.b.name))
-
-    def c_ver(self, seq, args):
-        self.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, self.b.name))
-
-    def c_status(self, seq, args):
-        self.rep.ok(seq, self.status_text(self.b.ticks_us()))
-
-    def c_limits(self, seq, args):
-        self.rep.ok(seq, " ".join("%s=%d" % kv for kv in self.lim.items()))
-
-    def c_get(self, seq, args):
-        cfg = self.cfg
-        self.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
-            self.settings["status_ms"], self.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
-
-    def c_help(self, seq, args):
-        self.rep.ok(seq, " ".join(sorted(COMMANDS)))
-
-    def c_prog(self, seq, args):
-        p = self.program
-        self.rep.ok(seq, "valid=%d phases=%d crc=%04X total_mj=%d" % (
-            1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
-
-    def c_set(self, seq, args):
-        if len(args) != 1 or "=" not in args[0]:
-            return self.rep.err(seq, codes.E_SYNTAX, "SET name=value")
-        name, _, val = args[0].partition("=")
-        if name not in SETTABLE:
-            return self.rep.err(seq, codes.E_UNKNOWN, "setting " + name[:16])
-        if not val.isdigit():
-            return self.rep.err(seq, codes.E_RANGE, name + " needs a whole number")
-        v = int(val)
-        lo, hi = SETTABLE[name]
-        if v and not lo <= v <= hi:
-            return self.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
-        if name == "sup_ms" and self.state in st.ARMED_STATES:
-            return self.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
-        self.settings[name] = v
-        self.status_left_us = 0
-        self.rep.ok(seq, "%s=%d" % (name, v))
-
-    def _editable(self, seq):
-        if self.state in st.ARMED_STATES:
-            self.rep.err(seq, codes.E_STATE, st.NAMES[self.state])
-            return False
-        return True
-
-    def c_pclr(self, seq, args):
-        if self._editable(seq):
-            self.program.clear()
-            self.rep.ok(seq)
-
-    def c_padd(self, seq, args):
-        if not self._editable(seq):
-            return
-        ph, why = parse_phase(args, self.lim)
-        if why is None:
-            why = self.program.add(ph, " ".join(args))
-        if why:
-            return self.rep.err(seq, codes.E_PROGRAM, why)
-        self.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
-            len(self.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
-
-    def c_pend(self, seq, args):
-        if not self._editable(seq):
-            return
-        if len(args) != 1 or not args[0].isdigit():
-            return self.rep.err(seq, codes.E_SYNTAX, "PEND <phase count>")
-        why = self.program.close(int(args[0]), self.lim)
-        if why:
-            return self.rep.err(seq, codes.E_PROGRAM, why)
-        s = self.session
-        resumed = s.matches(self.program)
-        if not resumed:
-            if not s.closed:
-                self.program.valid = False
-                return self.rep.err(seq, codes.E_SESSION, "a session of program %04X is open: NEWSESSION ends it" % s.program_crc)
-            s.begin(self.program)
-        self.pacer.new_phase()
-        self.point_no = 0
-        self.rep.ok(seq, "crc=%04X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
-            self.program.crc, self.program.total_mj(), 1 if resumed else 0, s.phase, self.delivered_mj()))
-
-    def c_newsession(self, seq, args):
-        if not self._editable(seq):
-            return
-        self.session.close()
-        self.store_ok = True
-        self.program.clear()
-        self.rep.ok(seq, "session closed")
-
-    def c_ready(self, seq, args):
-        why = self._ready_refusal()
-        if why:
-            code, text = why
-            return self.rep.err(seq, code, text)
-        self._go(st.ARM)
-        self.rep.ok(seq, "delay_ms=%d" % self.cfg["ready_delay_ms"])
-
-    def _ready_refusal(self):
-        if self.state == st.FAULT:
-            return codes.E_FAULTED, codes.FAULTS[self.fault]
-        if self.state != st.STANDBY:
-            return codes.E_STATE, st.NAMES[self.state]
-        if not self.bits & il.KEY:
-            return codes.E_INTERLOCK, "key off"
-        if ~self.bits & il.INTERLOCKS:
-            return codes.E_INTERLOCK, il.open_names(self.bits) + " open"
-        if not self.program.valid:
-            return codes.E_PROGRAM, "no program"
-        if self.session.closed:
-            return codes.E_SESSION, "session complete"
-        return None
-
-    def c_standby(self, seq, args):
-        if not self._go(st.DISARM):
-            return self.rep.err(seq, codes.E_STATE, st.NAMES[self.state])
-        self.rep.ok(seq)
-
-    def c_reset(self, seq, args):
-        if self.state != st.FAULT:
-            return self.rep.err(seq, codes.E_STATE, "no fault latched")
-        if not self.store_ok:
-            return self.rep.err(seq, codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)")
-        if ~self.bits & il.INTERLOCKS:
-            return self.rep.err(seq, codes.E_INTERLOCK, il.open_names(self.bits) + " still open")
-        if self.b.laser.stray_light():
-            return self.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
-        self.fault = 0
-        self.fault_detail = ""
-        self._go(st.RESET)
-        self.rep.ok(seq)
-
-    def c_hb(self, seq, args):
-        self.rep.ok(seq)
-
-
-# name -> (handler, needs a framed line)
-COMMANDS = {
-    "HELLO": (Controller.c_hello, True),
-    "VER": (Controller.c_ver, False),
-    "STATUS": (Controller.c_status, False),
-    "LIMITS": (Controller.c_limits, False),
-    "GET": (Controller.c_get, False),
-    "HELP": (Controller.c_help, False),
-    "PROG": (Controller.c_prog, False),
-    "SET": (Controller.c_set, True),
-    "PCLR": (Controller.c_pclr, True),
-    "PADD": (Controller.c_padd, True),
-    "PEND": (Controller.c_pend, True),
-    "NEWSESSION": (Controller.c_newsession, True),
-    "READY": (Controller.c_ready, True),
-    "STANDBY": (Controller.c_standby, True),
-    "RESET": (Controller.c_reset, True),
-    "HB": (Controller.c_hb, True),
-}

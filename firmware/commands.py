@@ -1,0 +1,208 @@
+"""The serial command set: one handler per command, and the dispatcher that
+checks framing, handshake and sequence before any handler runs (SR-12).
+
+Every handler either does its whole job and answers `ok`, or answers `er`
+having changed nothing. Handlers run in the main loop, never in the pulse
+path; they may allocate.
+"""
+import codes
+import interlocks as il
+import state as st
+from program import parse_phase
+from version import FW_VERSION, PROTO_VERSION
+
+# settings a host may change (SET name=value): name -> (min, max); 0 = off
+SETTABLE = {"status_ms": (50, 10000), "sup_ms": (50, 500)}
+
+
+def dispatch(c, seq, words):
+    """One line from the intake: `seq` is -1 for an unframed line; `c` is the
+    controller whose state the commands read and change."""
+    if not words:
+        return  # a line of spaces: nothing to do
+    cmd = words[0].upper()
+    entry = COMMANDS.get(cmd)
+    if entry is None:
+        return c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
+    handler, framed = entry
+    if seq < 0:
+        if framed:
+            return c.rep.err(-1, codes.E_STRICT, cmd)
+        return handler(c, -1, words[1:])
+    if cmd != "HELLO":
+        if c.seq < 0:
+            return c.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
+        if seq == c.seq:
+            return c.rep.resend()  # a repeat of the last frame: answer, do not redo
+        if seq != (c.seq + 1) % 100000:
+            return c.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((c.seq + 1) % 100000))
+    elif words[1:] != [str(PROTO_VERSION)]:
+        return c.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
+    c.seq = seq
+    c.link_quiet_us = 0
+    c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
+    handler(c, seq, words[1:])
+    c.rep.keep = False
+
+def identity(c):
+    return "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name)
+
+
+def c_hello(c, seq, args):
+    c.rep.ok(seq, identity(c))
+
+def c_ver(c, seq, args):
+    c.rep.ok(seq, identity(c))
+
+def c_status(c, seq, args):
+    c.rep.ok(seq, c.status_text(c.b.ticks_us()))
+
+def c_limits(c, seq, args):
+    c.rep.ok(seq, " ".join("%s=%d" % kv for kv in c.lim.items()))
+
+def c_get(c, seq, args):
+    cfg = c.cfg
+    c.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
+        c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
+
+def c_help(c, seq, args):
+    c.rep.ok(seq, " ".join(sorted(COMMANDS)))
+
+def c_prog(c, seq, args):
+    p = c.program
+    c.rep.ok(seq, "valid=%d phases=%d crc=%04X total_mj=%d" % (
+        1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
+
+def c_set(c, seq, args):
+    if len(args) != 1 or "=" not in args[0]:
+        return c.rep.err(seq, codes.E_SYNTAX, "SET name=value")
+    name, _, val = args[0].partition("=")
+    if name not in SETTABLE:
+        return c.rep.err(seq, codes.E_UNKNOWN, "setting " + name[:16])
+    if not val.isdigit():
+        return c.rep.err(seq, codes.E_RANGE, name + " needs a whole number")
+    v = int(val)
+    lo, hi = SETTABLE[name]
+    if v and not lo <= v <= hi:
+        return c.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
+    if name == "sup_ms" and c.state in st.ARMED_STATES:
+        return c.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
+    c.settings[name] = v
+    c.status_left_us = 0
+    c.rep.ok(seq, "%s=%d" % (name, v))
+
+def _editable(c, seq):
+    if c.state in st.ARMED_STATES:
+        c.rep.err(seq, codes.E_STATE, st.NAMES[c.state])
+        return False
+    return True
+
+def c_pclr(c, seq, args):
+    if _editable(c, seq):
+        c.program.clear()
+        c.rep.ok(seq)
+
+def c_padd(c, seq, args):
+    if not _editable(c, seq):
+        return
+    ph, why = parse_phase(args, c.lim)
+    if why is None:
+        why = c.program.add(ph, " ".join(args))
+    if why:
+        return c.rep.err(seq, codes.E_PROGRAM, why)
+    c.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
+        len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
+
+def c_pend(c, seq, args):
+    if not _editable(c, seq):
+        return
+    if len(args) != 1 or not args[0].isdigit():
+        return c.rep.err(seq, codes.E_SYNTAX, "PEND <phase count>")
+    why = c.program.close(int(args[0]), c.lim)
+    if why:
+        return c.rep.err(seq, codes.E_PROGRAM, why)
+    s = c.session
+    resumed = s.matches(c.program)
+    if not resumed:
+        if not s.closed:
+            c.program.valid = False
+            return c.rep.err(seq, codes.E_SESSION, "a session of program %04X is open: NEWSESSION ends it" % s.program_crc)
+        s.begin(c.program)
+    c.pacer.new_phase()
+    c.point_no = 0
+    c.rep.ok(seq, "crc=%04X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
+        c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj()))
+
+def c_newsession(c, seq, args):
+    if not _editable(c, seq):
+        return
+    c.session.close()
+    c.store_ok = True
+    c.program.clear()
+    c.rep.ok(seq, "session closed")
+
+def c_ready(c, seq, args):
+    why = _ready_refusal(c)
+    if why:
+        code, text = why
+        return c.rep.err(seq, code, text)
+    c._go(st.ARM)
+    c.rep.ok(seq, "delay_ms=%d" % c.cfg["ready_delay_ms"])
+
+def _ready_refusal(c):
+    if c.state == st.FAULT:
+        return codes.E_FAULTED, codes.FAULTS[c.fault]
+    if c.state != st.STANDBY:
+        return codes.E_STATE, st.NAMES[c.state]
+    if not c.bits & il.KEY:
+        return codes.E_INTERLOCK, "key off"
+    if ~c.bits & il.INTERLOCKS:
+        return codes.E_INTERLOCK, il.open_names(c.bits) + " open"
+    if not c.program.valid:
+        return codes.E_PROGRAM, "no program"
+    if c.session.closed:
+        return codes.E_SESSION, "session complete"
+    return None
+
+def c_standby(c, seq, args):
+    if not c._go(st.DISARM):
+        return c.rep.err(seq, codes.E_STATE, st.NAMES[c.state])
+    c.rep.ok(seq)
+
+def c_reset(c, seq, args):
+    if c.state != st.FAULT:
+        return c.rep.err(seq, codes.E_STATE, "no fault latched")
+    if not c.store_ok:
+        return c.rep.err(seq, codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)")
+    if ~c.bits & il.INTERLOCKS:
+        return c.rep.err(seq, codes.E_INTERLOCK, il.open_names(c.bits) + " still open")
+    if c.b.laser.stray_light():
+        return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
+    c.fault = 0
+    c.fault_detail = ""
+    c._go(st.RESET)
+    c.rep.ok(seq)
+
+def c_hb(c, seq, args):
+    c.rep.ok(seq)
+
+
+# name -> (handler, needs a framed line)
+COMMANDS = {
+"HELLO": (c_hello, True),
+"VER": (c_ver, False),
+"STATUS": (c_status, False),
+"LIMITS": (c_limits, False),
+"GET": (c_get, False),
+"HELP": (c_help, False),
+"PROG": (c_prog, False),
+"SET": (c_set, True),
+"PCLR": (c_pclr, True),
+"PADD": (c_padd, True),
+"PEND": (c_pend, True),
+"NEWSESSION": (c_newsession, True),
+"READY": (c_ready, True),
+"STANDBY": (c_standby, True),
+"RESET": (c_reset, True),
+"HB": (c_hb, True),
+}
