@@ -17,13 +17,12 @@ Clock: `HP_CLOCK=virtual` (default) runs time only when the rig says `adv`,
 jumping from event to event, so a test is deterministic and a session runs in
 seconds. `HP_CLOCK=real` follows time.ticks_us() for latency measurements.
 
-The rig channel is a Unix socket (`HP_RIG`, a path): text lines, see
-docs/rig.md. Without HP_RIG the board runs alone with every interlock closed.
+The rig channel (rigchannel.py) is a Unix socket (`HP_RIG`, a path): text
+lines, see docs/rig.md. Without HP_RIG the board runs alone with every
+interlock closed.
 """
-import gc
 import os
 import select
-import socket
 import sys
 import time
 from array import array
@@ -31,13 +30,13 @@ from micropython import const
 
 import hal
 import ticks
+from rigchannel import RigChannel
 import reference
 from keyframes import position
 
 _MASK = const(0x3FFFFFFF)  # board ticks are 30-bit, as on the MCUs (firmware/ticks.py)
 _KEYFRAMES = const(1024)
 _FIFO = const(8)
-_INPUT_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 
 # The reference board's tables (shared/reference.py), unchanged on this board
 # (but see HP_READY_DELAY_MS below: a bench variant set by the environment).
@@ -281,9 +280,8 @@ class Store:
         with open(self._path, "wb") as f:
             f.write(whole)
         if torn:
-            self._b.notify("r %d power torn-write" % self._b.t)
             self._b.laser.off()
-            raise Reset(hal.RESET_POWER)
+            self._b.reset_now(hal.RESET_POWER, "power torn-write")
 
 
 class Wdt:
@@ -338,14 +336,11 @@ class Board:
         self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
-        self._rig = None
-        self._rig_buf = b""
+        self.rig = None
         path = os.getenv("HP_RIG")
         if path:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(b"\x01\x00" + path.encode() + b"\x00")  # sockaddr_un
-            self._rig = s
-            self._poll.register(s, select.POLLIN)
+            self.rig = RigChannel(self, path)
+            self._poll.register(self.rig.sock, select.POLLIN)
         self.notify("r %d boot" % self.t)
 
     # -- the HAL
@@ -384,6 +379,11 @@ class Board:
             self.wdt.timeout_us = 0
             self.laser.enabled = False
         self.notify("r %d boot cause=%d" % (self.t, cause))
+
+    def reset_now(self, cause, what):
+        """A reset from outside the firmware (power, soft reset, torn write)."""
+        self.notify("r %d %s" % (self.t, what))
+        raise Reset(cause)
 
     def reboot(self, cause):
         self.notify("r %d reboot cause=%d" % (self.t, cause))
@@ -459,104 +459,19 @@ class Board:
 
     def _block(self, timeout_ms):
         for obj, ev in self._poll.poll(timeout_ms):
-            if obj is self._rig:
-                self._read_rig()
+            if self.rig is not None and obj is self.rig.sock:
+                self.woken = True
+                self.rig.serve()
             else:
                 self.woken = True
 
-    def _read_rig(self):
-        data = self._rig.recv(512)
-        if not data:
-            raise SystemExit(0)  # the host went away: the bench is gone
-        buf = self._rig_buf + data
-        while b"\n" in buf:
-            line, _, buf = buf.partition(b"\n")
-            self._rig_buf = buf  # a command may reset the board: keep the rest
-            try:
-                self.reply(self._rig_command(line.decode().split()))
-            except (ValueError, IndexError, KeyError) as e:
-                self.reply("? %s" % e)
-        self._rig_buf = buf
-
     def notify(self, text):
-        if self._rig_ok():
-            self._rig.write(text.encode() + b"\n")
+        if self.rig is not None:
+            self.rig.send(text)
 
     def reply(self, text):
-        if text is not None and self._rig_ok():
-            self._rig.write(text.encode() + b"\n")
-
-    def _rig_ok(self):
-        return getattr(self, "_rig", None) is not None
-
-    def _rig_command(self, w):
-        cmd = w[0]
-        self.woken = True
-        if cmd == "adv":
-            if not self.virtual:
-                return "? adv needs the virtual clock"
-            self.until = self.t + int(w[1])
-            return None  # answered with '= t' when reached
-        if cmd == "now":
-            return "= %d" % self.stamp()
-        if cmd == "stats":
-            gc.collect()
-            return "= loops=%d heap_bytes=%d board_heap_bytes=%d" % (self.loops, gc.mem_alloc(), self.heap_base)
-        if cmd == "info":
-            return "= clock=%s counts_per_mm=%d t=%d" % (
-                "virtual" if self.virtual else "real", SETTINGS["counts_per_mm"], self.t)
-        if cmd == "in":
-            bit = 1 << _INPUT_NAMES.index(w[1])
-            self.stamp()
-            self.inputs.bits = self.inputs.bits | bit if w[2] == "1" else self.inputs.bits & ~bit
-            return "= %d" % self.t
-        if cmd == "kf":
-            self.encoder.add(int(w[1]), int(w[2]))
-            return "= %d" % len(self.encoder.kt)
-        if cmd == "hold":
-            self.encoder.clear(int(w[1]) if len(w) > 1 else self.encoder.count())
-            return "= %d" % self.encoder.count()
-        if cmd == "pos":
-            return "= %d" % self.encoder.count()
-        if cmd == "pd":
-            las = self.laser
-            if w[1] == "gain":
-                las.gain_pct = int(w[2])
-            elif w[1] == "drop":
-                las.dropouts = int(w[2])
-            elif w[1] == "stuck":
-                las.stuck = w[2] == "1"
-            else:
-                return "? pd gain|drop|stuck"
-            return "= ok"
-        if cmd == "stall":
-            self.stall_until = self.t + int(w[1])
-            return "= %d" % self.stall_until
-        if cmd == "crash":
-            self.crash = True
-            return "= ok"
-        if cmd == "soft":
-            # A soft reset: the firmware restarts, output latches keep their
-            # state, so only the firmware's own boot can drive them off (SR-1).
-            self.reply("= ok")
-            self.notify("r %d soft" % self.t)
-            raise Reset(hal.RESET_SOFT)
-        if cmd == "tear":
-            self.store.tear = True
-            return "= ok"
-        if cmd == "scramble":
-            self.store.write(0, b"\x5a" * hal.STORE_BLOCK)  # both slots unreadable
-            self.store.write(1, b"\x5a" * hal.STORE_BLOCK)
-            return "= ok"
-        if cmd == "power":
-            self.laser.off()
-            self.reply("= ok")
-            self.notify("r %d power" % self.t)
-            raise Reset(hal.RESET_POWER)
-        if cmd == "link":
-            self.link.up = w[1] == "1"
-            return "= ok"
-        return "? unknown rig command " + cmd
+        if text is not None and self.rig is not None:
+            self.rig.send(text)
 
 
 def make():
