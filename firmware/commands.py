@@ -179,7 +179,6 @@ def c_reset(c, seq, args):
     if c.b.laser.stray_light():
         return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
     c.fault = 0
-    c.fault_detail = ""
     c._go(st.RESET)
     c.rep.ok(seq)
 

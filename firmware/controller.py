@@ -27,6 +27,8 @@ from version import FW_VERSION, PROTO_VERSION
 
 _RX = const(64)
 _PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
+_SPAN_CAP_US = const(0x10000000)  # spans stop growing here: they stay small ints
+
 
 class Controller:
     def __init__(self, board):
@@ -44,7 +46,6 @@ class Controller:
         self.pacer = Pacer(self.lim, cfg["counts_per_mm"], cfg["deadband_counts"])
         self.state = st.BOOT
         self.fault = 0
-        self.fault_detail = ""
         self.seq = -1  # no handshake yet
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
@@ -64,7 +65,6 @@ class Controller:
         self.plog = array("i", bytes(4 * 4 * _PULSE_LOG))  # t_ms, pos, uj, phase
         self.plog_n = 0
         self.plog_lost = 0
-        self.pulses = 0  # pulses this boot (reports)
 
     # -- life cycle
 
@@ -127,9 +127,10 @@ class Controller:
         self.pacer.elapse(dt)
         if self.ready_left_us > 0:
             self.ready_left_us -= dt
-        if self.link_quiet_us < 0x10000000:
+        if self.link_quiet_us < _SPAN_CAP_US:
             self.link_quiet_us += dt
-        self.status_left_us -= dt
+        if self.status_left_us > 0:
+            self.status_left_us -= dt
 
     # -- transitions
 
@@ -163,7 +164,6 @@ class Controller:
         if self.state == st.FAULT:
             return
         self.fault = code
-        self.fault_detail = detail
         self._go(st.TRIP)
         self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
 
@@ -266,7 +266,6 @@ class Controller:
         Allocation-free: it runs once per pulse."""
         i = self.session.phase
         self.session.done[i] += 1
-        self.pulses += 1
         self.pacer.fired(rec[0], rec[1])
         if self.plog_n < _PULSE_LOG:
             j = self.plog_n * 4
@@ -355,5 +354,3 @@ class Controller:
             s.done[s.phase] if self.program.valid else 0,
             self.delivered_mj() if self.program.valid else 0,
             self._mm(self.pacer.under_counts), self.pacer.speed_mm_s)
-
-    # -- commands
