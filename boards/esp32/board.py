@@ -1,10 +1,16 @@
 """ESP32-S3 board: RMT pulse, PCNT encoder, soft interrupts for interlocks.
 
 What each part guarantees, and how it knows:
-- Pulse width: RMT channel 0 at 1 MHz (80 MHz APB / clock_div 80, checked by
-  make()): a width of w us is w RMT ticks, exact for 100..150 us
-  (rmt_ticks()). write_pulses() starts it from software: the start lags the
-  call by the driver's set-up time (tens of us, not measured here).
+- Port version: MicroPython >= 1.26 (machine.Encoder first ships in v1.26.0);
+  make() checks sys.implementation.version and refuses an older port.
+- Pulse width: RMT channel 0 at 1 MHz: a width of w us is w RMT ticks, exact
+  for 100..150 us (rmt_ticks()). From v1.27 the resolution is asked for as
+  resolution_hz=1_000_000 (clock_div is deprecated there); on v1.26 it is
+  clock_div 80 of the 80 MHz source, checked by make(). write_pulses()
+  starts it from software: the start lags the call by the driver's set-up
+  time (tens of us, estimated, not measured). The port's first write_pulses()
+  allocates (rmt_enable, m_realloc), so make() does one warm-up write of a
+  low level, which emits nothing.
 - Gating: LASER_FIRE reaches the driver only through an AND gate with
   LASER_EN and the hardware interlock chain (docs/boards.md).
 - Encoder: machine.Encoder (PCNT unit 0, x4, 1 us glitch filter) counts in
@@ -19,13 +25,19 @@ What each part guarantees, and how it knows:
   off for tens of ms) or a blocking USB write delay it. That is why the
   laser-enable chain is cut in hardware by the interlocks (docs/boards.md)
   and this handler is only the second line: it drops LASER_EN and cancels
-  the armed pulse.
+  the armed pulse. off() does not cut a pulse already in the RMT (rp2 does):
+  it runs to its end, stopped at the AND gate by the dropped LASER_EN.
+- Fire window: a soft IRQ cannot be masked, so check() reads LASER_EN again
+  right before write_pulses(). A handler that runs between that read and the
+  RMT start (a few bytecodes; the estimated window is tens of us) does not
+  stop the pulse in software; the AND gate and the chain do.
 - Watchdog: machine.WDT (the task watchdog; cannot be stopped once started).
   The reason for machine.reset() is kept in RTC memory (survives a software
   reset, not a power cycle).
 """
 import esp32
 import machine
+import sys
 import time
 from machine import Pin
 from micropython import const
@@ -39,7 +51,9 @@ from pulselog import PulseLog
 from stdiolink import StdioLink
 
 _RMT_HZ = const(1_000_000)  # 1 us per RMT tick
-_RMT_CLOCK_DIV = const(80)
+_RMT_CLOCK_DIV = const(80)  # v1.26 only: 80 MHz source / 80
+_PORT_MIN = (1, 26)  # machine.Encoder
+_PORT_RESOLUTION_HZ = (1, 27)  # RMT(resolution_hz=); clock_div deprecated from here
 _PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
 _PD_SETTLE_US = const(20)
 _PD_RESET_US = const(10)
@@ -59,14 +73,31 @@ def rmt_ticks(width_us, rmt_hz):
     return width_us * rmt_hz // 1_000_000
 
 
+def check_port(version):
+    """Refuse a MicroPython too old for this board (sys.implementation.version)."""
+    if tuple(version[:2]) < _PORT_MIN:
+        raise RuntimeError("esp32 board needs MicroPython >= %d.%d (machine.Encoder); this is %d.%d"
+                           % (_PORT_MIN + tuple(version[:2])))
+
+
+def make_rmt(pin, version):
+    if tuple(version[:2]) >= _PORT_RESOLUTION_HZ:
+        return esp32.RMT(0, pin=pin, resolution_hz=_RMT_HZ, idle_level=False)
+    if esp32.RMT.source_freq() // _RMT_CLOCK_DIV != _RMT_HZ:
+        raise RuntimeError("RMT tick is not 1 us")
+    return esp32.RMT(0, pin=pin, clock_div=_RMT_CLOCK_DIV, idle_level=False)
+
+
 class Laser:
     def __init__(self, encoder):
         self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)  # first (SR-1)
         self._enc = encoder
-        self._rmt = esp32.RMT(0, pin=Pin(pins.LASER_FIRE), clock_div=_RMT_CLOCK_DIV, idle_level=False)
-        if esp32.RMT.source_freq() // _RMT_CLOCK_DIV != _RMT_HZ:
-            raise RuntimeError("RMT tick is not 1 us")
+        self._rmt = make_rmt(Pin(pins.LASER_FIRE), sys.implementation.version)
         self._durations = [rmt_ticks(100, _RMT_HZ)]
+        # Warm-up: the port allocates on the first write_pulses(); do it now,
+        # with LASER_EN low and a low level (data False), so nothing is emitted.
+        self._rmt.write_pulses([1], False)
+        self._rmt.wait_done(timeout=10)
         self._adc = machine.ADC(Pin(pins.PD_ADC), atten=machine.ADC.ATTN_11DB)
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
         self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
@@ -77,7 +108,7 @@ class Laser:
         self._pd_reset.value(0)
 
     def off(self):
-        self._en.value(0)
+        self._en.value(0)  # a pulse already in the RMT runs on; the AND gate stops it
         self._arm.armed = False
 
     def enable(self, on):
@@ -111,12 +142,15 @@ class Laser:
     def _pd_uj(self):
         return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
 
-    def check(self):
+    def check(self, count):
         now = time.ticks_us()
-        count = self._enc.value()
         if not self._en.value() or not self._arm.due(now, count):
             return False
         self._arm.armed = False
+        # The soft interlock handler may have run since the check above:
+        # look at the enable line once more, as late as Python allows.
+        if not self._en.value():
+            return False
         self._rmt.write_pulses(self._durations, True)
         t = time.ticks_us()
         time.sleep_us(self.width_us + _PD_SETTLE_US)
@@ -133,9 +167,6 @@ class Encoder:
         self._pcnt = machine.Encoder(0, phase_a=Pin(pins.ENC_A, Pin.IN, Pin.PULL_UP),
                                      phase_b=Pin(pins.ENC_B, Pin.IN, Pin.PULL_UP),
                                      phases=4, filter_ns=_ENCODER_FILTER_NS)
-
-    def value(self):
-        return self._pcnt.value()
 
     def count(self):
         return self._pcnt.value()
@@ -156,6 +187,8 @@ class Board:
 
     def __init__(self):
         self.woken = False
+        check_port(sys.implementation.version)
+        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         self.encoder = Encoder()
         self.laser = Laser(self.encoder)
         self.inputs = Inputs(self)

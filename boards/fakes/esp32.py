@@ -2,8 +2,9 @@
 
 
 class RMT:
-    def __init__(self, channel, pin=None, clock_div=8, idle_level=False, **kw):
+    def __init__(self, channel, pin=None, clock_div=None, resolution_hz=None, idle_level=False, **kw):
         self.clock_div = clock_div
+        self.resolution_hz = resolution_hz
         self.sent = []
 
     @staticmethod

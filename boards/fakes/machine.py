@@ -2,6 +2,11 @@
 
 Just enough behaviour for the tests to look at: pins keep their level and
 IRQ handler, mem32 is a dict, reset() raises. Not a simulation of any chip.
+
+Test hooks: disable_irq() holds back pin IRQs (Pin.drive) until enable_irq(),
+as a masked hard IRQ stays pending on a chip; mem32.hooks[addr] runs after a
+write to addr and Pin.read_hook after the next read of that pin, so a test can
+land an "interrupt" at an exact point inside board code.
 """
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -31,15 +36,42 @@ def reset():
     raise Reset()
 
 
+_masked = []  # depth of disable_irq() nesting
+_pending = []  # IRQ handlers held back while masked
+
+
+def disable_irq():
+    _masked.append(1)
+    return len(_masked)
+
+
+def enable_irq(state):
+    del _masked[state - 1:]
+    while not _masked and _pending:
+        _pending.pop(0)()
+
+
+def _interrupt(fn):
+    """Run fn as an interrupt: now, or at enable_irq() when masked."""
+    if _masked:
+        _pending.append(fn)
+    else:
+        fn()
+
+
 class _Mem:
     def __init__(self):
         self.cells = {}
+        self.hooks = {}  # addr -> fn(value), run after each write to addr
 
     def __getitem__(self, addr):
         return self.cells.get(addr, 0)
 
     def __setitem__(self, addr, value):
         self.cells[addr] = value & 0xFFFFFFFF
+        hook = self.hooks.get(addr)
+        if hook:
+            hook(value)
 
 
 mem32 = _Mem()
@@ -67,12 +99,16 @@ class Pin:
             p.trigger = 0
             p.hard = False
             p.mode = -1
+            p.pull = -1
+            p.read_hook = None
             Pin.used[id] = p
         return p
 
     def __init__(self, id, mode=-1, pull=-1, value=None, **kw):
         if mode != -1:
             self.mode = mode
+        if pull != -1:
+            self.pull = pull
         if value is not None:
             self.level = 1 if value else 0
 
@@ -81,7 +117,12 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
-            return self.level
+            level = self.level
+            hook = self.read_hook
+            if hook:
+                self.read_hook = None
+                hook()
+            return level
         self.level = 1 if v else 0
 
     def on(self):
@@ -104,7 +145,7 @@ class Pin:
         self.level = level
         edge = self.IRQ_RISING if level and not old else self.IRQ_FALLING if old and not level else 0
         if self.handler and edge & self.trigger:
-            self.handler(self)
+            _interrupt(lambda: self.handler(self))
 
 
 class ADC:

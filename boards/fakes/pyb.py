@@ -4,6 +4,7 @@ import machine
 
 class Pin(machine.Pin):
     OUT_PP = 1
+    PULL_NONE = 0
 
 
 class _Channel:
@@ -11,6 +12,12 @@ class _Channel:
         self.mode = mode
         self.kw = kw
         self.percent = 0
+        self.width = 0
+
+    def pulse_width(self, v=None):
+        if v is None:
+            return self.width
+        self.width = v
 
     def pulse_width_percent(self, v=None):
         if v is None:
@@ -34,6 +41,7 @@ class Timer:
         self.kw = kw
         self.channels = {}
         self.raw = 0
+        self.script = []  # counter() readings to return first, one per read
         Timer.made[n] = self
 
     def channel(self, n, mode=None, **kw):
@@ -43,11 +51,18 @@ class Timer:
 
     def counter(self, v=None):
         if v is None:
+            if self.script:
+                self.raw = self.script.pop(0) & 0xFFFF
             return self.raw
         self.raw = v & 0xFFFF
 
     def source_freq(self):
         return Timer.clock_hz
+
+    def period(self):
+        if "period" in self.kw:
+            return self.kw["period"]
+        return Timer.clock_hz // self.kw.get("freq", 1) - 1
 
 
 class ADC:

@@ -218,11 +218,13 @@ class StateMachine:
         self.tx = []
         self.execs = []
         self.latest = 0  # what get() returns once rx is empty: the next push
+        self.log = []  # ("put", word) and ("exec", instr) in the order they came
         self.running = False
         StateMachine.made[id] = self
 
     def put(self, v, shift=0):
         self.tx.append(v)
+        self.log.append(("put", v))
 
     def get(self, buf=None, shift=0):
         return self.rx.pop(0) if self.rx else self.latest
@@ -240,6 +242,7 @@ class StateMachine:
 
     def exec(self, instr):
         self.execs.append(instr)
+        self.log.append(("exec", instr))
 
     def irq(self, handler=None, trigger=0, hard=False):
         pass

@@ -24,6 +24,12 @@ Timing and how it knows:
   edge is late only if the FIFO ran dry (reported as `o <t> underrun=1`).
 - Fire time: hard IRQ on the rising fire edge stores ticks_us (latency: the
   MicroPython hard-IRQ entry, a few us; not measured here). Width: PIO, 1 us.
+  The IRQ comes at the start of the pulse and the width at its end, so a
+  fire event is held back until the width meter has pushed its value (at
+  most _WIDTH_WAIT_US; then it is reported with width 0), keeping each width
+  with its own pulse. Events after it wait too, so the order is kept.
+- Power-up: every interlock and footswitch output starts low (open,
+  released); the host closes them with `in <name> 1`.
 - Enable/indicator: hard IRQs on both edges; the time is the IRQ's ticks_us.
 - Rig time is ticks_us unwrapped into an ever-growing count of microseconds.
 IRQ handlers store integers into preallocated arrays and never allocate; a
@@ -48,6 +54,7 @@ _HORIZON_US = const(5_000)  # how far ahead the encoder schedule is filled
 _MAX_HOLD_US = const(2_000)  # longest single PIO word, so `hold` acts soon
 _POWER_OFF_MS = const(500)
 _RING = const(32)  # events between two main-loop passes
+_WIDTH_WAIT_US = const(10_000)  # longest wait for a pulse's width (pulses are <= 150 us)
 _LINE = const(128)
 
 
@@ -76,7 +83,9 @@ class Rig:
     def __init__(self):
         self._last = time.ticks_us()
         self._clock = 0
-        self._outs = tuple(Pin(p, Pin.OUT, value=1 if i < 6 else 0) for i, p in enumerate(pins.OUTPUTS))
+        # Open at power-up: the rig must not close the device's interlocks on
+        # its own; the host closes each one it wants.
+        self._outs = tuple(Pin(p, Pin.OUT, value=0) for p in pins.OUTPUTS)
         self._power = Pin(pins.POWER_RELAY, Pin.OUT, value=1)
         self.kt = [0]
         self.kx = [0]
@@ -174,11 +183,17 @@ class Rig:
             j = self._ev_out
             t = self._rig_time(self._ev_t[j])
             code = self._ev_c[j]
-            self._ev_out = (j + 1) % _RING
             if code == 0:
-                width = self._width.get() if self._width.rx_fifo() else 0
+                if self._width.rx_fifo():
+                    width = self._width.get()
+                elif self.now() - t < _WIDTH_WAIT_US:
+                    break  # the pulse is still on: keep its event until its width is in
+                else:
+                    width = 0  # no width came (a glitch the meter missed)
+                self._ev_out = (j + 1) % _RING
                 self.notify("p %d %d 0 %d 0" % (t, position(self.kt, self.kx, t), width))
             else:
+                self._ev_out = (j + 1) % _RING
                 self.notify("o %d %s=%d" % (t, "en" if code < 4 else "ind", code & 1))
         if self._lost:
             self._lost = False

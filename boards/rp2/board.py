@@ -10,7 +10,8 @@ What each part guarantees, and how it knows:
   can never emit; laser.off() drops LASER_EN with one GPIO write.
 - Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no interrupt
   and no CPU time; edges 100 ns apart are still counted. count() drains the
-  RX FIFO and takes the next push, at most 12 PIO cycles (96 ns) old.
+  RX FIFO and takes the next push; the SM refills the FIFO while the loop
+  drains it, so the value is a few us old (estimated, not measured).
 - Count/time compare: in software (shared/softarm.py), checked by wait(),
   where the core idles between control steps. One check costs a FIFO read and
   a few integer operations (estimated 15-30 us, not measured on a board):
@@ -19,6 +20,10 @@ What each part guarantees, and how it knows:
   control_period_us) nothing is checked, so a pulse can be late by that
   step. At the 100 mm/s fast scan one count (50 um) lasts 500 us. Measure
   the real spread with the bench rig (boards/rig_pico) before relying on it.
+  The last check and the FIFO push run with interrupts masked, so an
+  interlock off() lands before the check (nothing is pushed) or after the
+  push (its set-low ends the pulse). wait() also returns when the encoder
+  changes direction (mcu.Turn).
 - Interlocks: hard IRQs on the falling edge (interlock opening). The handler
   first writes LASER_EN low, then cancels the armed pulse and wakes wait();
   it allocates nothing. Its cost is the MicroPython hard-IRQ entry (a few us)
@@ -28,7 +33,16 @@ What each part guarantees, and how it knows:
   integrator reading above _STRAY_UJ with no pulse commanded.
 - Watchdog: machine.WDT (RP2040 maximum 8,388 ms). The reset reason is kept
   in watchdog scratch register 0 across machine.reset() (RP2040 datasheet
-  section 4.7, WATCHDOG_BASE 0x40058000, SCRATCH0 at +0x0C).
+  section 4.7, WATCHDOG_BASE 0x40058000, SCRATCH0 at +0x0C). The port
+  implements machine.reset() with the watchdog (pico-sdk watchdog_reboot),
+  so machine.reset_cause() says WDT_RESET after a REPL/mpremote reset too,
+  and again after later soft resets. A bite is therefore counted only when
+  REASON (+0x08) names the watchdog and SCRATCH4 (+0x1C) holds the marker
+  pico-sdk's watchdog_enable() (used by machine.WDT) writes, 0x6AB73121, as
+  its watchdog_enable_caused_reboot() does; reset_cause() then clears
+  SCRATCH4 so a later soft reset is not a second bite. Any other watchdog
+  reset reads as RESET_SOFT. Limit: a bite after reset_cause() and before the
+  core restarts the watchdog (which writes the marker again) reads as soft.
 """
 import machine
 import time
@@ -36,6 +50,7 @@ from machine import Pin
 from micropython import const
 import rp2
 
+import hal
 import mcu
 import pins
 import pio
@@ -53,7 +68,10 @@ _STRAY_UJ = const(5_000)  # integrator reading that counts as light
 _POWER_FULL_SCALE_W = const(3_000)  # driver setpoint at 100 % PWM duty
 _POWER_PWM_HZ = const(20_000)
 
+_WATCHDOG_REASON = const(0x40058008)  # bit 0 TIMER, bit 1 FORCE; 0 after a power-on/RUN reset
 _WATCHDOG_SCRATCH0 = const(0x4005800C)
+_WATCHDOG_SCRATCH4 = const(0x4005801C)
+_SDK_WDT_MAGIC = const(0x6AB73121)  # pico-sdk WATCHDOG_NON_REBOOT_MAGIC, written by watchdog_enable()
 _CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
 
 # The reference board's tables (shared/reference.py), unchanged on this board.
@@ -120,14 +138,20 @@ class Laser:
     def _pd_uj(self):
         return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
 
-    def check(self):
+    def check(self, count):
         """Fire the armed pulse if it is due; True when it fired. Called by wait()."""
         now = time.ticks_us()
-        count = self._enc.count()
-        if not self._en.value() or not self._arm.due(now, count):
-            return False
-        self._arm.armed = False
-        self._sm.put(self._word)
+        # Masked: an interlock IRQ between the enable check and the push would
+        # not stop the push. The pulse SM's FIFO is empty (one pulse at a
+        # time), so put() does not block with interrupts off.
+        irq = machine.disable_irq()
+        try:
+            if not self._en.value() or not self._arm.due(now, count):
+                return False
+            self._arm.armed = False
+            self._sm.put(self._word)
+        finally:
+            machine.enable_irq(irq)
         t = time.ticks_us()
         time.sleep_us(self.width_us + _PD_SETTLE_US)
         uj = self._pd_uj()
@@ -153,7 +177,7 @@ class Encoder:
         sm = self._sm
         for _ in range(sm.rx_fifo()):
             sm.get()  # stale: pushed before the FIFO filled
-        return sm.get() - pio.COUNT_ZERO  # the next push is at most 96 ns away
+        return sm.get() - pio.COUNT_ZERO  # the next push: a few us old (estimated)
 
 
 class Inputs(mcu.Inputs):
@@ -174,6 +198,7 @@ class Board:
 
     def __init__(self):
         self.woken = False
+        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         machine.freq(pio.SYS_HZ)
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
@@ -197,7 +222,12 @@ class Board:
         machine.mem32[_WATCHDOG_SCRATCH0] = 0
         if note & 0xFFFF0000 == _CAUSE_MAGIC:
             return note & 0xFFFF
-        return mcu.cause_of(machine.reset_cause())
+        cause = machine.reset_cause()
+        if cause == machine.WDT_RESET:
+            bite = machine.mem32[_WATCHDOG_REASON] & 3 and machine.mem32[_WATCHDOG_SCRATCH4] == _SDK_WDT_MAGIC
+            machine.mem32[_WATCHDOG_SCRATCH4] = 0  # reported once: a later soft reset is no bite
+            return hal.RESET_WATCHDOG if bite else hal.RESET_SOFT
+        return mcu.cause_of(cause)
 
     def reboot(self, cause):
         self.laser.off()

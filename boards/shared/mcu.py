@@ -78,6 +78,28 @@ def check_pulse(limits, width_us, power_w):
         raise ValueError("power_w %d outside the board limits" % power_w)
 
 
+class Turn:
+    """Sees the encoder change direction, for wait() (hal: wait returns when
+    the encoder changes direction). turned(count) is true at the first count
+    that moves against the last movement; integer work only. A count dithering
+    on one edge at rest reads as turns: wait() then returns early, which only
+    costs an extra control step."""
+
+    def __init__(self):
+        self._last = 0
+        self._sign = 0
+
+    def turned(self, count):
+        d = count - self._last
+        if not d:
+            return False
+        self._last = count
+        s = 1 if d > 0 else -1
+        flipped = s != self._sign and self._sign != 0
+        self._sign = s
+        return flipped
+
+
 def cause_of(machine_cause):
     """hal.RESET_* for a machine.reset_cause() value."""
     if machine_cause == machine.WDT_RESET:

@@ -6,7 +6,9 @@ or an interrupt handler. The core arms one pulse at a time and drains the
 ring every control step, so it holds at most one record in normal running.
 Overflow (the core stopped draining) drops the new record and sets `lost`:
 the board then reports stray light, so the core faults instead of
-delivering energy it never counted (SR-10).
+delivering energy it never counted (SR-10). `lost` is never cleared: the
+uncounted energy is gone for good, so stray light stays reported (and the
+fault cannot be reset) until the board restarts.
 """
 from array import array
 from micropython import const
@@ -41,7 +43,3 @@ class PulseLog:
         self._head = (self._head + 1) % _DEPTH
         self._n -= 1
         return True
-
-    def clear(self):
-        self._n = 0
-        self._head = 0

@@ -6,7 +6,10 @@ the time is not before `not_before` and the encoder count has reached
 `target` in direction `dir` (dir 0: time only). The firing latency is
 therefore the board's check interval, stated in each board's docstring.
 SoftArm is integer work only, no allocation: callable from an interrupt
-handler. wait() is those boards' wait loop.
+handler. wait() is the wait loop of every MCU board (stm32 too: its
+laser.check() polls the timer compare instead of a SoftArm); it also
+returns when the encoder changes direction (mcu.Turn), as the HAL contract
+asks.
 """
 import time
 
@@ -32,14 +35,20 @@ class SoftArm:
 
 def wait(board, deadline_us):
     """board.wait() for these boards: spin until the deadline or an event
-    (woken by an input IRQ, the armed pulse fired, a byte on the link),
-    letting board.laser.check() fire the armed pulse on each pass."""
+    (woken by an input IRQ, the encoder turned, the armed pulse fired, a byte
+    on the link), letting board.laser.check(count) fire the armed pulse on
+    each pass. board.turn is the board's mcu.Turn."""
     las = board.laser
+    enc = board.encoder
+    turn = board.turn
     while True:
         if board.woken:
             board.woken = False
             return
-        if las.armed() and las.check():
+        count = enc.count()
+        if turn.turned(count):
+            return
+        if las.armed() and las.check(count):
             return
         if board.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
             return

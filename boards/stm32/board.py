@@ -4,25 +4,41 @@ What each part guarantees, and how it knows (registers: timers.py):
 - Pulse width: TIM8 channel 1 (Y1) in PWM mode 2 and one-pulse mode, clocked
   at 168 MHz with prescaler 0: a width of w us is exactly 168*w ticks
   (timers.pulse_arr, tested for 100..150 us). make() refuses another clock.
+  CCR1 and ARR are not preloaded (OC1PE, ARPE cleared), so the first pulse
+  after boot has the configured shape.
 - Break: TIM8_BKIN (X7) is wired to the far end of the interlock chain. When
-  the chain opens the pin goes low and the timer drops its output within a
-  few timer clocks, with no software (RM0090 17.3.12); MOE stays cleared until
-  enable(True) sets it again, so a trip is latched in hardware. The chain also
-  gates the driver outside the MCU (docs/boards.md).
+  the chain opens the pin goes low and the timer clears MOE within a few
+  timer clocks, with no software (RM0090 17.3.12). pyb leaves OSSI=0, so with
+  MOE=0 the timer releases Y1 rather than driving it: the 10 kOhm pull-down
+  holds LASER_FIRE low (OIS1/OIS1N are cleared anyway, so the idle level is
+  low should OSSI ever be set). MOE stays cleared until enable(True) sets it
+  again, so a trip is latched in hardware. The chain also gates the driver
+  outside the MCU (docs/boards.md).
 - Encoder: TIM4 in ENC_AB mode counts x4 quadrature in hardware; count()
   extends its 16 bits to a full count and must be called at least once per
-  32,767 counts (16 s at the 100 mm/s fast scan; the core calls it each step).
+  32,767 counts (16 s at the 100 mm/s fast scan; wait() calls it each pass).
+  The internal pull-ups are set after channel(), which leaves them off.
 - Count compare: in hardware. TIM4 channel 3 in "active on match" raises
   OC3REF once when the count equals the target; OC3REF is TIM4's TRGO, which
-  starts TIM8 (slave trigger mode on ITR2): the pulse starts two timer clocks
-  after the edge, with no software. The count moves one step per edge, so the
-  first equality is the target reached from the armed side. The time condition
-  (not_before) is checked by wait(), which only then enables the trigger; a
-  pulse due on time alone is started by wait() (latency: one wait() pass,
-  estimated 10-20 us, not measured). The fired pulse is seen by wait() (TIM8
-  update flag); its time stamp is the time wait() saw it.
+  starts TIM8 (slave trigger mode on ITR2) with no software: the pulse starts
+  a few timer clocks after the edge (estimated from RM0090, not measured). The
+  count moves one step per edge, so the first equality is the target reached
+  from the armed side. The time condition (not_before) is checked by wait(),
+  which only then enables the trigger, with interrupts masked so that an
+  interlock off() lands before or after the set-up, never inside it; a pulse
+  due on time alone, or whose count was passed during the set-up, is started
+  by wait() (latency: one wait() pass, estimated 10-20 us, not measured). The
+  fired pulse is seen by wait() (TIM8 update flag); its time stamp is the
+  time wait() saw it.
+- wait() is the shared loop (shared/softarm.py): it also returns when the
+  encoder changes direction (mcu.Turn).
+- Stray light: while an armed pulse is running or fired but not yet collected
+  by wait(), the integrator holds that pulse's charge, so stray_light() does
+  not judge the photodiode then (only the lost-record latch, shared/pulselog.py).
 - Interlocks: hard IRQs (falling edge) drop LASER_EN and clear MOE first,
-  then cancel the armed pulse: no allocation, integer and register work only.
+  then switch the compare and trigger off and cancel the armed pulse: no
+  allocation, register writes only. enable(True) switches the compare and
+  trigger off before it sets MOE, so nothing armed earlier comes back live.
 - Watchdog: machine.WDT is the IWDG (cannot be stopped once started). The
   reason for machine.reset() is kept in RTC backup register BKP4R (RM0090
   26.6.20, 0x40002860), which survives a system reset.
@@ -36,6 +52,7 @@ from micropython import const
 import mcu
 import pins
 import reference
+import softarm
 import timers as T
 from filestore import FileStore
 from pulselog import PulseLog
@@ -46,7 +63,7 @@ _PD_RESET_US = const(10)
 _STRAY_UJ = const(5_000)
 _POWER_FULL_SCALE_W = const(3_000)
 _POWER_PWM_HZ = const(20_000)
-_COMPARE_SPAN = const(30_000)  # farthest target the 16-bit compare may take
+_COMPARE_SPAN_COUNTS = const(30_000)  # farthest target the 16-bit compare may take
 
 _RTC_BKP4R = const(0x4000_2860)
 _CAUSE_MAGIC = const(0x1A5E_0000)
@@ -61,14 +78,19 @@ _mem32 = machine.mem32
 class Encoder:
     def __init__(self):
         self._tim = pyb.Timer(4, prescaler=0, period=T.ENC_MASK)
-        self._tim.channel(1, pyb.Timer.ENC_AB, pin=pyb.Pin(pins.ENC_A, pyb.Pin.ALT, alt=pins.AF2_TIM4))
-        self._tim.channel(2, pyb.Timer.ENC_AB, pin=pyb.Pin(pins.ENC_B, pyb.Pin.ALT, alt=pins.AF2_TIM4))
+        for ch, pin in ((1, pins.ENC_A), (2, pins.ENC_B)):
+            self._tim.channel(ch, pyb.Timer.ENC_AB, pin=pyb.Pin(pin, pyb.Pin.AF_PP, alt=pins.AF2_TIM4))
+            # channel(pin=) re-initialises the pin as AF push-pull without a
+            # pull: put the pull-up back (open-collector encoder outputs).
+            pyb.Pin(pin, pyb.Pin.AF_PP, pyb.Pin.PULL_UP, alt=pins.AF2_TIM4)
         self._raw = self._tim.counter()
         self._count = 0
         _mem32[T.TIM4 + T.CR2] = T.CR2_MMS_OC3REF
 
-    def raw(self):
-        return self._tim.counter()
+    def last_raw(self):
+        """The 16-bit reading that gave the last count(): the compare target
+        is computed from it, so an edge after that read cannot shift it."""
+        return self._raw
 
     def count(self):
         raw = self._tim.counter()
@@ -90,54 +112,71 @@ class Laser:
         if tim.source_freq() != T.TIMER_HZ:
             raise RuntimeError("TIM8 clock is not %d Hz" % T.TIMER_HZ)
         tim.channel(1, pyb.Timer.PWM_INVERTED, pin=pyb.Pin(pins.LASER_FIRE), pulse_width=0xFFFF)
-        _mem32[T.TIM8 + T.CR1] = T.CR1_OPM  # stopped, one pulse per start
+        _mem32[T.TIM8 + T.CR1] = T.CR1_OPM  # stopped, one pulse per start; ARPE=0
         _mem32[T.TIM8 + T.CNT] = 0
+        # pyb's PWM set-up preloads CCR1 (OC1PE): with the counter stopped the
+        # new value would wait for an update event and the first pulse would
+        # have no output. Unpreloaded, CCR1 acts at once; UG loads every other
+        # shadow register now, and the UIF it raises is cleared.
+        _mem32[T.TIM8 + T.CCMR1] &= ~T.CCMR1_OC1PE
         _mem32[T.TIM8 + T.CCR1] = T.DELAY_TICKS
+        _mem32[T.TIM8 + T.EGR] = T.EGR_UG
+        _mem32[T.TIM8 + T.SR] = 0
+        _mem32[T.TIM8 + T.CR2] &= ~(T.CR2_OIS1 | T.CR2_OIS1N)  # pyb sets OIS1=1 (idle high)
         _mem32[T.TIM8 + T.BDTR] &= ~T.BDTR_MOE  # output off until enable(True)
-        self._power = pyb.Timer(2, freq=_POWER_PWM_HZ).channel(
-            1, pyb.Timer.PWM, pin=pyb.Pin(pins.POWER_SET), pulse_width_percent=0)
+        power = pyb.Timer(2, freq=_POWER_PWM_HZ)
+        self._power_ticks = power.period() + 1  # ticks per PWM period: 1-tick power steps
+        self._power = power.channel(1, pyb.Timer.PWM, pin=pyb.Pin(pins.POWER_SET), pulse_width=0)
         self._adc = pyb.ADC(pyb.Pin(pins.PD_ADC))
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
         self._log = PulseLog()
         self._armed = False
         self._waiting = False  # armed, the time condition not yet met
-        self._nb = 0
+        self._by_compare = False  # the armed pulse was handed to the TIM4 compare
+        self._not_before_us = 0
         self._target = 0
         self._dir = 0
         self.width_us = 0
         self._pd_reset.value(0)
 
     def off(self):
+        """Interrupt-safe (hard IRQ): register writes and flags only."""
         self._en.value(0)  # first
         _mem32[T.TIM8 + T.BDTR] &= ~T.BDTR_MOE
-        _mem32[T.TIM8 + T.SMCR] = 0  # no trigger can start a pulse
+        self._trigger_off()
         self._armed = False
 
     def enable(self, on):
-        if on:
-            if not mcu.closed(self._interlocks):
-                return
-            _mem32[T.TIM8 + T.SR] = 0  # clear a latched break flag (BIF)
-            _mem32[T.TIM8 + T.BDTR] |= T.BDTR_MOE
-            self._en.value(1)
-            # An interlock IRQ during the writes above would be undone by them:
-            # look again, and drop everything if one opened.
-            if not mcu.closed(self._interlocks):
-                self.off()
-        else:
+        if not on:
             self.off()
+            return
+        # Masked: an interlock IRQ runs its off() after these writes, never
+        # between them, so it always has the last word.
+        irq = machine.disable_irq()
+        try:
+            if mcu.closed(self._interlocks):
+                # A compare left live by an earlier arm must not come back with
+                # MOE: switch it off; wait() hands a still-armed pulse over again.
+                self._trigger_off()
+                if self._armed and not self._fired():
+                    self._waiting = True
+                _mem32[T.TIM8 + T.BDTR] |= T.BDTR_MOE
+                self._en.value(1)
+        finally:
+            machine.enable_irq(irq)
 
     def configure(self, width_us, power_w):
         mcu.check_pulse(LIMITS, width_us, power_w)
         self.width_us = width_us
         _mem32[T.TIM8 + T.ARR] = T.pulse_arr(width_us, T.TIMER_HZ)
-        self._power.pulse_width_percent(power_w * 100 // _POWER_FULL_SCALE_W)
+        self._power.pulse_width(power_w * self._power_ticks // _POWER_FULL_SCALE_W)
 
     def arm(self, not_before_us, target, direction):
         self._trigger_off()
-        self._nb = not_before_us
+        self._not_before_us = not_before_us
         self._target = target
         self._dir = direction
+        self._by_compare = False
         self._armed = True
         self._waiting = True
         _mem32[T.TIM8 + T.SR] = 0  # UIF marks the end of the next pulse
@@ -153,12 +192,21 @@ class Laser:
         return self._log.take(rec)
 
     def stray_light(self):
-        return self._log.lost or self._pd_uj() > _STRAY_UJ
+        uj = self._pd_uj()  # read first: a pulse starting after it is not in it
+        if self._armed and self._fired():
+            return self._log.lost  # the integrator holds this pulse until poll() collects it
+        return self._log.lost or uj > _STRAY_UJ
 
     def _pd_uj(self):
         return self._adc.read() * _PD_UJ_PER_LSB
 
+    def _fired(self):
+        """TIM8 is running a pulse, or ran one not yet collected."""
+        return bool(_mem32[T.TIM8 + T.CR1] & T.CR1_CEN or _mem32[T.TIM8 + T.SR] & T.SR_UIF)
+
     def _trigger_off(self):
+        """No trigger can start TIM8 and OC3REF is held inactive. Register
+        writes only (called from off() in a hard IRQ)."""
         _mem32[T.TIM8 + T.SMCR] = 0
         ccmr2 = _mem32[T.TIM4 + T.CCMR2] & ~T.CCMR2_OC3M_MASK
         _mem32[T.TIM4 + T.CCMR2] = ccmr2 | T.OC3M_FORCE_LOW
@@ -166,28 +214,22 @@ class Laser:
     def _start(self):
         _mem32[T.TIM8 + T.CR1] = T.CR1_OPM | T.CR1_CEN
 
+    def check(self, count):
+        """softarm.wait()'s hook (count unused: the hand-over reads its own,
+        with interrupts masked)."""
+        return self.poll(time.ticks_us())
+
     def poll(self, now):
         """Called by wait(): meet the time condition, start time-only pulses,
         and collect a fired pulse. True when a pulse was recorded."""
-        if self._waiting:
-            if time.ticks_diff(now, self._nb) < 0 or not self._en.value():
-                return False
-            self._waiting = False
-            count = self._enc.count()
-            if (count - self._target) * self._dir >= 0:
-                self._start()  # reached already, or time only
-            elif -_COMPARE_SPAN < self._target - count < _COMPARE_SPAN:
-                self._compare_on(count)
-            else:
-                self._waiting = True  # too far for 16 bits: check again later
-                return False
+        if self._waiting and not self._hand_over(now):
+            return False
         if not _mem32[T.TIM8 + T.SR] & T.SR_UIF:
             return False
         t = time.ticks_us()
         self._trigger_off()
         self._armed = False
-        hw = _mem32[T.TIM4 + T.SR] & T.SR_CC3IF
-        count = self._target if hw and self._dir else self._enc.count()
+        count = self._target if self._by_compare else self._enc.count()
         time.sleep_us(_PD_SETTLE_US)
         uj = self._pd_uj()
         self._pd_reset.value(1)
@@ -196,19 +238,43 @@ class Laser:
         self._log.push(t, count, uj)
         return True
 
+    def _hand_over(self, now):
+        """Once not_before has come: start the pulse, or hand its count to the
+        compare. False while it must still wait. Interrupts are masked so an
+        interlock off() cannot land between the checks and the writes."""
+        if time.ticks_diff(now, self._not_before_us) < 0:
+            return False
+        irq = machine.disable_irq()
+        try:
+            if not self._armed or not self._en.value():
+                return False
+            count = self._enc.count()
+            if (count - self._target) * self._dir >= 0:
+                self._start()  # reached already, or time only
+            elif -_COMPARE_SPAN_COUNTS < self._target - count < _COMPARE_SPAN_COUNTS:
+                self._compare_on(count)
+            else:
+                return False  # too far for 16 bits: check again later
+            self._waiting = False
+            return True
+        finally:
+            machine.enable_irq(irq)
+
     def _compare_on(self, count):
         """Hand the count condition to TIM4 channel 3 -> TRGO -> TIM8 trigger."""
-        raw_target = (self._enc.raw() + self._target - count) & T.ENC_MASK
+        raw_target = (self._enc.last_raw() + self._target - count) & T.ENC_MASK
         _mem32[T.TIM4 + T.CCR3] = raw_target
-        _mem32[T.TIM4 + T.SR] = ~T.SR_CC3IF & T.ENC_MASK  # rc_w0: clear CC3IF only
         _mem32[T.TIM8 + T.SMCR] = T.SMCR_TRIGGER_ITR2
         ccmr2 = _mem32[T.TIM4 + T.CCMR2] & ~T.CCMR2_OC3M_MASK
         _mem32[T.TIM4 + T.CCMR2] = ccmr2 | T.OC3M_ON_MATCH
+        self._by_compare = True
         # The count may have passed the target while this was set up: then no
-        # match comes, and the pulse is started here instead.
-        if (self._enc.count() - self._target) * self._dir >= 0 and not _mem32[T.TIM4 + T.SR] & T.SR_CC3IF:
-            _mem32[T.TIM8 + T.SMCR] = 0
-            if not _mem32[T.TIM8 + T.CR1] & T.CR1_CEN:
+        # match comes. Switch the trigger off first, so the test below cannot
+        # race it; if TIM8 did not start, start it here.
+        if (self._enc.count() - self._target) * self._dir >= 0:
+            self._trigger_off()
+            if not self._fired():
+                self._by_compare = False
                 self._start()
 
 
@@ -247,6 +313,7 @@ class Board:
 
     def __init__(self):
         self.woken = False
+        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         pyb.RTC()  # the backup domain (and BKP4R) becomes writable
         self.encoder = Encoder()
         self.laser = Laser(self.encoder)
@@ -260,16 +327,8 @@ class Board:
         return time.ticks_us()
 
     def wait(self, deadline_us):
-        las = self.laser
-        while True:
-            if self.woken:
-                self.woken = False
-                return
-            now = time.ticks_us()
-            if las.armed() and las.poll(now):
-                return
-            if self.link.any() or time.ticks_diff(deadline_us, now) <= 0:
-                return
+        """The shared wait loop; laser.check() polls the timers."""
+        softarm.wait(self, deadline_us)
 
     def reset_cause(self):
         note = _mem32[_RTC_BKP4R]

@@ -6,7 +6,13 @@ Reference: RM0090 rev 19. TIM8 is an advanced-control timer (section 17.4,
 
 pyb.Timer sets up TIM8 (PWM output, break input polarity) and TIM4 (encoder
 mode); these writes add what it does not expose:
-- TIM8_CR1.OPM (17.4.1): one-pulse mode, the counter stops after one period;
+- TIM8_CR1.OPM (17.4.1): one-pulse mode, the counter stops after one period
+  (ARPE=0 in the same write: ARR writes act at once);
+- TIM8_CCMR1.OC1PE cleared (17.4.7): CCR1 writes act at once, not at the next
+  update event, and TIM8_EGR.UG (17.4.6) loads every shadow register at boot;
+- TIM8_CR2.OIS1/OIS1N cleared (17.4.2): the idle level with MOE=0 is low
+  (it only drives the pin when OSSI=1; pyb leaves OSSI=0, so with MOE=0 the
+  pin is released and the 10 kOhm pull-down holds LASER_FIRE low);
 - TIM8_BDTR.MOE (17.4.18): main output enable. A break clears it in hardware
   and AOE=0 keeps it cleared until software sets it again (a latched trip);
 - TIM8_SMCR (17.4.3): slave trigger mode, started by ITR2 = TIM4_TRGO
@@ -22,6 +28,8 @@ CR1 = const(0x00)
 CR2 = const(0x04)
 SMCR = const(0x08)
 SR = const(0x10)
+EGR = const(0x14)
+CCMR1 = const(0x18)
 CCMR2 = const(0x1C)
 CNT = const(0x24)
 ARR = const(0x2C)
@@ -32,8 +40,10 @@ BDTR = const(0x44)
 CR1_CEN = const(0x0001)
 CR1_OPM = const(0x0008)
 SR_UIF = const(0x0001)
-SR_CC3IF = const(0x0008)
-SR_BIF = const(0x0080)
+EGR_UG = const(0x0001)
+CCMR1_OC1PE = const(0x0008)
+CR2_OIS1 = const(0x0100)
+CR2_OIS1N = const(0x0200)
 BDTR_MOE = const(0x8000)
 SMCR_TRIGGER_ITR2 = const(0x0026)  # TS=010 (ITR2), SMS=110 (trigger mode)
 CR2_MMS_OC3REF = const(0x0060)  # MMS=110

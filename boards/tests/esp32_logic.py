@@ -1,4 +1,6 @@
 """esp32 board logic in the Unix port: pin map, RMT arithmetic, arming."""
+import time
+
 import mpcheck
 from mpcheck import check, eq
 
@@ -29,12 +31,18 @@ def test_interlock_irqs_are_soft():
     check(not machine.Pin(pins.DOOR).hard, "ESP32 pin IRQs are never hard: do not claim one")
 
 
-def test_arm_fires_rmt_at_count():
+def enabled(width_us):
+    """A board with every interlock closed, configured and enabled."""
     b = board.make()
     for p in pins.INPUTS[:6]:
         machine.Pin(p).drive(1)
-    b.laser.configure(150, 2400)
+    b.laser.configure(width_us, 2400)
     b.laser.enable(True)
+    return b
+
+
+def test_arm_fires_rmt_at_count():
+    b = enabled(150)
     enc = b.encoder._pcnt
     enc.count = 0
     now = b.ticks_us()
@@ -44,7 +52,53 @@ def test_arm_fires_rmt_at_count():
     enc.count = -3
     b.wait(now + 100_000)
     check(not b.laser.armed(), "fired at -3")
-    eq(b.laser._rmt.sent, [((150,), True)], "one high pulse of 150 ticks")
+    eq(b.laser._rmt.sent[1:], [((150,), True)], "one high pulse of 150 ticks after the warm-up")
+
+
+def test_port_version_checked():
+    for v in ((1, 24, 0), (1, 25, 1, "preview")):
+        try:
+            board.check_port(v)
+            check(False, "%r accepted" % (v,))
+        except RuntimeError as e:
+            check("1.26" in str(e), "the error names the version needed: %s" % e)
+    board.check_port((1, 26, 0))
+    board.check_port((1, 29, 0, "preview"))
+
+
+def test_rmt_resolution_by_version():
+    pin = machine.Pin(pins.LASER_FIRE)
+    new = board.make_rmt(pin, (1, 27, 0))
+    eq((new.resolution_hz, new.clock_div), (1_000_000, None), "v1.27+: resolution_hz, no clock_div")
+    old = board.make_rmt(pin, (1, 26, 0))
+    eq((old.resolution_hz, old.clock_div), (None, 80), "v1.26: clock_div 80")
+
+
+def test_warm_up_write_emits_nothing():
+    b = board.make()
+    eq(b.laser._rmt.sent, [((1,), False)], "one low-level write at make(), nothing after")
+    eq(machine.Pin(pins.LASER_EN).value(), 0, "enable low")
+
+
+def test_interlock_after_due_check_cannot_start_the_rmt():
+    b = enabled(120)
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    mpcheck.trip_after_due(b.laser._arm, machine.Pin(pins.DOOR))
+    b.wait(now + 100_000)
+    eq(b.laser._rmt.sent[1:], [], "no pulse once the handler dropped the enable")
+
+
+def test_wait_returns_when_the_encoder_turns():
+    b = board.make()
+    b.link.any = lambda: False  # stdin of the test process is not the link
+    enc = b.encoder._pcnt
+    enc.count = 5
+    b.wait(b.ticks_us() + 1000)  # moving up
+    enc.count = 4
+    t0 = time.ticks_us()
+    b.wait(t0 + 500_000)
+    check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
 def test_contract():

@@ -29,6 +29,19 @@ def eq(got, want, what):
         raise Failed("%s: got %r, want %r" % (what, got, want))
 
 
+def trip_after_due(arm, pin):
+    """Make the interlock `pin` open (its IRQ fires) right after each
+    SoftArm.due() check of `arm`: a trip landing inside the fire path."""
+    due = arm.due
+
+    def due_then_trip(t, count):
+        r = due(t, count)
+        pin.drive(0)
+        return r
+
+    arm.due = due_then_trip
+
+
 def run(ns):
     failed = 0
     for name in sorted(ns):

@@ -88,6 +88,36 @@ def test_width_meter_reads_pulse_width():
         check(sim.rx and abs(sim.rx[0] - width_us) <= 1, "width %d us read as %r" % (width_us, sim.rx))
 
 
+def test_interlocks_open_at_power_up():
+    board.make()
+    for name in pins.OUTPUTS:
+        eq(machine.Pin(name).value(), 0, "rig output GP%d low (open) at power-up" % name)
+
+
+def test_fire_event_waits_for_its_width():
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [1_000]
+    rig.now = lambda: clock[0]  # rig time by hand (the Unix port's ticks are not the Pico's)
+    rig._rig_time = lambda ticks: 1_000  # every fire edge at t=1000
+    width = rp2.StateMachine.made[4]
+    rig._on_fire(None)  # the rising edge: the pulse has only started
+    clock[0] = 1_050
+    rig._report()
+    eq(out, [], "held until the width meter has the width")
+    width.rx.append(120)
+    rig._report()
+    eq(out, ["p 1000 0 0 120 0"], "reported with its own width")
+    out[:] = []
+    rig._on_fire(None)  # an edge the width meter never timed
+    rig._report()
+    eq(out, [], "held while a width may still come")
+    clock[0] = 30_000
+    rig._report()
+    eq(out, ["p 1000 0 0 0 0"], "reported with width 0 after the wait")
+
+
 def test_protocol():
     rig = board.make()
     eq(rig.command(["in", "door", "0"])[:2], "= ", "in answers the time")

@@ -1,5 +1,7 @@
 """rp2 board logic in the Unix port: pin map, PIO arithmetic and programs
 (run in the fake PIO interpreter), encoder reads, arming, interlock trip."""
+import time
+
 import mpcheck
 from mpcheck import check, eq
 
@@ -170,8 +172,55 @@ def test_reboot_cause_survives_reset():
     except machine.Reset:
         pass
     eq(b.reset_cause(), hal.RESET_EXCEPTION, "cause after reboot")
-    machine.reset_cause_value = machine.WDT_RESET
-    eq(b.reset_cause(), hal.RESET_WATCHDOG, "watchdog bite")
+
+
+_REASON = 0x40058008
+_SCRATCH4 = 0x4005801C
+
+
+def test_machine_reset_is_not_a_watchdog_bite():
+    b = make()
+    machine.reset_cause_value = machine.WDT_RESET  # the port resets through the watchdog
+    try:
+        machine.mem32[_REASON] = 1
+        machine.mem32[_SCRATCH4] = 0  # watchdog_reboot(0, ...) writes 0 here
+        eq(b.reset_cause(), hal.RESET_SOFT, "machine.reset() from the REPL")
+        machine.mem32[_SCRATCH4] = 0x6AB73121  # watchdog_enable()'s marker: machine.WDT bit
+        eq(b.reset_cause(), hal.RESET_WATCHDOG, "watchdog bite")
+        eq(b.reset_cause(), hal.RESET_SOFT, "a soft reset after the bite is not a second bite")
+        machine.mem32[_REASON] = 0
+        machine.mem32[_SCRATCH4] = 0x6AB73121
+        eq(b.reset_cause(), hal.RESET_SOFT, "REASON says no watchdog: no bite")
+    finally:
+        machine.reset_cause_value = machine.PWRON_RESET
+
+
+def test_interlock_after_due_check_cannot_push_a_pulse():
+    b = make()
+    close_interlocks()
+    pulse = rp2.StateMachine.made[4]
+    b.laser.configure(120, 3000)
+    b.laser.enable(True)
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    mpcheck.trip_after_due(b.laser._arm, machine.Pin(pins.DOOR))
+    b.wait(now + 100_000)
+    eq(machine.Pin(pins.LASER_EN).value(), 0, "enable dropped")
+    kinds = [e[0] for e in pulse.log]
+    check("exec" in kinds, "off() ran its set-low")
+    check("put" not in kinds[kinds.index("exec"):], "no pulse pushed after off(): %r" % kinds)
+
+
+def test_wait_returns_when_the_encoder_turns():
+    b = make()
+    b.link.any = lambda: False  # stdin of the test process is not the link
+    enc = rp2.StateMachine.made[0]
+    enc.latest = pio.COUNT_ZERO + 5
+    b.wait(b.ticks_us() + 1000)  # moving up
+    enc.latest = pio.COUNT_ZERO + 4
+    t0 = time.ticks_us()
+    b.wait(t0 + 500_000)
+    check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
 mpcheck.run(globals())

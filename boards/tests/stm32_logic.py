@@ -1,5 +1,9 @@
 """stm32 board logic in the Unix port: pin map, timer arithmetic, the 16-bit
-encoder unwrap, and the register writes for break, one-pulse and compare."""
+encoder unwrap, and the register writes for break, one-pulse and compare.
+The races are staged with the fake's write hooks (machine.mem32.hooks): an
+"interrupt" lands right after a chosen register write."""
+import time
+
 import mpcheck
 from mpcheck import check, eq
 
@@ -97,6 +101,130 @@ def test_count_compare_handed_to_tim4():
     eq(mem[T.TIM8 + T.SMCR], T.SMCR_TRIGGER_ITR2, "TIM8 waits for TIM4's trigger")
     eq(mem[T.TIM4 + T.CCMR2] & T.CCMR2_OC3M_MASK, T.OC3M_ON_MATCH, "active on match")
     eq(mem[T.TIM8 + T.CR1] & T.CR1_CEN, 0, "not started by software")
+
+
+def armed_at(b, base, offset):
+    """Enable, arm a count pulse at base+offset going up, run one wait()."""
+    b.laser.configure(100, 1000)
+    b.laser.enable(True)
+    mem[T.TIM8 + T.CR1] = T.CR1_OPM
+    mem[T.TIM8 + T.SR] = 0
+    now = b.ticks_us()
+    b.laser.arm(now, base + offset, 1)
+    b.wait(now + 200)
+    return now
+
+
+def test_interlock_during_compare_setup_leaves_nothing_live():
+    b = board.make()
+    close_interlocks()
+    base = b.encoder.count()
+    door = machine.Pin(pins.DOOR)
+    mem.hooks[T.TIM4 + T.CCR3] = lambda v: door.drive(0)  # the IRQ lands mid set-up
+    try:
+        armed_at(b, base, 40)
+    finally:
+        mem.hooks.clear()
+    check(not b.laser.armed(), "the trip cancelled the pulse")
+    eq(machine.Pin(pins.LASER_EN).value(), 0, "enable low after the trip")
+    door.drive(1)
+    b.laser.enable(True)
+    check(mem[T.TIM8 + T.BDTR] & T.BDTR_MOE, "enabled again")
+    eq(mem[T.TIM8 + T.SMCR], 0, "no TIM8 trigger live after enable(True)")
+    check(mem[T.TIM4 + T.CCMR2] & T.CCMR2_OC3M_MASK != T.OC3M_ON_MATCH, "no compare live after enable(True)")
+
+
+def test_first_pulse_compare_not_preloaded():
+    mem[T.TIM8 + T.CCMR1] = 0x0070 | T.CCMR1_OC1PE  # as pyb's PWM set-up leaves it
+    egr = []
+    mem.hooks[T.TIM8 + T.EGR] = egr.append
+    try:
+        board.make()
+    finally:
+        mem.hooks.clear()
+    eq(mem[T.TIM8 + T.CCMR1], 0x0070, "OC1PE cleared, PWM mode kept")
+    check(T.EGR_UG in egr, "UG loads the shadow registers")
+    eq(mem[T.TIM8 + T.SR] & T.SR_UIF, 0, "the UIF that UG raised is cleared")
+
+
+def test_break_releases_line_low_not_idle_high():
+    mem[T.TIM8 + T.CR2] = T.CR2_OIS1 | T.CR2_OIS1N | 0x0001  # pyb sets OIS1
+    board.make()
+    eq(mem[T.TIM8 + T.CR2], 0x0001, "OIS1/OIS1N cleared, other bits kept")
+
+
+def test_stray_light_not_judged_on_uncollected_pulse():
+    b = board.make()
+    close_interlocks()
+    now = armed_at(b, b.encoder.count(), 40)
+    b.laser._adc.raw = 1000  # far above _STRAY_UJ
+    mem[T.TIM8 + T.CR1] = T.CR1_OPM | T.CR1_CEN  # the compare fired while the core is in step()
+    check(not b.laser.stray_light(), "a running pulse is not stray light")
+    mem[T.TIM8 + T.CR1] = T.CR1_OPM
+    mem[T.TIM8 + T.SR] = T.SR_UIF  # ended, not yet collected
+    check(not b.laser.stray_light(), "an uncollected pulse is not stray light")
+    b.wait(now + 1000)
+    check(not b.laser.armed(), "wait() collected the pulse")
+    check(b.laser.stray_light(), "with nothing armed the same reading is stray light")
+    b.laser._adc.raw = 0
+
+
+def at_raw(raw):
+    """A board with every interlock closed and TIM4 at `raw`: (board, TIM4, count)."""
+    b = board.make()
+    close_interlocks()
+    tim4 = pyb.Timer.made[4]
+    tim4.counter(raw)
+    return b, tim4, b.encoder.count()
+
+
+def test_compare_target_from_the_raw_that_gave_the_count():
+    b, tim4, base = at_raw(500)
+    tim4.script = [500, 501, 502]  # an edge between any two reads
+    armed_at(b, base, 40)
+    eq(mem[T.TIM4 + T.CCR3], 540, "raw 500 is count base: the target is raw 540")
+
+
+def test_count_passed_during_setup_fires_by_software():
+    b, tim4, base = at_raw(1000)
+
+    def hand_passes(v):
+        if v & T.CCMR2_OC3M_MASK == T.OC3M_ON_MATCH:
+            tim4.counter(1041)  # passed the target before the compare was live
+            mem[T.TIM4 + T.SR] |= 0x0008  # CC3IF: set by the match even while forced inactive
+
+    mem.hooks[T.TIM4 + T.CCMR2] = hand_passes
+    try:
+        armed_at(b, base, 40)
+    finally:
+        mem.hooks.clear()
+    check(mem[T.TIM8 + T.CR1] & T.CR1_CEN, "no trigger came: the pulse is started by software")
+    eq(mem[T.TIM8 + T.SMCR], 0, "trigger off before the software start")
+
+
+def test_encoder_pins_pulled_up():
+    board.make()
+    for p in (pins.ENC_A, pins.ENC_B):
+        eq(machine.Pin(p).pull, pyb.Pin.PULL_UP, "pull-up on %s after channel()" % p)
+
+
+def test_power_setpoint_in_timer_ticks():
+    b = board.make()
+    b.laser.configure(100, 1000)
+    period = pyb.Timer.made[2].period()
+    eq(b.laser._power.pulse_width(), 1000 * (period + 1) // 3000, "1000 W of 3000 W full scale")
+
+
+def test_wait_returns_when_the_encoder_turns():
+    b = board.make()
+    tim4 = pyb.Timer.made[4]
+    raw = tim4.counter()
+    tim4.counter(raw + 5)
+    b.wait(b.ticks_us() + 1000)  # moving up
+    tim4.counter(raw + 4)
+    t0 = time.ticks_us()
+    b.wait(t0 + 500_000)
+    check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
 def test_contract_and_reboot_cause():
