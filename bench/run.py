@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tty
 from pathlib import Path
@@ -219,8 +220,9 @@ def bench_loop() -> None:
     print(f"  {loops} iterations, {len(rig.pulses)} pulses in 20 s of device time, {wall:.2f} s wall: "
           f"{wall / loops * 1e6:.1f} us per iteration (board simulation and pty included)")
     with UnixPortTarget() as (device, rig):
-        SessionRunner(device, rig, load(ROOT / "programs/knee-oa-reference.toml"), Path("/tmp/hilt-bench"),
-                      out=open(os.devnull, "w")).run()
+        with tempfile.TemporaryDirectory() as out_dir:
+            SessionRunner(device, rig, load(ROOT / "programs/knee-oa-reference.toml"), Path(out_dir),
+                          out=open(os.devnull, "w")).run()
         after = stats(rig)
     fw_boot = boot["heap_bytes"] - boot["board_heap_bytes"]
     fw_after = after["heap_bytes"] - after["board_heap_bytes"]

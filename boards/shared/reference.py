@@ -1,6 +1,6 @@
 """The reference board's hard limits and default settings.
 
-These are the figures of the reference device (/work/shared/DESIGN.md section
+These are the figures of the reference device (the design brief, DESIGN.md section
 2: peak power up to 3000 W, pulse width 100 to 150 us, repetition rate up to
 40 Hz, average power limit 10.5 W), plus the session cap and pacing bounds
 every board has carried so far. firmware/limits.py names the keys.
