@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 from handpiece.motion import Motion
-from handpiece.strategy import SMALL_SCAN, Station
+from handpiece.strategy import TEST_SCAN, Station
 from handpiece.targets import UnixPortTarget
 
 SPACING_COUNTS = 66  # 3.3 mm x 20 counts/mm
@@ -115,7 +115,7 @@ def test_too_fast_clamps_the_rate_and_reports_underdosing(station, rig):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(speed=hs.integers(100, 600), rate=hs.integers(10, 40))
 def test_average_power_holds_whatever_the_program_and_hand(speed, rate):
-    prog = {"phase": [dict(SMALL_SCAN["phase"][0], rate_hz=rate)]}
+    prog = {"phase": [dict(TEST_SCAN["phase"][0], rate_hz=rate)]}
     with UnixPortTarget() as (device, rig):
         st = Station(device, rig)
         st.emitting(program=prog)

@@ -10,7 +10,7 @@ from .rig import Rig
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
 
 # A scan program for tests: 100 J at 3000 W x 120 us (277 pulses, tens of seconds of scanning).
-SMALL_SCAN = {
+TEST_SCAN = {
     "program": {"name": "test scan"},
     "phase": [{
         "name": "scan", "mode": "scan", "width_us": 120, "power_w": 3000, "rate_hz": 30,
@@ -27,15 +27,14 @@ class Station:
         self.heartbeat_ms = 0  # while > 0, advance() sends HB at this interval
 
     def standby(self) -> Station:
-        info = self.device.hello()
-        assert info, "handshake"
+        self.device.hello()
         settings = self.device.request("GET").fields
         self.ready_delay_ms = int(settings["ready_delay_ms"])
         return self
 
     def load(self, program: Program | dict | None = None) -> dict[str, str]:
         if program is None:
-            program = SMALL_SCAN
+            program = TEST_SCAN
         if isinstance(program, dict):
             program = parse(program, "test")
         return upload(self.device, program)
