@@ -17,18 +17,21 @@ SETTABLE = {"status_ms": (50, 10000), "sup_ms": (50, 500)}
 
 def dispatch(c, seq, words):
     """One line from the intake: `seq` is -1 for an unframed line; `c` is the
-    controller whose state the commands read and change."""
+    controller whose state the commands read and change.
+
+    A framed line whose sequence number is the expected one takes that number,
+    whatever its command does (even an unknown command). Frame-level refusals
+    (checksum, syntax, sequence, handshake, version) do not take it."""
     if not words:
         return  # a line of spaces: nothing to do
     cmd = words[0].upper()
     entry = COMMANDS.get(cmd)
-    if entry is None:
-        return c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
-    handler, framed = entry
     if seq < 0:
-        if framed:
+        if entry is None:
+            return c.rep.err(-1, codes.E_UNKNOWN, cmd[:16])
+        if entry[1]:
             return c.rep.err(-1, codes.E_STRICT, cmd)
-        return handler(c, -1, words[1:])
+        return entry[0](c, -1, words[1:])
     if cmd != "HELLO":
         if c.seq < 0:
             return c.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
@@ -41,8 +44,12 @@ def dispatch(c, seq, words):
     c.seq = seq
     c.link_quiet_us = 0
     c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
-    handler(c, seq, words[1:])
+    if entry is None:
+        c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
+    else:
+        entry[0](c, seq, words[1:])
     c.rep.keep = False
+
 
 def identity(c):
     return "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name)

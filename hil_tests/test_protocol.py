@@ -176,9 +176,28 @@ def test_truncated_frame_is_refused(station):
 @pytest.mark.safety("SR-12")
 def test_unknown_command_is_named(station):
     station.standby()
+    before = snapshot(station.device)
     with pytest.raises(DeviceError) as e:
         station.device.request("FIRE now")
     assert e.value.code == E_UNKNOWN and "FIRE" in e.value.text
+    assert snapshot(station.device) == before  # and the sequence goes on
+
+
+@pytest.mark.safety("SR-12")
+def test_refused_frames_keep_the_sequence_in_step(station):
+    """After every kind of refusal the client's next frame is accepted."""
+    station.standby()
+    dev = station.device
+    for text, code in (("FIRE", E_UNKNOWN), ("SET status_ms=1", E_RANGE), ("READY", E_PROGRAM),
+                       ("HELLO 9", E_VERSION)):
+        with pytest.raises(DeviceError) as e:
+            dev.request(text)
+        assert e.value.code == code
+        assert dev.request("HB").kind == "ok"
+    body = f"N{dev.seq + 1} HB".encode()
+    dev.t.write(body + b"*%02X\n" % (checksum(body) ^ 1))
+    assert dev._reply(dev.seq + 1).code == E_CHECKSUM
+    assert dev.request("HB").kind == "ok"
 
 
 @pytest.mark.safety("SR-12")

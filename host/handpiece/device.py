@@ -10,6 +10,8 @@ from .frames import STATUS, STOP, FrameError, Line, frame, parse
 from .transport import SerialTransport
 
 REPLY_TIMEOUT_S = 10.0  # hang protection only; nothing here asserts timing
+# refusals of the frame itself: the device did not take its sequence number
+FRAME_ERRORS = (1, 2, 3, 4, 9, 10)
 
 
 class DeviceError(RuntimeError):
@@ -100,6 +102,8 @@ class Device:
         self.t.write(frame(seq, text))
         line = self._reply(seq)
         if line.kind == "er":
+            if line.code in FRAME_ERRORS:
+                self.seq = (seq - 1) % 100000  # the device did not take this number
             raise DeviceError(line.code, line.text, line.raw)
         return line
 
