@@ -18,6 +18,7 @@ E_PROGRAM = const(11)
 E_INTERLOCK = const(12)
 E_FAULTED = const(13)
 E_SESSION = const(14)
+E_ARGUMENT = const(15)
 
 ERRORS = (
     "",
@@ -35,6 +36,7 @@ ERRORS = (
     "interlock",
     "fault latched",
     "session",
+    "bad arguments",
 )
 
 # -- faults: latched until RESET once the cause is gone (SR-4)

@@ -82,7 +82,7 @@ def c_prog(c, seq, args):
 
 def c_set(c, seq, args):
     if len(args) != 1 or "=" not in args[0]:
-        return c.rep.err(seq, codes.E_SYNTAX, "SET name=value")
+        return c.rep.err(seq, codes.E_ARGUMENT, "SET name=value")
     name, _, val = args[0].partition("=")
     if name not in SETTABLE:
         return c.rep.err(seq, codes.E_UNKNOWN, "setting " + name[:16])
@@ -124,7 +124,7 @@ def c_pend(c, seq, args):
     if not _editable(c, seq):
         return
     if len(args) != 1 or not args[0].isdigit():
-        return c.rep.err(seq, codes.E_SYNTAX, "PEND <phase count>")
+        return c.rep.err(seq, codes.E_ARGUMENT, "PEND <phase count>")
     why = c.program.close(int(args[0]), c.lim)
     if why:
         return c.rep.err(seq, codes.E_PROGRAM, why)

@@ -242,12 +242,28 @@ def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
     assert station.state() == "EMITTING"
 
 
+def indicator(rig):
+    return [v for _, name, v in rig.outputs if name == "ind"][-1]
+
+
 @pytest.mark.safety("SR-5")
-def test_indicator_off_outside_ready_states(station, rig):
+def test_indicator_lit_exactly_in_ready_states(station, rig):
     station.ready()
-    assert rig.outputs[-1][1:] == ("ind", 1)
+    assert indicator(rig) == 1
     station.device.request("STANDBY")
-    assert [o for o in rig.outputs if o[1] == "ind"][-1][2] == 0
+    assert indicator(rig) == 0
+    station.emitting(motion=long_sweep())
+    assert indicator(rig) == 1
+    rig.release()
+    station.advance(50)
+    assert station.state() == "PAUSED" and indicator(rig) == 1
+    rig.open("door")
+    station.advance(50)
+    assert station.state() == "FAULT" and indicator(rig) == 0
+    rig.close("door")
+    station.advance(50)
+    station.device.request("RESET")
+    assert station.state() == "STANDBY" and indicator(rig) == 0
 
 
 @pytest.mark.safety("SR-13")
@@ -289,7 +305,7 @@ def test_cut_link_stops_supervised_emission(station, rig):
     drops = rig.enable_drops()
     assert drops and drops[-1] <= t_cut + 500_000
     assert pulses_after(rig, drops[-1]) == []
-    assert station.state() == "FAULT"
+    assert station.state() == "FAULT" and fault_code(station.device) == F_LINK
 
 
 def test_unsupervised_emission_ignores_silence(station, rig):
@@ -304,8 +320,9 @@ def test_hard_limits_cannot_be_raised_over_the_line(station):
     dev = station.device
     before = dev.request("LIMITS").text
     for attempt in ("SET power_w_max=5000", "SET rate_hz_max=100", "SET session_j_max=99999"):
-        with pytest.raises(DeviceError):
+        with pytest.raises(DeviceError) as e:
             dev.request(attempt)
+        assert e.value.code == 5 and "setting " in e.value.text
     too_hot = ("PADD mode=scan width_us=120 power_w=3500 rate_hz=30 energy_j=10 spacing_mm=3.3 "
                "speed_min_mm_s=20 speed_max_mm_s=150")
     with pytest.raises(DeviceError) as e:

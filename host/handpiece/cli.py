@@ -1,9 +1,9 @@
 """`handpiece`: the command-line tool.
 
-  handpiece run PROGRAM [--target unix|serial:PORT] [--out DIR]   the main job
-  handpiece monitor [--seconds N]        handshake and show the status stream
-  handpiece check PROGRAM                validate a program against the device's limits
-  handpiece report RECORD [--png FILE]   summary (and PNG) from a session record
+  handpiece [--target unix|serial:PORT] run PROGRAM [--out DIR]   the main job
+  handpiece [--target ...] monitor [--seconds N]   handshake and show the status stream
+  handpiece [--target ...] check PROGRAM           validate a program against the device's limits
+  handpiece report RECORD [--png FILE]             summary (and PNG) from a session record
 """
 from __future__ import annotations
 
@@ -26,14 +26,20 @@ def _target(args):
 
 
 def cmd_run(args) -> int:
+    """Exit 0 for a completed session, 1 if it ended early (a fault, a lost
+    device); the record, summary and PNG are written either way."""
     program = load(args.program)
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RecordError(f"--out {out_dir} is a file, not a folder")
     target = _target(args)
     t0 = time.monotonic()
+    ended_early = None
     try:
         device, rig = target.open()
-        runner = SessionRunner(device, rig, program, out_dir, seed=args.seed)
-        runner.run()
+        SessionRunner(device, rig, program, out_dir, seed=args.seed).run()
+    except SessionError as e:
+        ended_early = e
     finally:
         target.close()
     wall_s = time.monotonic() - t0
@@ -45,7 +51,10 @@ def cmd_run(args) -> int:
     print(f"record:  {out_dir / 'session.jsonl'}")
     if not args.no_png:
         print(f"report:  {plot(summary, out_dir / 'report.png')}")
-    return 0 if not summary.faults else 1
+    if ended_early:
+        print(f"handpiece: the session ended early: {ended_early}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_monitor(args) -> int:
@@ -90,6 +99,8 @@ def cmd_report(args) -> int:
     s = summarize(args.record)
     print(s.text())
     if args.png:
+        if not Path(args.png).resolve().parent.is_dir():
+            raise RecordError(f"--png {args.png}: no such folder")
         print(f"report: {plot(s, args.png)}")
     return 0
 

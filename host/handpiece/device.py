@@ -38,6 +38,8 @@ class Device:
         self._replies: list[Line] = []
         self._cv = threading.Condition()
         self._listeners: list[Callable[[Line], None]] = []
+        self._request_lock = threading.Lock()  # one framed request at a time
+        self.closed = False
         self._pump = threading.Thread(target=self._run, name="device pump", daemon=True)
         self._pump.start()
         self.info: dict[str, str] = {}
@@ -50,6 +52,9 @@ class Device:
             if raw is None:
                 continue
             if raw == b"":
+                with self._cv:
+                    self.closed = True
+                    self._cv.notify_all()
                 return
             try:
                 line = parse(raw)
@@ -79,9 +84,11 @@ class Device:
                 got = pred()
                 if got:
                     return got
+                if self.closed:
+                    raise ProtocolError(f"serial port {self.t.port} closed while waiting for {what}")
                 left = end - time.monotonic()
                 if left <= 0:
-                    raise ProtocolError(f"timed out waiting for {what}")
+                    raise ProtocolError(f"no {what} from {self.t.port} within {timeout:.0f} s")
                 self._cv.wait(left)
 
     # -- requests
@@ -96,16 +103,19 @@ class Device:
         return self.wait(find, what=f"reply to N{seq}")
 
     def request(self, text: str) -> Line:
-        """Send a framed command; return its `ok` line or raise DeviceError."""
-        self.seq = (self.seq + 1) % 100000
-        seq = self.seq
-        self.t.write(frame(seq, text))
-        line = self._reply(seq)
-        if line.kind == "er":
-            if line.code in FRAME_ERRORS:
-                self.seq = (seq - 1) % 100000  # the device did not take this number
-            raise DeviceError(line.code, line.text, line.raw)
-        return line
+        """Send a framed command; return its `ok` line or raise DeviceError.
+        Safe from several threads (a heartbeat beside the main job)."""
+        with self._request_lock:
+            seq = (self.seq + 1) % 100000
+            data = frame(seq, text)  # refuses text the device could not take
+            self.seq = seq
+            self.t.write(data)
+            line = self._reply(seq)
+            if line.kind == "er":
+                if line.code in FRAME_ERRORS:
+                    self.seq = (seq - 1) % 100000  # the device did not take this number
+                raise DeviceError(line.code, line.text, line.raw)
+            return line
 
     def send_raw(self, data: bytes, reply: bool = True) -> Line | None:
         """Send bytes as they are (unframed commands, garbage, for tests and
@@ -136,7 +146,10 @@ class Device:
     def hello(self) -> dict[str, str]:
         self.seq = 0
         self.t.write(frame(0, f"HELLO {PROTO_VERSION}"))
-        line = self._reply(0)
+        try:
+            line = self._reply(0)
+        except ProtocolError as e:
+            raise ProtocolError(f"{e}: is the handpiece firmware running on {self.t.port}?") from e
         if line.kind == "er":
             raise DeviceError(line.code, line.text, line.raw)
         self.info = line.fields
@@ -178,3 +191,4 @@ class Device:
 
     def close(self) -> None:
         self.t.close()
+        self._pump.join(timeout=2.0)

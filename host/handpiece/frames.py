@@ -14,9 +14,19 @@ def checksum(data: bytes) -> int:
     return c
 
 
+MAX_LINE = 160  # the device's line limit, checksum included
+
+
 def frame(seq: int, text: str) -> bytes:
-    """`N<seq> <text>*XX\\n`, the strict form every emission-related command needs."""
+    """`N<seq> <text>*XX\n`, the strict form every emission-related command needs.
+    Refuses text the device could not take as one frame: bytes outside
+    printable ASCII, the real-time bytes `!` and `?`, or a line too long."""
+    bad = [ch for ch in text if not " " <= ch <= "~" or ch in "!?"]
+    if bad:
+        raise ValueError(f"cannot send {bad[0]!r} in a frame: {text!r}")
     body = f"N{seq} {text}".encode("ascii")
+    if len(body) + 3 > MAX_LINE:
+        raise ValueError(f"frame of {len(body) + 3} bytes is over the device's {MAX_LINE}: {text[:40]!r}...")
     return body + b"*%02X\n" % checksum(body)
 
 

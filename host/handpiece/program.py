@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 MAX_PHASES = 8
@@ -103,14 +103,12 @@ def _plain(d: Decimal) -> str:
 
 
 def _number(where: str, key: str, raw: object, decimals: int) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+    """A TOML number (not a string: "120" is refused) as an exact Decimal."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise ProgramError(f"{where}: {key} must be a number, got {raw!r}")
-    try:
-        d = Decimal(str(raw))
-    except InvalidOperation as e:
-        raise ProgramError(f"{where}: {key} must be a number, got {raw!r}") from e
-    if not d.is_finite() or d < 0:
-        raise ProgramError(f"{where}: {key} must be a positive number, got {raw!r}")
+    d = Decimal(str(raw))
+    if not d.is_finite() or d < 0 or d >= 10**9:
+        raise ProgramError(f"{where}: {key} must be a number from 0 to 999999999, got {raw!r}")
     if d != d.quantize(Decimal(1).scaleb(-decimals)):
         raise ProgramError(f"{where}: {key}={raw} has more than {decimals} decimals")
     return d
@@ -128,6 +126,8 @@ def parse(data: dict, source: str = "program") -> Program:
     phases = []
     for i, rp in enumerate(raw_phases):
         where = f"{source}: phase {i + 1}"
+        if not isinstance(rp, dict):
+            raise ProgramError(f"{where}: must be a [[phase]] table")
         name = str(rp.get("name", f"phase {i + 1}"))
         mode = rp.get("mode")
         if mode not in ("scan", "point"):

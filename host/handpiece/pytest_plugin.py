@@ -44,9 +44,16 @@ def hil(request, target_spec):
     """The opened target: (device, rig). A fresh firmware per test on the unix target."""
     try:
         target = make_target(target_spec, request.config.getoption("--micropython"))
-        device, rig = target.open()
     except TargetError as e:
         pytest.fail(str(e), pytrace=False)
+    try:
+        device, rig = target.open()
+    except TargetError as e:
+        target.close()
+        pytest.fail(str(e), pytrace=False)
+    except BaseException:
+        target.close()  # no firmware process outlives a failed start
+        raise
     request.node._hil_target = target
     yield device, rig
     target.close()

@@ -62,36 +62,40 @@ def summarize(path: str | Path) -> Summary:
         raise RecordError(f"cannot read {p}: {e.strerror}") from e
     for n, raw in enumerate(lines, 1):
         try:
-            obj = json.loads(raw)
-            kind = obj["kind"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise RecordError(f"{p}:{n}: not a session record line") from e
-        if kind == "reply" and "pulse_uj" in obj:
-            pulse_uj[int(obj["phase"])] = int(obj["pulse_uj"])
-        elif kind == "status":
-            s.speed.append((int(obj["t"]), int(obj["v_mm_s"])))
-        elif kind == "event":
-            name = obj["name"]
-            s.events[name] += 1
-            if name == "pulse":
-                ph = int(obj["ph"])
-                s.pulses.append((obj["t_ms"], ph, int(obj["pos"]), int(obj["uj"])))
-                ps = s.phases[ph]
-                ps.pulses += 1
-                ps.nominal_mj = ps.pulses * pulse_uj.get(ph, 0) // 1000
-                ps.measured_mj += int(obj["uj"]) / 1000
-            elif name == "phase-done":
-                ps = s.phases[int(obj["ph"])]
-                ps.done = True
-                ps.under_mm = float(obj["under_mm"])
-                ps.short_mj = int(obj["short_mj"])
-            elif name == "fault":
-                s.faults.append(obj.get("text", ""))
-            elif name == "session-done":
-                s.session_mj = int(obj["e_mj"])
+            _take(s, pulse_uj, json.loads(raw))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise RecordError(f"{p}:{n}: not a session record line ({e.__class__.__name__} {e})") from e
     if not s.pulses and not s.events:
         raise RecordError(f"{p}: no events in this record")
     return s
+
+
+def _take(s: Summary, pulse_uj: dict[int, int], obj: dict) -> None:
+    """One record line into the summary."""
+    kind = obj["kind"]
+    if kind == "reply" and "pulse_uj" in obj:
+        pulse_uj[int(obj["phase"])] = int(obj["pulse_uj"])
+    elif kind == "status":
+        s.speed.append((int(obj["t"]), int(obj["v_mm_s"])))
+    elif kind == "event":
+        name = obj["name"]
+        s.events[name] += 1
+        if name == "pulse":
+            ph = int(obj["ph"])
+            s.pulses.append((int(obj["t_ms"]), ph, int(obj["pos"]), int(obj["uj"])))
+            ps = s.phases[ph]
+            ps.pulses += 1
+            ps.nominal_mj = ps.pulses * pulse_uj.get(ph, 0) // 1000
+            ps.measured_mj += int(obj["uj"]) / 1000
+        elif name == "phase-done":
+            ps = s.phases[int(obj["ph"])]
+            ps.done = True
+            ps.under_mm = float(obj["under_mm"])
+            ps.short_mj = int(obj["short_mj"])
+        elif name == "fault":
+            s.faults.append(obj.get("text", ""))
+        elif name == "session-done":
+            s.session_mj = int(obj["e_mj"])
 
 
 def plot(s: Summary, png: str | Path) -> Path:

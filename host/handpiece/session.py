@@ -11,19 +11,23 @@ from __future__ import annotations
 import json
 import random
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .device import Device
+from .device import Device, DeviceError, ProtocolError
 from .frames import Line
 from .motion import Motion
 from .program import Program, upload
 from .rig import UnixRig
 
-CHUNK_MS = 250  # device time between looks at the progress, on the simulated board
+CHUNK_MS = 200  # device time between looks at the progress, on the simulated board
 STATUS_MS = 100
+SUP_MS = 300  # host supervision (SR-13): the device stops if the host falls silent
+HEARTBEAT_MS = 100  # a frame at least this often, well inside SUP_MS
+SILENT_S = 3.0  # a real device with no status line for this long is lost
 
 
 class SessionError(RuntimeError):
@@ -79,8 +83,11 @@ class Progress:
             self.draw()
 
     def draw(self, force: bool = False) -> None:
+        """Redraw the line (at most 10 times a second). Into a file or a pipe
+        only the forced draws go, one line each."""
+        tty = self.out.isatty()
         now = time.monotonic()
-        if not force and now - self._last < 0.1:
+        if not force and (not tty or now - self._last < 0.1):
             return
         self._last = now
         total_j = float(self.program.energy_j)
@@ -92,12 +99,13 @@ class Progress:
                 f"[{'#' * filled}{'.' * (n - filled)}] {e_j:7.1f}/{total_j:.0f} J "
                 f"{self.pulses:5d} pulses {self.speed:4d} mm/s {self.state:<8}")
         self._width = max(self._width, len(text))
-        self.out.write(text.ljust(self._width))
+        self.out.write(text.ljust(self._width) if tty else text[1:] + "\n")
         self.out.flush()
 
     def done(self) -> None:
         self.draw(force=True)
-        self.out.write("\n")
+        if self.out.isatty():
+            self.out.write("\n")
 
 
 class SimulatedOperator:
@@ -140,6 +148,7 @@ class SessionRunner:
         self.record = Record(out_dir / "session.jsonl")
         self.progress = Progress(program, out)
         self.operator = SimulatedOperator(rig, seed) if rig is not None else None
+        self._heartbeat_stop = threading.Event()
         device.listen(self._on_line)
 
     def _on_line(self, ln: Line) -> None:
@@ -164,6 +173,21 @@ class SessionRunner:
             raise SessionError(f"device fault: {faults[-1].text}")
 
     def run(self) -> None:
+        """The whole session. Whatever ends it (done, fault, Ctrl-C, a lost
+        link), emission is stopped and the device left in STANDBY if it can
+        still be reached, and the record is closed."""
+        try:
+            self._run()
+        finally:
+            self._heartbeat_stop.set()
+            try:
+                self.device.stop()
+                self.device.request("STANDBY")
+            except Exception:  # noqa: BLE001 - best effort: the device may be gone or faulted
+                pass
+            self.record.close()
+
+    def _run(self) -> None:
         dev = self.device
         info = dev.hello()
         self.say(f"connected: {info.get('board')} firmware {info.get('fw')} protocol {info.get('proto')}")
@@ -173,11 +197,12 @@ class SessionRunner:
                  f"{self.program.delivered_j:.2f} J in whole pulses (target {self.program.energy_j} J)"
                  + (f"; resuming phase {int(pend['phase']) + 1}" if pend["resumed"] == "1" else ""))
         dev.request(f"SET status_ms={STATUS_MS}")
+        dev.request(f"SET sup_ms={SUP_MS}")
         ready = dev.request("READY").fields
         if self.rig is None:
             self._guide_person()
         else:
-            self.rig.advance(int(ready["delay_ms"]) + 20)
+            self._advance(int(ready["delay_ms"]) + 20)
             first = int(pend["phase"])
             for i, ph in enumerate(self.program.phases[first:], start=first):
                 self.say(f"phase {i + 1}/{len(self.program.phases)}: {ph.name} ({ph.mode}, {ph['energy_j']} J)")
@@ -187,9 +212,15 @@ class SessionRunner:
                     self._points(i, ph)
         self.progress.done()
         dev.request("SET status_ms=0")
-        dev.request("STANDBY")
-        dev.sync()
-        self.record.close()
+
+    def _advance(self, ms: float) -> None:
+        """Let simulated time pass with a heartbeat before every chunk, as a
+        live host would send them (the device is supervised)."""
+        while ms > 0:
+            step = min(ms, SUP_MS // 2)
+            self.device.request("HB")
+            self.rig.advance(step)
+            ms -= step
 
     def _wait_until(self, done, max_s: float) -> None:
         """Advance device time in chunks until done() (or fail after max_s)."""
@@ -198,7 +229,7 @@ class SessionRunner:
             self._check_fault()
             if waited > max_s:
                 raise SessionError(f"no progress after {max_s:.0f} s of device time")
-            self.rig.advance(CHUNK_MS)
+            self._advance(CHUNK_MS)
             self.device.sync()
             waited += CHUNK_MS / 1000
 
@@ -214,27 +245,28 @@ class SessionRunner:
                 return True
             if op.rng.random() < 0.01:  # the operator lifts the foot for a moment
                 rig.release()
-                rig.advance(400)
+                self._advance(400)
                 rig.press()
             return False
 
         self._wait_until(finished, seconds * 3)
         rig.release()
-        rig.advance(300)
+        self._advance(300)
         op.x_mm = rig.position() / rig.counts_per_mm  # where the hand really stopped
 
     def _points(self, i: int, ph) -> None:
         rig, op = self.rig, self.operator
         points = int(ph["points"])
         per_point_s = ph.pulses / points / float(ph["rate_hz"])
-        while self._count("phase-done") <= i:
+        n_phase_done = self._count("phase-done")  # a resumed session started past some
+        while self._count("phase-done") == n_phase_done:
             rig.hand(op.move_to_next_point())
-            rig.advance(1000)  # moved there, hand now still
+            self._advance(1000)  # moved there, hand now still
             n = self._count("point-done")
             rig.press()
             self._wait_until(lambda: self._count("point-done") > n, per_point_s * 3 + 5)
             rig.release()
-            rig.advance(200)
+            self._advance(200)
             op.x_mm = rig.position() / rig.counts_per_mm
 
     def _guide_person(self) -> None:
@@ -243,10 +275,21 @@ class SessionRunner:
             what = ("sweep the handpiece at %s..%s mm/s" % (ph["speed_min_mm_s"], ph["speed_max_mm_s"])
                     if ph.mode == "scan" else f"hold still on each of {ph['points']} points")
             self.say(f"phase {i + 1}: {ph.name}: {what}; press the footswitch")
-        try:
-            self.device.wait(lambda: self.device.events_named("session-done") or self.device.events_named("fault"),
-                             timeout=4 * 3600, what="the end of the session")
-        except KeyboardInterrupt:
-            self.device.stop()
-            raise
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        dev = self.device
+        while not (dev.events_named("session-done") or dev.events_named("fault")):
+            n = len(dev.status)
+            try:
+                dev.wait(lambda: len(dev.status) > n or dev.events_named("fault"), timeout=SILENT_S,
+                         what="a status line")
+            except ProtocolError as e:
+                raise SessionError(f"the device went silent: {e}") from e
         self._check_fault()
+
+    def _heartbeat(self) -> None:
+        """Real time: a heartbeat frame every HEARTBEAT_MS until the session ends."""
+        while not self._heartbeat_stop.wait(HEARTBEAT_MS / 1000):
+            try:
+                self.device.request("HB")
+            except (DeviceError, ProtocolError):
+                return  # the main loop reports what went wrong

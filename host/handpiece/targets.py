@@ -95,6 +95,9 @@ class UnixPortTarget:
         os.close(master)
         try:
             conn = self._accept(listener)
+        except TargetError:
+            os.close(slave)
+            raise
         finally:
             listener.close()
         try:
@@ -180,5 +183,7 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
         port, _, baud = spec[7:].partition("@")
         if not port:
             raise TargetError("serial target needs a port: serial:/dev/ttyACM0")
+        if baud and not baud.isdigit():
+            raise TargetError(f"baud rate must be a whole number, got {baud!r}")
         return SerialTarget(port, int(baud) if baud else 115200)
     raise TargetError(f"unknown target {spec!r}: use 'unix' or 'serial:/dev/ttyACM0'")

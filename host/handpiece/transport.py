@@ -80,6 +80,7 @@ class SerialTransport:
         except (serial.SerialException, OSError):
             pass
         self._thread.join(timeout=1.0)
+        self.lines.put(b"")  # tells readers the line is gone
 
     def dump_log(self) -> str:
         if not self.log:

@@ -28,3 +28,10 @@ def test_parse_reply_error_status_event():
 def test_bad_device_lines_are_rejected(raw):
     with pytest.raises(FrameError):
         parse(raw)
+
+
+def test_frames_refuse_what_the_device_could_not_take():
+    with pytest.raises(ValueError, match="cannot send '!'"):
+        frame(1, "PADD name=wow!")
+    with pytest.raises(ValueError, match="over the device's 160"):
+        frame(1, "PADD " + "x" * 200)

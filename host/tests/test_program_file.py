@@ -45,7 +45,9 @@ def test_limit_errors_name_field_and_limit(over, message):
     ({"energy_j": "lots"}, "energy_j must be a number"),
     ({"energy_j": 1.23456}, "more than 3 decimals"),
     ({"rate_hz": True}, "rate_hz must be a number"),
-    ({"width_us": -5}, "width_us must be a positive number"),
+    ({"width_us": -5}, "width_us must be a number from 0 to 999999999"),
+    ({"width_us": "120"}, "width_us must be a number, got .120."),
+    ({"width_us": 1e100}, "width_us must be a number from 0"),
 ])
 def test_malformed_phases_name_the_field(over, message):
     with pytest.raises(ProgramError, match=message):
@@ -75,3 +77,8 @@ def test_session_total_over_the_cap():
     two = {"phase": [scan(energy_j=800)["phase"][0], scan(energy_j=800)["phase"][0]]}
     with pytest.raises(ProgramError, match=r"session energy_j 1599.84 \(whole pulses\) above the limit 1500"):
         validate(parse(two), LIMITS)
+
+
+def test_a_phase_must_be_a_table():
+    with pytest.raises(ProgramError, match="phase 1: must be a \\[\\[phase\\]\\] table"):
+        parse({"phase": [1, 2]})
