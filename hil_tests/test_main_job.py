@@ -37,3 +37,18 @@ def test_run_command_writes_record_summary_and_png(tmp_path, capsys):
     assert {"event", "status", "reply", "note"} <= kinds
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "total    3464" in (out / "summary.txt").read_text()
+
+
+def test_a_silent_device_ends_the_session_and_is_left_in_standby(hil, tmp_path, monkeypatch):
+    """Run as for a real board (no rig): on the simulated board the clock
+    then stands still, so no status line comes; the runner gives up after
+    SILENT_S with a clear error and leaves the device in STANDBY."""
+    from handpiece import session
+
+    monkeypatch.setattr(session, "SILENT_S", 0.3)
+    device, _ = hil
+    runner = SessionRunner(device, None, load(REFERENCE), tmp_path, out=open("/dev/null", "w"))
+    with pytest.raises(session.SessionError, match="went silent"):
+        runner.run()
+    assert device.query_status()["state"] == "STANDBY"
+    assert (tmp_path / "session.jsonl").read_text()

@@ -41,6 +41,12 @@ class Record:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._f = path.open("w")
+        self._lock = threading.Lock()  # lines come from the device's thread
+
+    def _write(self, obj: dict) -> None:
+        with self._lock:
+            if not self._f.closed:  # lines after the end of the session are not part of it
+                self._f.write(json.dumps(obj) + "\n")
 
     def line(self, ln: Line) -> None:
         obj = {"kind": {"ok": "reply", "er": "error", "st": "status", "ev": "event"}[ln.kind]}
@@ -49,13 +55,14 @@ class Record:
         obj.update(ln.fields)
         if ln.kind in ("ok", "er") or (ln.kind == "ev" and not ln.fields):
             obj["text"] = ln.text
-        self._f.write(json.dumps(obj) + "\n")
+        self._write(obj)
 
     def note(self, **obj) -> None:
-        self._f.write(json.dumps({"kind": "note", **obj}) + "\n")
+        self._write({"kind": "note", **obj})
 
     def close(self) -> None:
-        self._f.close()
+        with self._lock:
+            self._f.close()
 
 
 @dataclass
