@@ -89,7 +89,8 @@ def cmd_check(args) -> int:
     finally:
         target.close()
     for i, ph in enumerate(program.phases):
-        print(f"phase {i + 1} {ph.name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = {ph.delivered_j} J "
+        name = "" if ph.name == f"phase {i + 1}" else f" ({ph.name})"
+        print(f"phase {i + 1}{name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = {ph.delivered_j} J "
               f"(target {ph['energy_j']} J)")
     print(f"ok: {program.delivered_j} J of {program.energy_j} J in whole pulses, within the device's limits")
     return 0
