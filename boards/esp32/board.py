@@ -47,7 +47,7 @@ import pins
 import reference
 import softarm
 from filestore import FileStore
-from pulselog import PulseLog
+from laserbase import SoftArmLaser
 from stdiolink import StdioLink
 
 _RMT_HZ = const(1_000_000)  # 1 us per RMT tick
@@ -88,7 +88,12 @@ def make_rmt(pin, version):
     return esp32.RMT(0, pin=pin, clock_div=_RMT_CLOCK_DIV, idle_level=False)
 
 
-class Laser:
+class Laser(SoftArmLaser):
+    _limits = LIMITS
+    _pd_uj_per_lsb = _PD_UJ_PER_LSB
+    _stray_uj = _STRAY_UJ
+    _pd_reset_us = _PD_RESET_US
+
     def __init__(self, encoder):
         self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)  # first (SR-1)
         self._enc = encoder
@@ -102,9 +107,7 @@ class Laser:
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
         self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
-        self._arm = softarm.SoftArm()
-        self._log = PulseLog()
-        self.width_us = 0
+        super().__init__()  # the arm, the pulse log, width_us
         self._pd_reset.value(0)
 
     def off(self):
@@ -119,28 +122,9 @@ class Laser:
             self.off()
 
     def configure(self, width_us, power_w):
-        mcu.check_pulse(LIMITS, width_us, power_w)
-        self.width_us = width_us
+        super().configure(width_us, power_w)  # checks LIMITS first
         self._durations[0] = rmt_ticks(width_us, _RMT_HZ)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
-
-    def arm(self, not_before_us, target, direction):
-        self._arm.arm(not_before_us, target, direction)
-
-    def disarm(self):
-        self._arm.armed = False
-
-    def armed(self):
-        return self._arm.armed
-
-    def take_pulse(self, rec):
-        return self._log.take(rec)
-
-    def stray_light(self):
-        return self._log.lost or self._pd_uj() > _STRAY_UJ
-
-    def _pd_uj(self):
-        return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
 
     def check(self, count):
         now = time.ticks_us()
@@ -153,12 +137,7 @@ class Laser:
             return False
         self._rmt.write_pulses(self._durations, True)
         t = time.ticks_us()
-        time.sleep_us(self.width_us + _PD_SETTLE_US)
-        uj = self._pd_uj()
-        self._pd_reset.value(1)
-        time.sleep_us(_PD_RESET_US)
-        self._pd_reset.value(0)
-        self._log.push(t, count, uj)
+        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
         return True
 
 

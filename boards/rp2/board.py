@@ -57,7 +57,7 @@ import pio
 import reference
 import softarm
 from filestore import FileStore
-from pulselog import PulseLog
+from laserbase import SoftArmLaser
 from stdiolink import StdioLink
 
 # Calibration (set on the bench, docs/boards.md bring-up step 6)
@@ -79,7 +79,12 @@ LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
 
 
-class Laser:
+class Laser(SoftArmLaser):
+    _limits = LIMITS
+    _pd_uj_per_lsb = _PD_UJ_PER_LSB
+    _stray_uj = _STRAY_UJ
+    _pd_reset_us = _PD_RESET_US
+
     def __init__(self, encoder):
         self._enc = encoder
         # Enable and fire low before anything else (SR-1).
@@ -91,10 +96,8 @@ class Laser:
         self._adc = machine.ADC(pins.PD_ADC)
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)  # start discharged
         self._power = machine.PWM(Pin(pins.POWER_SET), freq=_POWER_PWM_HZ, duty_u16=0)
-        self._arm = softarm.SoftArm()
-        self._log = PulseLog()
+        super().__init__()  # the arm, the pulse log, width_us
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
-        self.width_us = 0
         self._word = 0
         self._pd_reset.value(0)
 
@@ -115,28 +118,9 @@ class Laser:
             self.off()
 
     def configure(self, width_us, power_w):
-        mcu.check_pulse(LIMITS, width_us, power_w)
-        self.width_us = width_us
+        super().configure(width_us, power_w)  # checks LIMITS first
         self._word = pio.width_word(width_us)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
-
-    def arm(self, not_before_us, target, direction):
-        self._arm.arm(not_before_us, target, direction)
-
-    def disarm(self):
-        self._arm.armed = False
-
-    def armed(self):
-        return self._arm.armed
-
-    def take_pulse(self, rec):
-        return self._log.take(rec)
-
-    def stray_light(self):
-        return self._log.lost or self._pd_uj() > _STRAY_UJ
-
-    def _pd_uj(self):
-        return (self._adc.read_u16() >> 4) * _PD_UJ_PER_LSB
 
     def check(self, count):
         """Fire the armed pulse if it is due; True when it fired. Called by wait()."""
@@ -153,12 +137,7 @@ class Laser:
         finally:
             machine.enable_irq(irq)
         t = time.ticks_us()
-        time.sleep_us(self.width_us + _PD_SETTLE_US)
-        uj = self._pd_uj()
-        self._pd_reset.value(1)
-        time.sleep_us(_PD_RESET_US)
-        self._pd_reset.value(0)
-        self._log.push(t, count, uj)
+        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
         return True
 
 

@@ -55,7 +55,7 @@ import reference
 import softarm
 import timers as T
 from filestore import FileStore
-from pulselog import PulseLog
+from laserbase import LaserBase
 
 _PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
 _PD_SETTLE_US = const(20)
@@ -99,7 +99,10 @@ class Encoder:
         return self._count
 
 
-class Laser:
+class Laser(LaserBase):
+    _limits = LIMITS
+    _pd_reset_us = _PD_RESET_US
+
     def __init__(self, encoder):
         self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)  # first (SR-1)
         self._enc = encoder
@@ -129,14 +132,13 @@ class Laser:
         self._power = power.channel(1, pyb.Timer.PWM, pin=pyb.Pin(pins.POWER_SET), pulse_width=0)
         self._adc = pyb.ADC(pyb.Pin(pins.PD_ADC))
         self._pd_reset = Pin(pins.PD_RESET, Pin.OUT, value=1)
-        self._log = PulseLog()
+        super().__init__()  # the pulse log, width_us
         self._armed = False
         self._waiting = False  # armed, the time condition not yet met
         self._by_compare = False  # the armed pulse was handed to the TIM4 compare
         self._not_before_us = 0
         self._target = 0
         self._dir = 0
-        self.width_us = 0
         self._pd_reset.value(0)
 
     def off(self):
@@ -166,8 +168,7 @@ class Laser:
             machine.enable_irq(irq)
 
     def configure(self, width_us, power_w):
-        mcu.check_pulse(LIMITS, width_us, power_w)
-        self.width_us = width_us
+        super().configure(width_us, power_w)  # checks LIMITS first
         _mem32[T.TIM8 + T.ARR] = T.pulse_arr(width_us, T.TIMER_HZ)
         self._power.pulse_width(power_w * self._power_ticks // _POWER_FULL_SCALE_W)
 
@@ -187,9 +188,6 @@ class Laser:
 
     def armed(self):
         return self._armed
-
-    def take_pulse(self, rec):
-        return self._log.take(rec)
 
     def stray_light(self):
         uj = self._pd_uj()  # read first: a pulse starting after it is not in it
@@ -230,12 +228,7 @@ class Laser:
         self._trigger_off()
         self._armed = False
         count = self._target if self._by_compare else self._enc.count()
-        time.sleep_us(_PD_SETTLE_US)
-        uj = self._pd_uj()
-        self._pd_reset.value(1)
-        time.sleep_us(_PD_RESET_US)
-        self._pd_reset.value(0)
-        self._log.push(t, count, uj)
+        self._record(t, count, _PD_SETTLE_US)  # the pulse has ended (UIF)
         return True
 
     def _hand_over(self, now):
