@@ -175,17 +175,6 @@ class Device:
         with self._cv:
             return [e for e in self.events if e.name == name]
 
-    def wait_event(self, name: str, after: int = 0, timeout: float = REPLY_TIMEOUT_S) -> Line:
-        """The first event `name` at index >= after in self.events."""
-
-        def find():
-            for e in self.events[after:]:
-                if e.name == name:
-                    return e
-            return None
-
-        return self.wait(find, timeout, what=f"event {name}")
-
     def state(self) -> str:
         return self.query_status()["state"]
 

@@ -168,10 +168,6 @@ class UnixRig(Rig):
         self._feed(now + us + 1_000_000)
         return int(self.cmd(f"adv {us}"))
 
-    def advance_to(self, t_us: int) -> int:
-        now = self.now_us()
-        return self.advance((t_us - now) / 1000) if t_us > now else now
-
     def _feed(self, horizon_us: int) -> None:
         """Send keyframes up to the horizon and one past it: the board
         interpolates towards the next keyframe, so it must always have it."""
