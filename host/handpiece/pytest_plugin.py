@@ -80,6 +80,7 @@ def station(hil) -> Station:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    rep.safety = [str(sr) for m in item.iter_markers("safety") for sr in m.args]
     target = getattr(item, "_hil_target", None)
     if rep.failed and target is not None and getattr(target, "device", None):
         folder = Path(item.config.getoption("--hil-logs"))
@@ -94,3 +95,22 @@ def pytest_runtest_makereport(item, call):
             parts += ["# firmware stderr", target.stderr()]
         path.write_text("\n".join(parts) + "\n")
         rep.sections.append(("handpiece", f"traffic log: {path}"))
+
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per safety requirement: how its tests ended in this run."""
+    tally: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if outcome == "passed" and rep.when != "call":
+                continue
+            for sr in getattr(rep, "safety", ()):
+                tally.setdefault(sr, {}).setdefault(outcome, 0)
+                tally[sr][outcome] += 1
+    if not tally:
+        return
+    terminalreporter.section("safety requirements")
+    for sr in sorted(tally, key=lambda s: int(s[3:])):
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(tally[sr].items()))
+        terminalreporter.write_line(f"{sr:6} {counts}")
