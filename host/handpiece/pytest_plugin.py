@@ -2,13 +2,14 @@
 and the serial traffic of a failed test saved to a log file."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from .strategy import Station
-from .targets import TargetError, make_target
+from .targets import TargetError, find_micropython, make_target
 
 SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
 
@@ -19,6 +20,21 @@ def pytest_addoption(parser):
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
+
+
+def pytest_sessionstart(session):
+    """A target that cannot work stops the run at once, with one clear line,
+    instead of failing every test the same way."""
+    spec = session.config.getoption("--target", default="unix")
+    try:
+        if spec == "unix":
+            find_micropython(session.config.getoption("--micropython", default=None))
+        else:
+            port = make_target(spec).port
+            if not os.path.exists(port):
+                raise TargetError(f"serial port {port} does not exist (is the board plugged in?)")
+    except TargetError as e:
+        pytest.exit(f"--target {spec}: {e}", returncode=2)
 
 
 def pytest_configure(config):

@@ -125,3 +125,11 @@ def _parent_chain_has(pid: int, ancestor: int) -> bool:
         except OSError:
             return False
     return False
+
+
+def test_a_target_that_cannot_work_stops_the_run_at_once(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x(device):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target",
+                        "serial:/dev/ttyNOPE9", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "serial port /dev/ttyNOPE9 does not exist" in r.stdout + r.stderr
