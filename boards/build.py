@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
+_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm")  # every MCU board
 BOARDS = {
-    "rp2": ("armv6m", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
-    "stm32": ("armv7emsp", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm"), True),
-    "esp32": ("xtensawin", ("filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "stdiolink"), True),
+    "rp2": ("armv6m", _MCU + ("stdiolink",), True),
+    "stm32": ("armv7emsp", _MCU, True),
+    "esp32": ("xtensawin", _MCU + ("stdiolink",), True),
     "rig_pico": ("armv6m", ("keyframes", "stdiolink"), False),
 }
 

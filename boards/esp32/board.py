@@ -45,8 +45,7 @@ from micropython import const
 import mcu
 import pins
 import reference
-import softarm
-from filestore import FileStore
+from boardbase import BoardBase
 from laserbase import SoftArmLaser
 from stdiolink import StdioLink
 
@@ -159,41 +158,25 @@ class Inputs(mcu.Inputs):
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
 
-class Board:
+class Board(BoardBase):
     name = "esp32"
     limits = LIMITS
     settings = SETTINGS
 
     def __init__(self):
-        self.woken = False
         check_port(sys.implementation.version)
-        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
-        self.encoder = Encoder()
-        self.laser = Laser(self.encoder)
-        self.inputs = Inputs(self)
-        self.indicator = mcu.Indicator(pins.INDICATOR)
-        self.link = StdioLink()
-        self.store = FileStore()
-        self.wdt = mcu.Wdt()
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
         self._rtc = machine.RTC()
 
-    def ticks_us(self):
-        return time.ticks_us()
-
-    def wait(self, deadline_us):
-        softarm.wait(self, deadline_us)
-
-    def reset_cause(self):
+    def _take_note(self):
         note = self._rtc.memory()
         self._rtc.memory(b"")
         if len(note) == 5 and note[:4] == _CAUSE_TAG:
             return note[4]
-        return mcu.cause_of(machine.reset_cause())
+        return None
 
-    def reboot(self, cause):
-        self.laser.off()
+    def _keep_note(self, cause):
         self._rtc.memory(_CAUSE_TAG + bytes((cause,)))
-        machine.reset()
 
 
 def make():

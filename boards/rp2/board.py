@@ -55,8 +55,7 @@ import mcu
 import pins
 import pio
 import reference
-import softarm
-from filestore import FileStore
+from boardbase import Mem32NoteBoard
 from laserbase import SoftArmLaser
 from stdiolink import StdioLink
 
@@ -72,7 +71,6 @@ _WATCHDOG_REASON = const(0x40058008)  # bit 0 TIMER, bit 1 FORCE; 0 after a powe
 _WATCHDOG_SCRATCH0 = const(0x4005800C)
 _WATCHDOG_SCRATCH4 = const(0x4005801C)
 _SDK_WDT_MAGIC = const(0x6AB73121)  # pico-sdk WATCHDOG_NON_REBOOT_MAGIC, written by watchdog_enable()
-_CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
 
 # The reference board's tables (shared/reference.py), unchanged on this board.
 LIMITS = dict(reference.LIMITS)
@@ -170,48 +168,26 @@ class Inputs(mcu.Inputs):
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 
-class Board:
+class Board(Mem32NoteBoard):
     name = "rp2"
     limits = LIMITS
     settings = SETTINGS
+    _note_addr = _WATCHDOG_SCRATCH0  # where reboot() keeps its cause (boardbase.Mem32NoteBoard)
 
     def __init__(self):
-        self.woken = False
-        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         machine.freq(pio.SYS_HZ)
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
-        self.encoder = Encoder()
-        self.laser = Laser(self.encoder)
-        self.inputs = Inputs(self)
-        self.indicator = mcu.Indicator(pins.INDICATOR)
-        self.link = StdioLink()
-        self.store = FileStore()
-        self.wdt = mcu.Wdt()
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
 
-    def ticks_us(self):
-        return time.ticks_us()
-
-    def wait(self, deadline_us):
-        """Spin until the deadline or an event, checking the armed pulse each pass."""
-        softarm.wait(self, deadline_us)
-
-    def reset_cause(self):
-        note = machine.mem32[_WATCHDOG_SCRATCH0]
-        machine.mem32[_WATCHDOG_SCRATCH0] = 0
-        if note & 0xFFFF0000 == _CAUSE_MAGIC:
-            return note & 0xFFFF
+    def _port_cause(self):
+        """A watchdog reset counts as a bite only with the SDK's marker (docstring above)."""
         cause = machine.reset_cause()
         if cause == machine.WDT_RESET:
             bite = machine.mem32[_WATCHDOG_REASON] & 3 and machine.mem32[_WATCHDOG_SCRATCH4] == _SDK_WDT_MAGIC
             machine.mem32[_WATCHDOG_SCRATCH4] = 0  # reported once: a later soft reset is no bite
             return hal.RESET_WATCHDOG if bite else hal.RESET_SOFT
         return mcu.cause_of(cause)
-
-    def reboot(self, cause):
-        self.laser.off()
-        machine.mem32[_WATCHDOG_SCRATCH0] = _CAUSE_MAGIC | cause
-        machine.reset()
 
 
 def make():

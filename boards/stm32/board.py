@@ -52,9 +52,8 @@ from micropython import const
 import mcu
 import pins
 import reference
-import softarm
 import timers as T
-from filestore import FileStore
+from boardbase import Mem32NoteBoard
 from laserbase import LaserBase
 
 _PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
@@ -66,7 +65,6 @@ _POWER_PWM_HZ = const(20_000)
 _COMPARE_SPAN_COUNTS = const(30_000)  # farthest target the 16-bit compare may take
 
 _RTC_BKP4R = const(0x4000_2860)
-_CAUSE_MAGIC = const(0x1A5E_0000)
 
 # The reference board's tables (shared/reference.py), unchanged on this board.
 LIMITS = dict(reference.LIMITS)
@@ -299,41 +297,15 @@ class Link:
         self._vcp.write(buf)
 
 
-class Board:
+class Board(Mem32NoteBoard):
     name = "stm32"
     limits = LIMITS
     settings = SETTINGS
+    _note_addr = _RTC_BKP4R  # where reboot() keeps its cause (boardbase.Mem32NoteBoard)
 
     def __init__(self):
-        self.woken = False
-        self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         pyb.RTC()  # the backup domain (and BKP4R) becomes writable
-        self.encoder = Encoder()
-        self.laser = Laser(self.encoder)
-        self.inputs = Inputs(self)
-        self.indicator = mcu.Indicator(pins.INDICATOR)
-        self.link = Link()
-        self.store = FileStore("/flash/")
-        self.wdt = mcu.Wdt()
-
-    def ticks_us(self):
-        return time.ticks_us()
-
-    def wait(self, deadline_us):
-        """The shared wait loop; laser.check() polls the timers."""
-        softarm.wait(self, deadline_us)
-
-    def reset_cause(self):
-        note = _mem32[_RTC_BKP4R]
-        _mem32[_RTC_BKP4R] = 0
-        if note & 0xFFFF0000 == _CAUSE_MAGIC:
-            return note & 0xFFFF
-        return mcu.cause_of(machine.reset_cause())
-
-    def reboot(self, cause):
-        self.laser.off()
-        _mem32[_RTC_BKP4R] = _CAUSE_MAGIC | cause
-        machine.reset()
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link, "/flash/")
 
 
 def make():
