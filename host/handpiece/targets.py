@@ -84,6 +84,16 @@ class UnixPortTarget:
         tty.setraw(slave)  # no echo or line editing before pyserial takes it
         fl = fcntl.fcntl(master, fcntl.F_GETFL)
         fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        try:
+            # Open the port before the firmware can write: pyserial flushes
+            # the input when it opens, which would drop the boot lines.
+            transport = SerialTransport(os.ttyname(slave))
+        except TransportError:
+            os.close(master)
+            os.close(slave)
+            listener.close()
+            raise
+        os.close(slave)
         env = dict(os.environ, HP_RIG=rig_path, HP_STORE=str(self.store), HP_CLOCK=self.clock, **self.board_env)
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
@@ -93,22 +103,12 @@ class UnixPortTarget:
                 start_new_session=True, preexec_fn=_die_with_parent,
             )
         os.close(master)
+        self.device = Device(transport)
         try:
             conn = self._accept(listener)
-        except TargetError:
-            os.close(slave)
-            raise
         finally:
             listener.close()
-        try:
-            transport = SerialTransport(os.ttyname(slave))
-        except TransportError:
-            self.close()
-            raise
-        finally:
-            os.close(slave)
         self.rig = UnixRig(conn)
-        self.device = Device(transport)
         return self.device, self.rig
 
     def _accept(self, listener: socket.socket) -> socket.socket:
