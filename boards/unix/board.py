@@ -71,6 +71,14 @@ class Laser:
         self._armed = False
         self._set_enable(False)
 
+    def reset(self, cold):
+        """The output stage across a reset: the armed pulse and the FIFO are
+        gone; the enable latch drops only on a cold reset (power, watchdog)."""
+        self._armed = False
+        self._n = 0
+        if cold:
+            self.enabled = False
+
     def enable(self, on):
         self._set_enable(bool(on))
 
@@ -373,11 +381,10 @@ class Board:
         the firmware itself must drive them off (SR-1)."""
         self.cause = cause
         self.stall_until = -1
-        self.laser.disarm()
-        self.laser._n = 0
-        if cause == hal.RESET_WATCHDOG or cause == hal.RESET_POWER:
+        cold = cause == hal.RESET_WATCHDOG or cause == hal.RESET_POWER
+        self.laser.reset(cold)
+        if cold:
             self.wdt.timeout_us = 0
-            self.laser.enabled = False
         self.notify("r %d boot cause=%d" % (self.t, cause))
 
     def reset_now(self, cause, what):
