@@ -105,44 +105,53 @@ def bench_latency(n: int) -> None:
         st.load()
         rig.hand(Motion(0).hold(3600))  # still hand: enable high, no pulses needed
         for i in range(n):
-            # arm: READY, ready delay, footswitch (released and pressed again)
-            device.request("READY")
-            rig.release()
-            time.sleep(0.006)
-            rig.press()
-            rig.wait_notification(lambda: rig.enable_level() == 1, timeout=5)
-            n_out = len(rig.outputs)
-            t_host = time.perf_counter()
-            t_in = rig.open("door")
-            t_off = rig.wait_notification(
-                lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)
-            trips_host.append((time.perf_counter() - t_host) * 1e6)
+            device.request("READY")  # after 5 ms the footswitch may start emission
+
+            def trip() -> tuple[int, float]:
+                t_host = time.perf_counter()
+                return rig.open("door"), t_host  # the board time the input changed
+
+            t_in, t_off, host_us = _enable_drop(rig, 0.006, trip)
+            trips_host.append(host_us)
             trips.append(t_off - t_in)
             rig.close("door")
             rig.release()
-            time.sleep(0.025)  # debounce of the closing door
+            while device.query_status()["open"] != "-":  # the closing door is debounced
+                time.sleep(0.005)
             device.request("RESET")
         # stop byte: EMITTING -> '!' -> PAUSED; lift and press the footswitch to resume
         device.request("READY")
         time.sleep(0.006)
         for i in range(n):
-            rig.release()
-            time.sleep(0.002)
-            rig.press()
-            rig.wait_notification(lambda: rig.enable_level() == 1, timeout=5)
-            n_out = len(rig.outputs)
-            t_board = rig.now_us()
-            t_host = time.perf_counter()
-            device.stop()
-            t_off = rig.wait_notification(
-                lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)
-            stops_host.append((time.perf_counter() - t_host) * 1e6)
+            def stop() -> tuple[int, float]:
+                t_board = rig.now_us()  # taken before the byte leaves the host
+                t_host = time.perf_counter()
+                device.stop()
+                return t_board, t_host
+
+            t_board, t_off, host_us = _enable_drop(rig, 0.002, stop)
+            stops_host.append(host_us)
             stops.append(t_off - t_board)
     dist("interlock trip (board: pin -> enable)", trips)
     dist("interlock trip (host: send -> seen)", trips_host)
     dist("stop byte (board: before send -> enable)", stops)
     dist("stop byte (host: send -> seen)", stops_host)
     print("  budgets: trip p99 < 1000 us, stop byte p99 < 2000 us")
+
+
+def _enable_drop(rig, lifted_s: float, act) -> tuple[int, int, float]:
+    """Start emission (lift the footswitch, press it again), run `act`, and
+    wait for the enable line to drop. `act` returns (a board time, the host
+    time it sent at). Returns (that board time, the board time of the drop,
+    host microseconds from the send to seeing the drop)."""
+    rig.release()
+    time.sleep(lifted_s)
+    rig.press()
+    rig.wait_notification(lambda: rig.enable_level() == 1, timeout=5)
+    n_out = len(rig.outputs)
+    t_act, t_host = act()
+    t_off = rig.wait_notification(lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)
+    return t_act, t_off, (time.perf_counter() - t_host) * 1e6
 
 
 PROFILES = {

@@ -144,15 +144,18 @@ class Program:
             return "program already closed"
         if count != len(self.phases) or not count:
             return "phase count %d, received %d" % (count, len(self.phases))
-        total_uj = sum(p.pulses_max * p.pulse_uj for p in self.phases)
+        total_uj = self.total_uj()
         if total_uj > lim.session_j_max * 1_000_000:
             return over("session energy_j", total_uj // 1_000_000, lim.session_j_max)
         self.valid = True
         return None
 
-    def total_mj(self):
+    def total_uj(self):
         """Energy the program can deliver, in whole pulses (nominal)."""
-        return sum(p.pulses_max * p.pulse_uj for p in self.phases) // 1000
+        return sum(p.pulses_max * p.pulse_uj for p in self.phases)
+
+    def total_mj(self):
+        return self.total_uj() // 1000
 
 
 def crc16(data, crc=0xFFFF):
