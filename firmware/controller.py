@@ -195,18 +195,21 @@ class Controller:
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
     def check_foot(self):
+        """A pulse needs a press that starts after the footswitch was seen up
+        in PAUSED, or in READY once the ready delay has passed (SR-4, SR-5):
+        a footswitch held into READY, through the delay or through a fault
+        reset does not fire. "Up" is the contact as read, not the debounced
+        state, so a press already under way cannot arm it."""
         s = self.state
         if not self.bits & il.FOOT:
             if s == st.EMITTING:
                 self._go(st.FOOT_UP)
-            elif s == st.READY or s == st.PAUSED:
-                self.foot_armed = True
+            elif s == st.PAUSED or (s == st.READY and self.ready_left_us <= 0):
+                if not self.inputs.raw & il.FOOT:
+                    self.foot_armed = True
             return
-        if not self.foot_armed or not (s == st.READY or s == st.PAUSED):
-            return
-        if s == st.READY and self.ready_left_us > 0:
-            return  # SR-5: no pulse before the ready delay has passed
-        self._go(st.FOOT_DOWN)
+        if self.foot_armed and (s == st.READY or s == st.PAUSED):
+            self._go(st.FOOT_DOWN)
 
     # -- emission
 
