@@ -185,7 +185,10 @@ def c_reset(c, seq, args):
         return c.rep.err(seq, codes.E_INTERLOCK, il.open_names(c.bits) + " still open")
     if c.b.laser.stray_light():
         return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
+    if c.faults & (1 << codes.F_SELFTEST) and c.bits & il.FOOT:
+        return c.rep.err(seq, codes.E_FAULTED, "footswitch still pressed")
     c.fault = 0
+    c.faults = 0
     c._go(st.RESET)
     c.rep.ok(seq)
 

@@ -51,7 +51,9 @@ board.indicator
   set(on)                           emission indicator (lamp/LED on the handpiece)
 
 board.link                          the serial line (USB-CDC, UART or a pty)
-  readinto(buf) -> int              non-blocking: bytes read, 0 if none
+  readinto(buf) -> int              non-blocking: bytes read, 0 if none, -1 while
+                                    the host has closed its end (end of input: a
+                                    lost link; a board that cannot tell never says it)
   write(buf)                        write all of buf
 
 board.store                         non-volatile store: two blocks of STORE_BLOCK bytes

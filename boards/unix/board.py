@@ -37,6 +37,7 @@ from keyframes import position
 _MASK = const(0x3FFFFFFF)  # board ticks are 30-bit, as on the MCUs (firmware/ticks.py)
 _KEYFRAMES = const(1024)
 _FIFO = const(8)
+_REOPEN_POLL_MS = const(20)  # how often a closed link is checked for a new host
 
 # The reference board's tables (shared/reference.py), unchanged on this board
 # (but see HP_READY_DELAY_MS below: a bench variant set by the environment).
@@ -216,7 +217,12 @@ class Indicator:
 class Link:
     """The process's stdin/stdout, like USB-CDC on a board. The host hands over
     a pty master set non-blocking, so a read returns what is there (None when
-    nothing). In a terminal (a blocking tty) VMIN=0 gives the same behaviour."""
+    nothing). In a terminal (a blocking tty) VMIN=0 gives the same behaviour.
+
+    When the host closes its side (the pty's reads fail with EIO, poll says
+    POLLHUP) the link is `closed`: readinto() returns -1, which the firmware
+    takes as a lost link, and writes are dropped. The firmware keeps running;
+    the board notices when a host opens the pty again (Board._watch_link)."""
 
     def __init__(self):
         self._in = sys.stdin.buffer
@@ -224,6 +230,7 @@ class Link:
         self._wpoll = select.poll()
         self._wpoll.register(sys.stdout, select.POLLOUT)
         self.up = True
+        self.closed = False
         try:
             import termios
 
@@ -236,24 +243,33 @@ class Link:
             pass
 
     def readinto(self, buf):
+        if self.closed:
+            return -1
         try:
             n = self._in.readinto(buf) or 0
-        except OSError:
-            raise SystemExit(0)  # the pty's other side closed: the host is gone
+        except OSError:  # EIO: no process has the pty's other side open
+            self.closed = True
+            return -1
         return n if self.up else 0
 
     def write(self, buf):
         """Write all of buf; waits (bounded by the host reading) when the pty is full."""
-        if not self.up:
+        if not self.up or self.closed:
             return
         mv = memoryview(buf)
         done = 0
-        while done < len(buf):
-            n = self._out.write(mv[done:])
+        while done < len(buf) and not self.closed:
+            try:
+                n = self._out.write(mv[done:])
+            except OSError:
+                self.closed = True
+                return
             if n:
                 done += n
             else:
-                self._wpoll.poll(100)
+                for _, ev in self._wpoll.poll(100):
+                    if ev & (select.POLLHUP | select.POLLERR):
+                        self.closed = True
 
 
 class Store:
@@ -344,6 +360,9 @@ class Board:
         self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
+        self._stdin_polled = True
+        self._reopen = select.poll()  # stdin alone, while the host has it closed
+        self._reopen.register(sys.stdin, select.POLLIN)
         self.rig = None
         path = os.getenv("HP_RIG")
         if path:
@@ -465,12 +484,32 @@ class Board:
     # -- I/O and the rig
 
     def _block(self, timeout_ms):
+        if self.link.closed and not 0 <= timeout_ms <= _REOPEN_POLL_MS:
+            timeout_ms = _REOPEN_POLL_MS
         for obj, ev in self._poll.poll(timeout_ms):
+            self.woken = True
             if self.rig is not None and obj is self.rig.sock:
-                self.woken = True
                 self.rig.serve()
-            else:
-                self.woken = True
+            elif ev & (select.POLLHUP | select.POLLERR):
+                self.link.closed = True  # the host closed its side: the loop sees it now
+        self._watch_link()
+
+    def _watch_link(self):
+        """A closed pty reports POLLHUP on every poll: stdin leaves the wait's
+        poll while the link is closed (else wait() would never block), and a
+        host opening the pty again is noticed here, within _REOPEN_POLL_MS."""
+        link = self.link
+        if link.closed and self._stdin_polled:
+            self._poll.unregister(sys.stdin)
+            self._stdin_polled = False
+        elif link.closed:
+            for _, ev in self._reopen.poll(0):
+                if ev & (select.POLLHUP | select.POLLERR):
+                    return
+            link.closed = False
+            self._poll.register(sys.stdin, select.POLLIN)
+            self._stdin_polled = True
+            self.woken = True
 
     def notify(self, text):
         if self.rig is not None:

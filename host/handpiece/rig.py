@@ -245,6 +245,13 @@ class UnixRig(Rig):
                 self._cv.wait(left)
 
     def close_channel(self) -> None:
+        """Close the rig channel; the simulated board's process then ends.
+        shutdown() first: close() alone leaves the socket open while the
+        reader thread is blocked in recv() on it."""
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self._conn.close()
         except OSError:
