@@ -134,7 +134,7 @@ def test_host_closing_the_link_is_a_lost_link(sup_ms):
         t_close = rig.now_us()
         n_out = len(rig.outputs)
         device.close()  # the host's end of the pty closes
-        assert rig.wait_notification(lambda: rig.enable_drops(n_out)) == [t_close]  # at once
+        assert rig.wait_notification(lambda: rig.enable_drops(n_out), timeout=10) == [t_close]  # at once
         rig.advance(1000)
         assert [p for p in rig.pulses if p.t_us > t_close] == []
         assert [v for _, name, v in rig.outputs if name == "ind"][-1] == 0  # FAULT
@@ -167,3 +167,20 @@ def test_host_closing_the_link_in_standby_changes_nothing():
         assert target.proc.poll() is None and rig.outputs == []
     finally:
         target.close()
+
+
+@pytest.mark.safety("SR-4")
+def test_footswitch_held_at_boot_must_be_lifted_before_reset(station, rig):
+    station.standby()
+    rig.press()
+    rig.power_cycle()  # boots with the footswitch down: F01
+    station.advance(50)
+    station.device.hello()
+    assert station.state() == "FAULT" and fault_code(station.device) == 1
+    with pytest.raises(DeviceError) as e:
+        station.device.request("RESET")
+    assert e.value.code == E_FAULTED and "footswitch still pressed" in e.value.text
+    rig.release()
+    station.advance(50)
+    station.device.request("RESET")
+    assert station.state() == "STANDBY" and fault_code(station.device) == 0
