@@ -35,3 +35,13 @@ def test_firmware_imports_no_port_module():
     bad = re.compile(r"^\s*(import|from)\s+(rp2|pyb|esp32|esp|machine|stm)\b", re.M)
     for path in (ROOT / "firmware").rglob("*.py"):
         assert not bad.search(path.read_text()), path
+
+
+def test_fault_gravity_order_in_the_docs_is_the_firmware_order():
+    src = (ROOT / "firmware/codes.py").read_text()
+    gravity = [int(n) for n in re.search(r"^GRAVITY = \(([\d, ]+)\)", src, re.M).group(1).split(",")]
+    want = [f"F{code:02d}" for code in sorted(range(1, len(gravity)), key=lambda c: -gravity[c])]
+    for page in ("docs/codes.md", "docs/states.md"):
+        text = " ".join((ROOT / page).read_text().split())
+        order = re.search(r"gravest first: ((?:F\d\d, )+F\d\d)", text)
+        assert order and order.group(1).split(", ") == want, page
