@@ -6,6 +6,8 @@ import pytest
 from handpiece.device import DeviceError
 from handpiece.motion import Motion
 from handpiece.program import load
+from handpiece.rig import RigError
+from handpiece.strategy import Station
 
 E_PROGRAM, E_INTERLOCK, E_FAULTED, E_SESSION = 11, 12, 13, 14
 F_PHOTODIODE, F_STRAY = 6, 7
@@ -275,3 +277,138 @@ def test_unreadable_store_needs_an_explicit_new_session(station, rig):
     station.device.request("NEWSESSION")
     station.device.request("RESET")
     assert station.state() == "STANDBY"
+
+
+RESERVE_AHEAD = 16  # firmware/session.py: the store is at most this far ahead of the light
+WDT_MS = 200  # the reference board's watchdog timeout
+RESETS = ("power", "watchdog", "soft", "exception", "kill")
+
+
+class Treatment:
+    """TWO_PHASES through resets of every kind. The light is counted by the
+    rig, over every firmware process (a killed process takes its rig along)."""
+
+    def __init__(self, request, station):
+        self.target = request.node._hil_target
+        self.station = station
+        self.gone = []  # pulses seen by the rigs of killed processes
+        self.count = [0, 0]  # per phase: the device's count at the last resume
+        self.light = [0, 0]  # per phase: the light seen by then
+
+    def pulses(self, phase=None):
+        every = self.gone + self.station.rig.pulses
+        if phase is None:
+            return len(every)
+        return sum(1 for p in every if p.power_w == (3000, 2500)[phase])
+
+    def reset(self, cause):
+        """Reset the device by `cause` with the footswitch held, as it happens."""
+        rig = self.station.rig
+        if cause == "kill":
+            self.restart()
+        else:
+            {"power": rig.power_cycle, "soft": rig.soft_reset, "watchdog": lambda: rig.stall(WDT_MS + 100),
+             "exception": rig.crash}[cause]()
+            self.station.advance(WDT_MS + 50 if cause == "watchdog" else 5)
+            assert rig.resets[-1][1] == "boot cause=%d" % RESETS.index(cause)
+
+    def restart(self):
+        self.gone += self.station.rig.pulses
+        self.station = Station(*self.target.restart())
+
+    def resume(self):
+        """Recover as an operator would and upload the same program: it must
+        resume, its count at least what the light says and within one reservation."""
+        st = self.station
+        st.rig.release()
+        st.advance(50)
+        st.device.hello()
+        if st.device.query_status()["state"] == "FAULT":
+            st.device.request("RESET")
+        pend = st.load(TWO_PHASES)
+        assert pend["resumed"] == "1", "a reset forgot the session"
+        phase = int(pend["phase"])
+        mj = int(pend["delivered_mj"]) - (SCAN_PULSES * 360 if phase else 0)
+        counted = mj // (250 if phase else 360)
+        light = self.pulses(phase)
+        assert light <= counted, "the device counts less than the light it gave"
+        # at most one reservation more than it knew, plus what it fired since
+        assert counted <= self.count[phase] + light - self.light[phase] + RESERVE_AHEAD
+        self.count[phase], self.light[phase] = counted, light
+        return phase
+
+    def emit(self, motion, ms):
+        st = self.station
+        st.device.request("READY")
+        st.advance(st.ready_delay_ms + 1)
+        st.rig.hand(motion)
+        st.rig.press()
+        st.advance(ms)
+
+    def finish_points(self):
+        st = self.station
+        for _ in range(4):
+            if st.state() == "DONE":
+                break
+            st.rig.release()
+            st.rig.hand(Motion(10).hold(10))
+            st.advance(100)
+            st.rig.press()
+            st.advance(1000)
+        assert st.state() == "DONE"
+
+
+@pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.parametrize("cause", RESETS)
+def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
+    """Resets at two points of a scan and in a trigger point, one after the
+    other (each boot reads what the last one wrote): never past the target."""
+    t = Treatment(request, station)
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(150)
+    for at_ms in (250, 0):
+        t.reset(cause)
+        assert t.resume() == 0
+        t.emit(sweep(), at_ms or 6000)
+    t.station.rig.release()
+    t.station.rig.hand(Motion(10).hold(10))
+    t.station.advance(100)
+    t.station.rig.press()
+    t.station.advance(120)  # a trigger point under way
+    assert 0 < t.pulses(1) < POINT_PULSES // 2
+    t.reset(cause)
+    assert t.resume() == 1
+    t.emit(Motion(10).hold(10), 1000)
+    t.finish_points()
+    assert t.pulses(0) <= SCAN_PULSES and t.pulses(1) <= POINT_PULSES
+
+
+@pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.parametrize("step", ["data", "swap"])
+@pytest.mark.parametrize("action", ["power", "kill", "stall"])
+def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, step, action):
+    """A reservation write cut half way through its data or between removing
+    the old slot file and renaming the new one (FAT), by a power loss, a killed
+    process or a stall the watchdog must end: the other slot carries the count."""
+    t = Treatment(request, station)
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(150)
+    rig = station.rig
+    rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
+    if action == "kill":
+        with pytest.raises(RigError):
+            station.advance(1000)
+        assert [w for _, w in rig.resets][-1] == "cut %s kill" % step
+        t.restart()
+    else:
+        station.advance(1000)
+        cut = [tm for tm, w in rig.resets if w.startswith("cut ")]
+        assert len(cut) == 1
+        if action == "stall":
+            bite = [tm for tm, w in rig.resets if w == "watchdog"]
+            assert bite and 0 < bite[0] - cut[0] <= (WDT_MS + 1) * 1000  # bitten inside the write
+    assert t.pulses() < SCAN_PULSES
+    assert t.resume() == 0
+    t.emit(sweep(), 6000)
+    assert t.pulses(0) <= SCAN_PULSES
+    assert t.station.device.events_named("phase-done")

@@ -208,6 +208,12 @@ class UnixRig(Rig):
     def power_cycle(self) -> None:
         self.cmd("power")
 
+    def cut_next_write(self, step: str, action: str, stall_ms: float = 0) -> None:
+        """Stop the next store write at `step` ('data': half written, 'swap':
+        the old slot file removed, the new one not yet in place) with `action`
+        ('power', 'kill' the firmware process, 'stall' the write for stall_ms)."""
+        self.cmd(f"cut {step} {action} {round(stall_ms * 1000)}")
+
     def soft_reset(self) -> None:
         """Restart the firmware with the output latches left as they were."""
         self.cmd("soft")
