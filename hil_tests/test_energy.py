@@ -281,16 +281,23 @@ def test_unreadable_store_needs_an_explicit_new_session(station, rig):
 
 RESERVE_AHEAD = 16  # firmware/session.py: the store is at most this far ahead of the light
 WDT_MS = 200  # the reference board's watchdog timeout
-RESETS = ("power", "watchdog", "soft", "exception", "kill")
+RESETS = ("power", "watchdog", "soft", "exception", "kill")  # the HAL's causes, then a killed process
+LONG_SCAN = {
+    "program": {"name": "long scan and points"},
+    "phase": [dict(TWO_PHASES["phase"][0], energy_j=30), TWO_PHASES["phase"][1]],
+}
+LONG_SCAN_PULSES = 83  # 30 J / 0.36 J
 
 
 class Treatment:
-    """TWO_PHASES through resets of every kind. The light is counted by the
+    """A program through resets of every kind. The light is counted by the
     rig, over every firmware process (a killed process takes its rig along)."""
 
-    def __init__(self, request, station):
+    def __init__(self, request, station, program, scan_pulses):
         self.target = request.node._hil_target
         self.station = station
+        self.program = program
+        self.scan_pulses = scan_pulses
         self.gone = []  # pulses seen by the rigs of killed processes
         self.count = [0, 0]  # per phase: the device's count at the last resume
         self.light = [0, 0]  # per phase: the light seen by then
@@ -322,13 +329,13 @@ class Treatment:
         st = self.station
         st.rig.release()
         st.advance(50)
-        st.device.hello()
+        st.standby()
         if st.device.query_status()["state"] == "FAULT":
             st.device.request("RESET")
-        pend = st.load(TWO_PHASES)
+        pend = st.load(self.program)
         assert pend["resumed"] == "1", "a reset forgot the session"
         phase = int(pend["phase"])
-        mj = int(pend["delivered_mj"]) - (SCAN_PULSES * 360 if phase else 0)
+        mj = int(pend["delivered_mj"]) - (self.scan_pulses * 360 if phase else 0)
         counted = mj // (250 if phase else 360)
         light = self.pulses(phase)
         assert light <= counted, "the device counts less than the light it gave"
@@ -338,14 +345,17 @@ class Treatment:
         return phase
 
     def emit(self, motion, ms):
+        """READY, the ready delay, then a press: emission for `ms`."""
         st = self.station
         st.device.request("READY")
         st.advance(st.ready_delay_ms + 1)
         st.rig.hand(motion)
         st.rig.press()
         st.advance(ms)
+        assert st.state() != "READY", "the press did not start emission"
 
-    def finish_points(self):
+    def finish(self):
+        """Trigger points, a press each, until the session is done: never past the target."""
         st = self.station
         for _ in range(4):
             if st.state() == "DONE":
@@ -356,59 +366,63 @@ class Treatment:
             st.rig.press()
             st.advance(1000)
         assert st.state() == "DONE"
+        assert self.pulses(0) <= self.scan_pulses and self.pulses(1) <= POINT_PULSES
 
 
 @pytest.mark.safety("SR-14", "SR-6")
 @pytest.mark.parametrize("cause", RESETS)
 def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
-    """Resets at two points of a scan and in a trigger point, one after the
-    other (each boot reads what the last one wrote): never past the target."""
-    t = Treatment(request, station)
-    station.emitting(program=TWO_PHASES, motion=sweep())
-    station.advance(150)
-    for at_ms in (250, 0):
+    """Resets at several points of a scan and of a trigger point, one after
+    the other (each boot reads what the last one wrote)."""
+    t = Treatment(request, station, LONG_SCAN, LONG_SCAN_PULSES)
+    station.emitting(program=LONG_SCAN, motion=sweep())
+    station.advance(40)
+    for at_ms in (130, 260, 410, 0):
         t.reset(cause)
         assert t.resume() == 0
-        t.emit(sweep(), at_ms or 6000)
-    t.station.rig.release()
-    t.station.rig.hand(Motion(10).hold(10))
-    t.station.advance(100)
-    t.station.rig.press()
-    t.station.advance(120)  # a trigger point under way
-    assert 0 < t.pulses(1) < POINT_PULSES // 2
-    t.reset(cause)
-    assert t.resume() == 1
+        t.emit(sweep(), at_ms or 8000)
+    for at_ms in (120, 0):  # into the first trigger point, then a little into the rest
+        st = t.station
+        st.rig.release()
+        st.rig.hand(Motion(10).hold(10))
+        st.advance(100)
+        st.rig.press()
+        st.advance(at_ms or 60)
+        assert t.pulses(1) < POINT_PULSES
+        t.reset(cause)
+        assert t.resume() == 1
     t.emit(Motion(10).hold(10), 1000)
-    t.finish_points()
-    assert t.pulses(0) <= SCAN_PULSES and t.pulses(1) <= POINT_PULSES
+    t.finish()
 
 
 @pytest.mark.safety("SR-14", "SR-6")
-@pytest.mark.parametrize("step", ["data", "swap"])
-@pytest.mark.parametrize("action", ["power", "kill", "stall"])
-def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, step, action):
-    """A reservation write cut half way through its data or between removing
-    the old slot file and renaming the new one (FAT), by a power loss, a killed
-    process or a stall the watchdog must end: the other slot carries the count."""
-    t = Treatment(request, station)
-    station.emitting(program=TWO_PHASES, motion=sweep())
+@pytest.mark.parametrize("action", ["power", "soft", "error", "kill", "stall"])
+def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
+    """Reservation writes cut half way through their data, and between
+    removing the old slot file and renaming the new one (FAT), by each kind
+    of reset: the other slot carries the count. A write stalled past the
+    watchdog's timeout is bitten inside the write."""
+    t = Treatment(request, station, LONG_SCAN, LONG_SCAN_PULSES)
+    station.emitting(program=LONG_SCAN, motion=sweep())
     station.advance(150)
-    rig = station.rig
-    rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
-    if action == "kill":
-        with pytest.raises(RigError):
-            station.advance(1000)
-        assert [w for _, w in rig.resets][-1] == "cut %s kill" % step
-        t.restart()
-    else:
-        station.advance(1000)
-        cut = [tm for tm, w in rig.resets if w.startswith("cut ")]
-        assert len(cut) == 1
-        if action == "stall":
-            bite = [tm for tm, w in rig.resets if w == "watchdog"]
-            assert bite and 0 < bite[0] - cut[0] <= (WDT_MS + 1) * 1000  # bitten inside the write
-    assert t.pulses() < SCAN_PULSES
-    assert t.resume() == 0
-    t.emit(sweep(), 6000)
-    assert t.pulses(0) <= SCAN_PULSES
+    for step in ("data", "swap"):
+        rig = t.station.rig
+        rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
+        if action == "kill":
+            with pytest.raises(RigError):
+                t.station.advance(600)
+            assert [w for _, w in rig.resets][-1] == "cut %s kill" % step
+            t.restart()
+        else:
+            t.station.advance(600)
+            cut = [tm for tm, w in rig.resets if w == "cut %s %s" % (step, action)]
+            assert len(cut) == 1
+            after = [w for tm, w in rig.resets if tm >= cut[0]]
+            assert after[-1] == "boot cause=%d" % {"power": 0, "stall": 1, "soft": 2, "error": 3}[action]
+            if action == "stall":
+                bite = [tm for tm, w in rig.resets if w == "watchdog" and tm >= cut[0]]
+                assert bite and bite[0] - cut[0] <= (WDT_MS + 1) * 1000  # bitten inside the write
+        assert t.resume() == 0
+        t.emit(sweep(), 150 if step == "data" else 8000)
     assert t.station.device.events_named("phase-done")
+    t.finish()

@@ -265,14 +265,18 @@ class Store(FileStore):
 
     `cut` stops the next write at a step: `data` (half the block is in the
     temporary file) or `swap` (the slot's file removed, the temporary file not
-    yet renamed), then does `power` (a power loss), `kill` (the firmware
-    process is killed, SIGKILL) or `stall` (the write blocks for `stall_us` of
-    board time, watchdog running, then goes on)."""
+    yet renamed), then does `power` (a power loss), `soft` (a soft reset),
+    `error` (the write raises OSError, as a failing flash does), `kill` (the
+    firmware process is killed, SIGKILL) or `stall` (the write blocks for
+    `stall_us` of board time, watchdog running, then goes on)."""
+
+    ACTIONS = ("power", "soft", "error", "kill", "stall")
 
     def __init__(self, board, folder):
         super().__init__(folder)
         self._b = board
         self.cut = None  # (step, action, stall_us) for the next write
+        self._cut = None  # the cut of the write under way
 
     def write(self, slot, data):
         self._cut, self.cut = self.cut, None
@@ -303,6 +307,10 @@ class Store(FileStore):
             b.block(stall_us)  # the loop is stuck in the write; the watchdog is not
         elif action == "kill":
             os.system("kill -9 $PPID")  # this process, from the shell it started
+        elif action == "error":
+            raise OSError(5)  # EIO: the firmware restarts after the exception
+        elif action == "soft":
+            b.reset_now(hal.RESET_SOFT, "soft")
         else:
             b.laser.off()
             b.reset_now(hal.RESET_POWER, "power torn-write")

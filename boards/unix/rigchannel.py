@@ -130,8 +130,8 @@ def _tear(b, w):
 
 
 def _cut(b, w):
-    if w[0] not in ("data", "swap") or w[1] not in ("power", "kill", "stall"):
-        return "? cut data|swap power|kill|stall <us>"
+    if w[0] not in ("data", "swap") or w[1] not in b.store.ACTIONS:
+        return "? cut data|swap power|soft|error|kill|stall <us>"
     b.store.cut = (w[0], w[1], int(w[2]) if w[1] == "stall" else 0)
     return "= ok"
 

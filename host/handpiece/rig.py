@@ -224,8 +224,9 @@ class UnixRig(Rig):
 
     def cut_next_write(self, step: str, action: str, stall_ms: float = 0) -> None:
         """Stop the next store write at `step` ('data': half written, 'swap':
-        the old slot file removed, the new one not yet in place) with `action`
-        ('power', 'kill' the firmware process, 'stall' the write for stall_ms)."""
+        the old slot file removed, the new one not yet in place) with `action`:
+        'power', 'soft', 'error' (the write raises), 'kill' (the firmware
+        process) or 'stall' (the write blocks for stall_ms, watchdog running)."""
         self.cmd(f"cut {step} {action} {round(stall_ms * 1000)}")
 
     def soft_reset(self) -> None:
