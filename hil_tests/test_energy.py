@@ -426,3 +426,25 @@ def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
         t.emit(sweep(), 150 if step == "data" else 8000)
     assert t.station.device.events_named("phase-done")
     t.finish()
+
+
+@pytest.mark.safety("SR-14")
+@pytest.mark.parametrize("size", [0, 40])
+def test_a_store_left_short_is_unreadable_not_blank(request, station, size):
+    """Slot files cut short (empty, as a truncating write leaves them, or part
+    of a slot): the count is unknown, so F09 and no new session until NEWSESSION."""
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(300)
+    target = request.node._hil_target
+    target.kill()
+    for slot in target.store.glob("hilt-slot*.bin"):
+        slot.write_bytes(slot.read_bytes()[:size])
+    station = Station(*target.open())
+    station.standby()
+    assert station.device.query_status()["fault"] == "9"
+    with pytest.raises(DeviceError) as e:
+        station.load(TWO_PHASES)
+    assert e.value.code == E_SESSION and "NEWSESSION" in e.value.text
+    station.device.request("NEWSESSION")
+    station.device.request("RESET")
+    assert station.load(TWO_PHASES)["resumed"] == "0"

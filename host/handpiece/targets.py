@@ -124,9 +124,9 @@ class UnixPortTarget:
         self.close()
         raise TargetError(f"the firmware did not start (no rig connection); its stderr:\n{err}")
 
-    def restart(self) -> tuple[Device, UnixRig]:
-        """Kill the firmware process (SIGKILL, unless it is already gone) and
-        start it again on the same store, as after a crash of the process."""
+    def kill(self) -> None:
+        """Kill the firmware process (SIGKILL, unless it is already gone);
+        open() starts it again on the same store."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -136,6 +136,10 @@ class UnixPortTarget:
         self.device.close()
         self.rig.close_channel()
         os.remove(os.path.join(self._tmp.name, "rig.sock"))
+
+    def restart(self) -> tuple[Device, UnixRig]:
+        """A crash of the firmware process: killed, then started again on the same store."""
+        self.kill()
         return self.open()
 
     def stderr(self) -> str:
