@@ -398,33 +398,46 @@ def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
 @pytest.mark.safety("SR-14", "SR-6")
 @pytest.mark.parametrize("action", ["power", "soft", "error", "kill", "stall"])
 def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
-    """Reservation writes cut half way through their data, and between
-    removing the old slot file and renaming the new one (FAT), by each kind
-    of reset: the other slot carries the count. A write stalled past the
-    watchdog's timeout is bitten inside the write."""
+    """Store writes cut half way through their data, and between removing the
+    old slot file and renaming the new one (FAT), by each kind of reset, in a
+    scan and at a trigger point: the other slot carries the count. A write
+    stalled past the watchdog's timeout is bitten inside the write."""
     t = Treatment(request, station, LONG_SCAN, LONG_SCAN_PULSES)
+
+    def cut(step, ms):
+        """The next store write cut at `step` within `ms` of emission."""
+        rig = t.station.rig
+        rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
+        n = len(rig.resets)
+        if action == "kill":
+            with pytest.raises(RigError):
+                t.station.advance(ms)
+            assert [w for _, w in rig.resets[n:]] == ["cut %s kill" % step]
+            t.restart()
+            return
+        t.station.advance(ms)
+        seen = rig.resets[n:]
+        assert seen and seen[0][1] == "cut %s %s" % (step, action), "no store write was cut"
+        assert seen[-1][1] == "boot cause=%d" % {"power": 0, "stall": 1, "soft": 2, "error": 3}[action]
+        if action == "stall":
+            bite = [tm for tm, w in seen if w == "watchdog"]
+            assert bite and bite[0] - seen[0][0] <= (WDT_MS + 1) * 1000  # bitten inside the write
+
     station.emitting(program=LONG_SCAN, motion=sweep())
     station.advance(150)
     for step in ("data", "swap"):
-        rig = t.station.rig
-        rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
-        if action == "kill":
-            with pytest.raises(RigError):
-                t.station.advance(600)
-            assert [w for _, w in rig.resets][-1] == "cut %s kill" % step
-            t.restart()
-        else:
-            t.station.advance(600)
-            cut = [tm for tm, w in rig.resets if w == "cut %s %s" % (step, action)]
-            assert len(cut) == 1
-            after = [w for tm, w in rig.resets if tm >= cut[0]]
-            assert after[-1] == "boot cause=%d" % {"power": 0, "stall": 1, "soft": 2, "error": 3}[action]
-            if action == "stall":
-                bite = [tm for tm, w in rig.resets if w == "watchdog" and tm >= cut[0]]
-                assert bite and bite[0] - cut[0] <= (WDT_MS + 1) * 1000  # bitten inside the write
+        cut(step, 600)  # a reservation in the scan
         assert t.resume() == 0
         t.emit(sweep(), 150 if step == "data" else 8000)
     assert t.station.device.events_named("phase-done")
+    st = t.station
+    st.rig.release()
+    st.rig.hand(Motion(10).hold(10))
+    st.advance(100)
+    st.rig.press()
+    cut("swap", 300)  # the first reservation at a trigger point
+    assert t.pulses(1) == 0 and t.resume() == 1
+    t.emit(Motion(10).hold(10), 1000)
     t.finish()
 
 
