@@ -12,8 +12,9 @@ What it models, and how it knows:
 - the watchdog: bites when not fed for its timeout (virtual or real time):
   the enable line drops and the firmware restarts with RESET_WATCHDOG;
 - the store: the real boards' file store (one file per slot, HP_STORE the
-  folder prefix), its writes cut at a chosen step by a power loss, a kill of
-  the process or a stall (the watchdog bites a loop stuck in a write).
+  folder prefix), its writes cut at a chosen step by a power loss, a soft
+  reset, a write error, a kill of the process or a stall (the watchdog bites
+  a loop stuck in a write).
 
 Clock: `HP_CLOCK=virtual` (default) runs time only when the rig says `adv`,
 jumping from event to event, so a test is deterministic and a session runs in
