@@ -81,11 +81,13 @@ class Controller:
         # latched below must not leave the session at its unknown default (SR-14).
         self.store_ok = self.session.load()
         if not self.store_ok:
-            return self.trip(codes.F_STORE, "the store was written but no session slot is whole")
+            self.trip(codes.F_STORE, "the store was written but no session slot is whole")
         if cause == hal.RESET_WATCHDOG:
             return self.trip(codes.F_WATCHDOG, "loop stalled")
         if cause == hal.RESET_EXCEPTION:
             return self.trip(codes.F_EXCEPTION, "restarted after an exception")
+        if not self.store_ok:
+            return
         raw = b.inputs.read()
         if raw & il.FOOT:
             return self.trip(codes.F_SELFTEST, "footswitch pressed at boot")
