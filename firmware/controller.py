@@ -79,13 +79,17 @@ class Controller:
         self._go(st.BOOTED)
         self.b.wdt.start(self.cfg["wdt_timeout_ms"])
         self.prev_us = now
+        # The delivered dose is read first, whatever the reset cause: a fault
+        # latched below must not leave the session at its unknown default (SR-14).
+        self.store_ok = self.session.load()
+        if not self.store_ok:
+            self.trip(codes.F_STORE, "the store was written but no session slot is whole")
         if cause == hal.RESET_WATCHDOG:
             return self.trip(codes.F_WATCHDOG, "loop stalled")
         if cause == hal.RESET_EXCEPTION:
             return self.trip(codes.F_EXCEPTION, "restarted after an exception")
-        if not self.session.load():
-            self.store_ok = False
-            return self.trip(codes.F_STORE, "both session slots corrupt")
+        if not self.store_ok:
+            return
         raw = b.inputs.read()
         if raw & il.FOOT:
             return self.trip(codes.F_SELFTEST, "footswitch pressed at boot")

@@ -57,8 +57,11 @@ board.link                          the serial line (USB-CDC, UART or a pty)
   write(buf)                        write all of buf
 
 board.store                         non-volatile store: two blocks of STORE_BLOCK bytes
-  read(slot) -> bytes or None
-  write(slot, data)
+  read(slot) -> bytes or None       None only if the slot was never written; a slot
+                                    that is there but cannot be read gives short or
+                                    empty bytes (corrupt, never blank)
+  write(slot, data)                 never touches the other slot, even when cut
+                                    by a power loss half way
 
 board.wdt
   start(timeout_ms)

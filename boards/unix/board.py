@@ -11,7 +11,10 @@ What it models, and how it knows:
 - inputs: interlocks and footswitch as the rig sets them;
 - the watchdog: bites when not fed for its timeout (virtual or real time):
   the enable line drops and the firmware restarts with RESET_WATCHDOG;
-- the store: a file of two blocks; a write can be torn by an injected power loss.
+- the store: the real boards' file store (one file per slot, HP_STORE the
+  folder prefix), its writes cut at a chosen step by a power loss, a soft
+  reset, a write error, a kill of the process or a stall (the watchdog bites
+  a loop stuck in a write).
 
 Clock: `HP_CLOCK=virtual` (default) runs time only when the rig says `adv`,
 jumping from event to event, so a test is deterministic and a session runs in
@@ -33,6 +36,7 @@ import ticks
 from rigchannel import RigChannel
 import reference
 from keyframes import position
+from filestore import FileStore
 
 _MASK = const(0x3FFFFFFF)  # board ticks are 30-bit, as on the MCUs (firmware/ticks.py)
 _KEYFRAMES = const(1024)
@@ -272,43 +276,68 @@ class Link:
                         self.closed = True
 
 
-class Store:
-    def __init__(self, board, path):
-        self._b = board
-        self._path = path
-        self.tear = False
+class Store(FileStore):
+    """The real boards' store (shared/filestore.py), its rename done the way
+    FAT does it (remove, then rename): the worst case of the real boards.
 
-    def read(self, slot):
-        try:
-            with open(self._path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        block = data[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK]
-        return block if len(block) == hal.STORE_BLOCK else None
+    `cut` stops the next write at a step: `data` (half the block is in the
+    temporary file) or `swap` (the slot's file removed, the temporary file not
+    yet renamed), then does `power` (a power loss), `soft` (a soft reset),
+    `error` (the write raises OSError, as a failing flash does), `kill` (the
+    firmware process is killed, SIGKILL) or `stall` (the write blocks for
+    `stall_us` of board time, watchdog running, then goes on)."""
+
+    ACTIONS = ("power", "soft", "error", "kill", "stall")
+
+    def __init__(self, board, folder):
+        super().__init__(folder)
+        self._b = board
+        self.cut = None  # (step, action, stall_us) for the next write
+        self._cut = None  # the cut of the write under way
 
     def write(self, slot, data):
-        block = bytes(data) + b"\xff" * (hal.STORE_BLOCK - len(data))
+        self._cut, self.cut = self.cut, None
+        super().write(slot, data)
+
+    def _put(self, path, block):
+        if self._cut and self._cut[0] == "data":
+            with open(path, "wb") as f:
+                f.write(block[: len(block) // 2])
+            self._act()
+        super()._put(path, block)
+
+    def _replace(self, tmp, path):
         try:
-            with open(self._path, "rb") as f:
-                whole = bytearray(f.read())
+            os.remove(path)
         except OSError:
-            whole = bytearray(b"\xff" * (2 * hal.STORE_BLOCK))
-        if len(whole) < 2 * hal.STORE_BLOCK:
-            whole.extend(b"\xff" * (2 * hal.STORE_BLOCK - len(whole)))
-        torn = self.tear
-        if torn:
-            self.tear = False
-            block = block[: len(data) // 2] + b"\x00" * (hal.STORE_BLOCK - len(data) // 2)
-        whole[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK] = block
-        with open(self._path, "wb") as f:
-            f.write(whole)
-        if torn:
-            self._b.laser.off()
-            self._b.reset_now(hal.RESET_POWER, "power torn-write")
+            pass  # the slot's first write
+        if self._cut and self._cut[0] == "swap":
+            self._act()
+        os.rename(tmp, path)
+
+    def _act(self):
+        step, action, stall_us = self._cut
+        self._cut = None
+        b = self._b
+        b.notify("r %d cut %s %s" % (b.t, step, action))
+        if action == "stall":
+            b.block(stall_us)  # the loop is stuck in the write; the watchdog is not
+        elif action == "kill":
+            os.system("kill -9 $PPID")  # this process, from the shell it started
+        elif action == "error":
+            raise OSError(5)  # EIO: the firmware restarts after the exception
+        elif action == "soft":
+            b.reset_now(hal.RESET_SOFT, "soft")
+        else:
+            b.laser.off()
+            b.reset_now(hal.RESET_POWER, "power torn-write")
 
 
 class Wdt:
+    """Bites when not fed for its timeout of board time. The board checks it
+    wherever its time passes (_hardware): in wait(), and in block() while the
+    firmware is stuck elsewhere, so a loop stuck in a write is bitten too."""
+
     def __init__(self, board):
         self._b = board
         self.timeout_us = 0
@@ -320,9 +349,6 @@ class Wdt:
 
     def feed(self):
         self.fed = self._b.t
-
-    def bitten(self, t):
-        return self.timeout_us and t - self.fed > self.timeout_us
 
 
 # A bench variant of the simulated board: a shorter ready delay, so that a
@@ -349,7 +375,7 @@ class Board:
         self.inputs = Inputs()
         self.indicator = Indicator(self)
         self.link = Link()
-        self.store = Store(self, os.getenv("HP_STORE") or "hilt-store.bin")
+        self.store = Store(self, os.getenv("HP_STORE") or "")
         self.wdt = Wdt(self)
         self.cause = hal.RESET_POWER
         self.until = -1  # virtual time the rig asked to reach; -1 none
@@ -410,6 +436,17 @@ class Board:
         """A reset from outside the firmware (power, soft reset, torn write)."""
         self.notify("r %d %s" % (self.t, what))
         raise Reset(cause)
+
+    def block(self, us):
+        """The firmware is stuck for `us` outside wait() (a slow write): the
+        board's time runs on without it, and so does the watchdog."""
+        if self.virtual:
+            end = self.t + us
+            while self.t < end:
+                self._hardware(end)
+        else:
+            time.sleep_us(us)
+            self._hardware(self._real())
 
     def reboot(self, cause):
         self.notify("r %d reboot cause=%d" % (self.t, cause))
