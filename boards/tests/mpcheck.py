@@ -1,7 +1,8 @@
 """Helpers for the board tests that run inside the MicroPython Unix port.
 
 `use(board)` puts the fakes, the firmware core, the shared modules and the
-board folder on sys.path (fakes first, so `machine` is the fake). `run(ns)`
+board folder on sys.path (fakes first, so `machine` is the fake) and tells
+the fakes which port they stand for. `run(ns)`
 calls every function named test_* and prints one line per result; the
 process exits 1 when any failed, so the pytest driver sees it.
 """
@@ -10,9 +11,16 @@ import sys
 ROOT = sys.path[0] + "/../.."
 
 
+_PORT = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}
+
+
 def use(board):
     for p in (ROOT + "/boards/" + board, ROOT + "/boards/shared", ROOT + "/firmware", ROOT + "/boards/fakes"):
         sys.path.insert(0, p)
+    if board in _PORT:
+        import fakeport
+
+        fakeport.NAME = _PORT[board]  # before the board imports machine: the fakes offer that port's names
 
 
 class Failed(Exception):
