@@ -33,7 +33,8 @@ What each part guarantees, and how it knows:
   stop the pulse in software; the AND gate and the chain do.
 - Watchdog: machine.WDT (the task watchdog; cannot be stopped once started).
   The reason for machine.reset() is kept in RTC memory (survives a software
-  reset, not a power cycle).
+  reset, not a power cycle). The port reports machine.reset() and a panic
+  both as HARD_RESET: without a note that reads as RESET_EXCEPTION.
 """
 import esp32
 import machine
@@ -167,6 +168,14 @@ class Board(BoardBase):
         check_port(sys.implementation.version)
         super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
         self._rtc = machine.RTC()
+
+    def _port_cause(self):
+        """The port reports machine.reset() and a panic alike as HARD_RESET
+        (esp_reset_reason ESP_RST_SW and ESP_RST_PANIC). The firmware's own
+        reboot() leaves a note first, so one without a note is a crash (or a
+        reset typed at the REPL, safe mode only): read as RESET_EXCEPTION,
+        which latches a fault at boot, never as a power cycle."""
+        return mcu.cause_of(machine.reset_cause(), soft=(machine.SOFT_RESET,), crash=(machine.HARD_RESET,))
 
     def _take_note(self):
         note = self._rtc.memory()

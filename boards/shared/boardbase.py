@@ -62,7 +62,8 @@ class BoardBase:
         machine.reset()
 
     def _port_cause(self):
-        """hal.RESET_* from machine.reset_cause() (rp2 refines a watchdog reset)."""
+        """hal.RESET_* from machine.reset_cause() (rp2 refines a watchdog
+        reset; stm32 and esp32 name their other causes, mcu.cause_of)."""
         return mcu.cause_of(machine.reset_cause())
 
     def _take_note(self):

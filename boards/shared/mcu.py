@@ -100,10 +100,15 @@ class Turn:
         return flipped
 
 
-def cause_of(machine_cause):
-    """hal.RESET_* for a machine.reset_cause() value."""
+def cause_of(machine_cause, soft=(), crash=()):
+    """hal.RESET_* for a machine.reset_cause() value. Only WDT_RESET and
+    PWRON_RESET exist on every port (rp2 defines no other), so the board
+    names its own: `soft` the causes that read as RESET_SOFT, `crash` those
+    that read as RESET_EXCEPTION; anything else reads as RESET_POWER."""
     if machine_cause == machine.WDT_RESET:
         return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
+    if machine_cause in soft:
         return hal.RESET_SOFT
+    if machine_cause in crash:
+        return hal.RESET_EXCEPTION
     return hal.RESET_POWER

@@ -307,6 +307,9 @@ class Board(Mem32NoteBoard):
         pyb.RTC()  # the backup domain (and BKP4R) becomes writable
         super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link, "/flash/")
 
+    def _port_cause(self):
+        return mcu.cause_of(machine.reset_cause(), soft=(machine.SOFT_RESET,))
+
 
 def make():
     return Board()

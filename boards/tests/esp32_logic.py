@@ -101,6 +101,36 @@ def test_wait_returns_when_the_encoder_turns():
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
+def test_reset_causes():
+    b = board.make()
+    try:
+        for cause, want in ((machine.PWRON_RESET, hal.RESET_POWER), (machine.WDT_RESET, hal.RESET_WATCHDOG),
+                            (machine.SOFT_RESET, hal.RESET_SOFT), (machine.HARD_RESET, hal.RESET_EXCEPTION)):
+            machine.reset_cause_value = cause
+            eq(b.reset_cause(), want, "machine cause %d" % cause)
+    finally:
+        machine.reset_cause_value = machine.PWRON_RESET
+    try:
+        b.reboot(hal.RESET_EXCEPTION)
+    except machine.Reset:
+        pass
+    machine.reset_cause_value = machine.HARD_RESET  # reboot() resets through machine.reset()
+    try:
+        eq(b.reset_cause(), hal.RESET_EXCEPTION, "the note kept by reboot()")
+    finally:
+        machine.reset_cause_value = machine.PWRON_RESET
+
+
+def test_interlock_irq_refuses_hard():
+    """The ESP32 port's Pin.irq() has no `hard` argument: the fake rejects it too."""
+    p = machine.Pin(pins.DOOR, machine.Pin.IN)
+    try:
+        p.irq(lambda pin: None, machine.Pin.IRQ_FALLING, hard=True)
+        check(False, "hard= accepted")
+    except TypeError:
+        pass
+
+
 def test_contract():
     eq(hal.missing(board.make()), [], "HAL contract")
 

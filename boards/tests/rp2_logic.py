@@ -174,6 +174,15 @@ def test_reboot_cause_survives_reset():
     eq(b.reset_cause(), hal.RESET_EXCEPTION, "cause after reboot")
 
 
+def test_power_on_reset_cause():
+    """The rp2 port defines only PWRON_RESET and WDT_RESET (no SOFT_RESET):
+    a boot after power-on must not touch the others."""
+    check(not hasattr(machine, "SOFT_RESET"), "the fake offers rp2's reset causes only")
+    b = make()
+    machine.reset_cause_value = machine.PWRON_RESET
+    eq(b.reset_cause(), hal.RESET_POWER, "power-on boot")
+
+
 _REASON = 0x40058008
 _SCRATCH4 = 0x4005801C
 
