@@ -147,6 +147,10 @@ class Encoder:
         sm.put(pio.COUNT_ZERO)  # X = COUNT_ZERO before the program runs
         sm.exec("pull()")
         sm.exec("mov(x, osr)")
+        # The program's first pass takes the previous A/B state from OSR:
+        # make it the pins' state now, or a start with A or B high counts +-1.
+        sm.exec("in_(pins, 2)")
+        sm.exec("mov(osr, isr)")
         sm.active(1)
         self._sm = sm
 

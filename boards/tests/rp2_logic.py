@@ -87,6 +87,37 @@ def test_quadrature_counts_both_ways():
     eq(run_decoder([quad_levels(-c) for c in range(1, 9)]), -8, "below zero")
 
 
+def test_encoder_starts_at_zero_whatever_the_pins():
+    """The board's set-up (its put and exec'd instructions), then the program,
+    with the encoder resting at each A/B state: the count stays 0."""
+    for ab in range(4):
+        make()
+        sm = rp2.StateMachine.made[0]
+        sim = rp2.Sim(pio.quadrature, read_pins=lambda n: ab)
+        sim.tx = [v for kind, v in sm.log if kind == "put"]
+        for instr in sm.execs:
+            sim.exec(instr)
+        for _ in range(40):
+            sim.step()
+            sim.rx[:] = sim.rx[-1:]
+        eq(sim.rx[-1] - pio.COUNT_ZERO, 0, "count at rest with A/B = %d" % ab)
+
+
+def test_fake_pio_shifts_left_by_default():
+    """rp2.asm_pio's in_shiftdir and out_shiftdir default to SHIFT_LEFT."""
+
+    @rp2.asm_pio()
+    def prog():
+        pull()  # noqa: F821 - PIO DSL names
+        out(x, 4)  # noqa: F821
+
+    sim = rp2.Sim(prog)
+    sim.tx.append(0xA000_0005)
+    sim.step()
+    sim.step()
+    eq(sim.x, 0xA, "out(x, 4) takes the top bits when shifting left")
+
+
 def test_quadrature_ignores_double_change():
     eq(run_decoder([1, 3, 0, 3]), 2, "3 -> 0 and 0 -> 3 (both bits) count nothing")
 
