@@ -208,6 +208,19 @@ def test_encoder_pins_pulled_up():
         eq(machine.Pin(p).pull, pyb.Pin.PULL_UP, "pull-up on %s after channel()" % p)
 
 
+def test_register_addresses_precomputed():
+    for name in ("TIM8_CR1", "TIM8_CR2", "TIM8_SMCR", "TIM8_SR", "TIM8_EGR", "TIM8_CCMR1", "TIM8_CNT", "TIM8_ARR",
+                 "TIM8_CCR1", "TIM8_BDTR", "TIM4_CR2", "TIM4_CCMR1", "TIM4_CCMR2", "TIM4_CCR3"):
+        base, reg = name.split("_")
+        eq(getattr(T, name), getattr(T, base) + getattr(T, reg), name)
+
+
+def test_encoder_input_filter_set():
+    mem[T.TIM4 + T.CCMR1] = 0x0101  # CC1S = CC2S = 01, as pyb's ENC_AB set-up leaves it
+    board.make()
+    eq(mem[T.TIM4 + T.CCMR1], 0xF1F1, "IC1F = IC2F = 1111 (3 us at 84 MHz), input mapping kept")
+
+
 def test_power_setpoint_in_timer_ticks():
     b = board.make()
     b.laser.configure(100, 1000)

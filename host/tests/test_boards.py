@@ -128,6 +128,39 @@ def test_board_logic_in_unix_port(script, tmp_path):
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("port", ["rp2", "stm32", "esp32"])
+def test_fakes_offer_only_what_the_port_defines(port):
+    """Every name, class attribute and keyword of the fakes exists in the port's
+    official stubs (installed by `make setup` into build/stubs)."""
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "tests" / "fakecheck.py"), port],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("board", ALL_BOARDS)
+def test_no_big_int_arithmetic_in_irq_paths(board):
+    """32-bit ports: small ints end at 2**30; a sum above it in a hard IRQ or
+    with interrupts masked allocates (boards/tests/irqlint.py)."""
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "tests" / "irqlint.py"), board],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_irq_lint_sees_a_run_time_address_sum(tmp_path, monkeypatch):
+    """The lint itself: a register address summed inside a handler is reported."""
+    spec = importlib.util.spec_from_file_location("irqlint", ROOT / "boards" / "tests" / "irqlint.py")
+    lint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lint)
+    src = tmp_path / "board.py"
+    src.write_text("from micropython import const\nimport machine\nBASE = const(0x4001_0400)\nOFF = const(0x44)\n"
+                   "OK = const(BASE + OFF)\n\nclass I:\n    def __init__(self, p):\n        p.irq(self._h)\n\n"
+                   "    def _h(self, pin):\n        machine.mem32[OK] = 0\n        self._off()\n\n"
+                   "    def _off(self):\n        machine.mem32[BASE + OFF] = 0\n")
+    monkeypatch.setattr(lint, "sources", lambda board: [src])
+    found = lint.lint("x")
+    assert len(found) == 1 and "BASE + OFF" in found[0], found
+
+
 def test_flash_to_missing_port_is_a_clear_error():
     r = subprocess.run([sys.executable, str(ROOT / "boards" / "build.py"), "--flash", "rp2", "/dev/no-such-port"],
                        capture_output=True, text=True)
