@@ -115,10 +115,10 @@ class Laser(SoftArmLaser):
         self._arm.armed = False
 
     def enable(self, on):
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             return
         self._en.value(1 if on else 0)
-        if on and not mcu.closed(self._interlocks):  # one that opened during the write wins
+        if on and not self._may_enable():  # one that opened during the write wins
             self.off()
 
     def configure(self, width_us, power_w):
@@ -154,8 +154,8 @@ class Encoder:
 class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
 

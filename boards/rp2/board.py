@@ -107,12 +107,12 @@ class Laser(SoftArmLaser):
     def enable(self, on):
         # The interlock chain gates the driver in hardware anyway; this only
         # keeps the line honest when the core asks with an interlock open.
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             return
         self._en.value(1 if on else 0)
         # An interlock IRQ between the check above and the write would be
         # undone by the write: look again, and drop the line if one opened.
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             self.off()
 
     def configure(self, width_us, power_w):
@@ -167,8 +167,8 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once, with no allocation, integer work only (SR-3).
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 

@@ -38,6 +38,7 @@ class BoardBase:
         self.encoder = encoder()
         self.laser = laser(self.encoder)
         self.inputs = inputs(self)
+        self.laser.watch(self.inputs)  # enable(True) refuses while a trip is latched
         self.indicator = mcu.Indicator(indicator_pin)
         self.link = link()
         self.store = FileStore(store_folder)

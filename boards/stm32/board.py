@@ -158,7 +158,7 @@ class Laser(LaserBase):
         # between them, so it always has the last word.
         irq = machine.disable_irq()
         try:
-            if mcu.closed(self._interlocks):
+            if self._may_enable():
                 # A compare left live by an earlier arm must not come back with
                 # MOE: switch it off; wait() hands a still-armed pulse over again.
                 self._trigger_off()
@@ -277,8 +277,8 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once; laser.off() is registers and flags only.
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 

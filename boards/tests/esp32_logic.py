@@ -31,6 +31,11 @@ def test_interlock_irqs_are_soft():
     check(not machine.Pin(pins.DOOR).hard, "ESP32 pin IRQs are never hard: do not claim one")
 
 
+def close_interlocks():
+    for p in pins.INPUTS[:6]:
+        machine.Pin(p).drive(1)
+
+
 def enabled(width_us):
     """A board with every interlock closed, configured and enabled."""
     b = board.make()
@@ -133,6 +138,11 @@ def test_interlock_irq_refuses_hard():
 
 def test_contract():
     eq(hal.missing(board.make()), [], "HAL contract")
+
+
+def test_short_interlock_opening_is_latched():
+    b = board.make()
+    mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
 
 
 mpcheck.run(globals())

@@ -50,6 +50,24 @@ def trip_after_due(arm, pin):
     arm.due = due_then_trip
 
 
+def short_opening(b, en, door, close_all):
+    """An interlock open for less than one control step: the trip is latched
+    (SR-4). close_all() closes every interlock; en, door are fake Pins."""
+    close_all()
+    b.inputs.read()  # the core has seen every interlock closed
+    b.laser.enable(True)
+    eq(en.value(), 1, "enabled with every interlock closed")
+    door.drive(0)
+    eq(en.value(), 0, "the IRQ dropped the enable")
+    door.drive(1)  # closed again before the core looked
+    b.laser.enable(True)
+    eq(en.value(), 0, "enable refused while the trip waits for the core")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
+    eq(b.inputs.read() & 2, 2, "reported once: the read after sees it closed")
+    b.laser.enable(True)
+    eq(en.value(), 1, "enable allowed once the core has taken the trip")
+
+
 def run(ns):
     failed = 0
     for name in sorted(ns):

@@ -263,4 +263,9 @@ def test_wait_returns_when_the_encoder_turns():
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
+def test_short_interlock_opening_is_latched():
+    b = make()
+    mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
 mpcheck.run(globals())
