@@ -63,9 +63,16 @@ _POWER_PWM_HZ = const(20_000)
 _ENCODER_FILTER_NS = const(1_000)
 _CAUSE_TAG = b"hilt"
 
-# The reference board's tables (shared/reference.py), unchanged on this board.
+# The reference board's tables (shared/reference.py); the watchdog is longer here.
 LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
+# A store write masks every interrupt while the flash erases or programs,
+# and the watchdog cannot be fed meanwhile. On littlefs one write takes at
+# most 2 sector erases and 8 programs (esp32_logic.py counts them over 600
+# writes): 2 x 400 ms + 8 x 3 ms = 824 ms at the module's SPI flash's datasheet maxima
+# (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
+# so a longer watchdog delays no trip; it still resets a stalled loop.
+SETTINGS["wdt_timeout_ms"] = 1000
 
 
 def rmt_ticks(width_us, rmt_hz):

@@ -41,8 +41,8 @@ elif _PORT == "esp32":
     DEEPSLEEP_RESET = 4
     SOFT_RESET = 5
 
-_TEST_HOOKS = {"": ("reset_cause_value", "Reset", "now_us", "flash_write", "in_irq"),
-               "Pin": ("used", "drive"), "WDT": ("started", "started_objs", "bites")}
+_TEST_HOOKS = {"": ("reset_cause_value", "Reset", "now_us", "flash_write", "in_irq", "watchdog_off"),
+               "Pin": ("used", "drive"), "WDT": ("started", "bites")}
 
 reset_cause_value = PWRON_RESET
 _freq = [125_000_000]
@@ -159,19 +159,25 @@ def now_us():
     return _now[0]
 
 
-def flash_write(duration_us):
+def flash_write(duration_us, during=None):
     """A flash erase/program: interrupts masked for duration_us of virtual
-    time (pin IRQs wait), and a started watchdog bites if it is not fed
-    within its timeout meanwhile (raises Reset, as the board would reset)."""
+    time (pin IRQs wait, and run when it ends; during() runs inside), and
+    the watchdog, if started, bites when it has not been fed for longer than
+    its timeout (raises Reset, as the chip would reset)."""
     state = disable_irq()
-    try:
-        _now[0] += duration_us
-        for w in WDT.started_objs:
-            if _now[0] - w.fed_us > w.timeout_ms * 1000:
-                WDT.bites += 1
-                raise Reset()
-    finally:
-        enable_irq(state)
+    if during is not None:
+        n = _release()
+        try:
+            during()
+        finally:
+            _relock(n)
+    _now[0] += duration_us
+    w = _wdt[0]
+    bitten = w is not None and _now[0] - w.fed_us > w.timeout_ms * 1000
+    enable_irq(state)
+    if bitten:
+        WDT.bites += 1
+        raise Reset()
 
 
 class _Mem:
@@ -306,14 +312,21 @@ class PWM:
         self.duty = value
 
 
+_wdt = [None]  # the chip has one watchdog: the last WDT() made
+
+
+def watchdog_off():
+    """Test hook: the watchdog stops, as after a power cycle (the next test's board)."""
+    _wdt[0] = None
+
+
 class WDT:
     started = []  # timeouts asked for, in order
-    started_objs = []
     bites = 0
 
     def __init__(self, *, id=0, timeout=5000):
         WDT.started.append(timeout)
-        WDT.started_objs.append(self)
+        _wdt[0] = self
         self.timeout_ms = timeout
         self.fed_us = _now[0]
 

@@ -44,6 +44,10 @@ What each part guarantees, and how it knows (registers: timers.py):
 - Watchdog: machine.WDT is the IWDG (cannot be stopped once started). The
   reason for machine.reset() is kept in RTC backup register BKP4R (RM0090
   26.6.20, 0x40002860), which survives a system reset.
+- Store: the session store is in the 4 KB backup SRAM (backupstore.py), not
+  on /flash: a write takes microseconds and erases nothing, so the 200 ms
+  watchdog stays; a battery on VBAT keeps it through power loss. boot.py
+  keeps /flash off USB (VCP only).
 """
 import machine
 import pyb
@@ -55,6 +59,7 @@ import mcu
 import pins
 import reference
 import timers as T
+from backupstore import BackupStore
 from boardbase import Mem32NoteBoard
 from laserbase import LaserBase
 
@@ -309,7 +314,10 @@ class Board(Mem32NoteBoard):
 
     def __init__(self):
         pyb.RTC()  # the backup domain (and BKP4R) becomes writable
-        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link, "/flash/")
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link)
+
+    def _make_store(self, store_folder):
+        return BackupStore()  # no flash erase during a session (backupstore.py)
 
     def _port_cause(self):
         return mcu.cause_of(machine.reset_cause(), soft=(machine.SOFT_RESET,))

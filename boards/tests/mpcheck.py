@@ -21,6 +21,11 @@ def use(board):
         import fakeport
 
         fakeport.NAME = _PORT[board]  # before the board imports machine: the fakes offer that port's names
+    if board == "stm32":
+        import machine
+        import backupstore
+
+        machine.mem32[backupstore.PWR_CSR] = backupstore.BRR  # the backup regulator reports ready
 
 
 class Failed(Exception):
@@ -66,6 +71,103 @@ def short_opening(b, en, door, close_all):
     eq(b.inputs.read() & 2, 2, "reported once: the read after sees it closed")
     b.laser.enable(True)
     eq(en.value(), 1, "enable allowed once the core has taken the trip")
+
+
+class FlashDev:
+    """A flash chip as littlefs sees it (the extended block-device interface
+    of rp2.Flash and esp32.Partition): each erase and each program masks
+    interrupts for the given time (machine.flash_write, virtual clock, so
+    the fake watchdog can bite), and on_op() runs inside, so a test can look
+    at the pins, or drive them, while the flash is busy. Counts erases and
+    programs."""
+
+    def __init__(self, blocks, erase_us, prog_us, block=4096):
+        self.data = bytearray(blocks * block)
+        self.block = block
+        self.erase_us = erase_us
+        self.prog_us = prog_us
+        self.erases = 0
+        self.progs = 0
+        self.on_op = None
+
+    def _busy(self, us):
+        import machine
+
+        machine.flash_write(us, self.on_op)
+
+    def readblocks(self, n, buf, off=0):
+        a = n * self.block + off
+        buf[:] = self.data[a : a + len(buf)]
+
+    def writeblocks(self, n, buf, off=None):
+        if off is None:
+            self.ioctl(6, n)
+            off = 0
+        a = n * self.block + off
+        self.data[a : a + len(buf)] = buf
+        self.progs += 1
+        self._busy(self.prog_us)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return len(self.data) // self.block
+        if op == 5:
+            return self.block
+        if op == 6:
+            a = arg * self.block
+            self.data[a : a + self.block] = b"\xff" * self.block
+            self.erases += 1
+            self._busy(self.erase_us)
+        return 0
+
+
+def on_flash(dev, progsize, fn):
+    """Run fn() with a littlefs on dev mounted as the current folder, as the
+    board's own filesystem is (rp2: progsize 256, esp32: 32)."""
+    import os
+    import vfs
+
+    vfs.VfsLfs2.mkfs(dev, progsize=progsize)
+    vfs.mount(vfs.VfsLfs2(dev, progsize=progsize), "/flash")
+    cwd = os.getcwd()
+    os.chdir("/flash")
+    try:
+        return fn()
+    finally:
+        os.chdir(cwd)
+        vfs.umount("/flash")
+
+
+def store_under_flash(b, dev, progsize, en_pin, writes):
+    """The board's store written `writes` times on dev with the watchdog
+    started at the board's timeout and fed before each write, as the core
+    feeds it every loop, with LASER_EN high before each. Checks LASER_EN is
+    low during every flash operation and high again after each write;
+    returns the longest write in us (virtual time). A bite raises
+    machine.Reset."""
+    import machine
+
+    seen_high = []
+
+    def run():
+        dev.on_op = lambda: en_pin.value() and seen_high.append(1)
+        b.wdt.start(b.settings["wdt_timeout_ms"])
+        worst = 0
+        for i in range(writes):
+            b.wdt.feed()
+            check(en_pin.value() == 1, "enabled before write %d" % i)
+            t0 = machine.now_us()
+            b.store.write(i & 1, bytes((i & 0xFF,)) * 60)
+            worst = max(worst, machine.now_us() - t0)
+            check(en_pin.value() == 1, "enabled again after write %d" % i)
+        return worst
+
+    try:
+        worst = on_flash(dev, progsize, run)
+    finally:
+        machine.watchdog_off()
+    eq(len(seen_high), 0, "flash operations with LASER_EN high")
+    return worst
 
 
 def run(ns):

@@ -268,4 +268,50 @@ def test_short_interlock_opening_is_latched():
     mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
 
 
+# RP2040 on the Pico: W25Q16JV flash, datasheet maxima (typical 45 ms / 0.4 ms)
+_ERASE_MAX_US = 400_000  # 4 KB sector erase
+_PROG_MAX_US = 3_000  # 256-byte page program
+
+
+def test_store_writes_with_enable_low_and_the_watchdog_above_the_worst_write():
+    """Flash writes mask every interrupt: LASER_EN is low during each, and the
+    watchdog outlasts the longest write (600 writes through the board's own
+    store on littlefs, every erase and program at its datasheet maximum)."""
+    b = make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    dev = mpcheck.FlashDev(64, _ERASE_MAX_US, _PROG_MAX_US)
+    worst_us = mpcheck.store_under_flash(b, dev, 256, machine.Pin(pins.LASER_EN), 600)
+    period_us = b.settings["control_period_us"]
+    print("INFO rp2 store: 600 writes, %d erases, %d programs; worst write %d ms at the datasheet maxima"
+          % (dev.erases, dev.progs, worst_us // 1000))
+    check(worst_us + 2 * period_us <= b.settings["wdt_timeout_ms"] * 1000, "watchdog above the worst write")
+
+
+def test_trip_during_a_flash_write_stays_latched():
+    """An interlock opening and closing while a write masks interrupts: its IRQ
+    runs after the write, and the store's guard must not raise LASER_EN again."""
+    b = make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    door = machine.Pin(pins.DOOR)
+    dev = mpcheck.FlashDev(64, 45_000, 400)
+
+    def blip():
+        if door.level:
+            door.drive(0)
+            door.drive(1)
+
+    def write():
+        dev.on_op = blip
+        b.store.write(0, b"x")
+
+    mpcheck.on_flash(dev, 256, write)
+    eq(en.value(), 0, "the enable stays low after the write")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
+
+
 mpcheck.run(globals())

@@ -14,6 +14,7 @@ import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
 import timers as T  # noqa: E402
+import backupstore as B  # noqa: E402
 
 mem = machine.mem32
 
@@ -239,6 +240,49 @@ def test_wait_returns_when_the_encoder_turns():
     t0 = time.ticks_us()
     b.wait(t0 + 500_000)
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
+
+
+def test_store_in_backup_sram_not_flash():
+    """No flash erase during a session (a 16-64 KB sector stalls the CPU for
+    hundreds of ms, beyond the 200 ms watchdog): the store is the backup SRAM."""
+    b = board.make()
+    eq(mem[0x4002_3830] & B.BKPSRAMEN, B.BKPSRAMEN, "backup SRAM clock on")
+    eq(mem[B.PWR_CSR] & B.BRE, B.BRE, "backup regulator on: kept on VBAT")
+    check(mem[0x4000_7000] & B.DBP, "backup domain writable")
+    block = bytes(range(100))
+    b.store.write(1, block)
+    eq(b.store.read(1), block + b"\xff" * 28, "slot 1 read back, padded to the block")
+    eq(mem[B.BKPSRAM + 128], 0x03020100, "slot 1 is the second block of the backup SRAM")
+    b.store.write(0, b"\x01")
+    eq(b.store.read(1), block + b"\xff" * 28, "writing slot 0 leaves slot 1")
+    eq(machine.now_us(), 0, "no flash write: no time with interrupts masked")
+
+
+def test_store_write_with_enable_low():
+    b = board.make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    levels = []
+    mem.hooks[B.BKPSRAM] = lambda v: levels.append((en.value(), mem[T.TIM8 + T.BDTR] & T.BDTR_MOE))
+    try:
+        b.store.write(0, b"abc")
+    finally:
+        mem.hooks.clear()
+    eq(levels, [(0, 0)], "LASER_EN low and MOE clear while the block is written")
+    eq(en.value(), 1, "enabled again after the write")
+
+
+def test_backup_regulator_must_come_up():
+    mem[B.PWR_CSR] = 0
+    try:
+        board.make()
+        check(False, "made without the backup regulator")
+    except RuntimeError as e:
+        check("backup regulator" in str(e), str(e))
+    finally:
+        mem[B.PWR_CSR] = B.BRR
 
 
 def test_contract_and_reboot_cause():

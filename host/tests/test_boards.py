@@ -46,9 +46,13 @@ def micropython(script, *args, cwd):
 def test_every_module_compiles_for_its_arch(board, tmp_path):
     out = build.build(board, tmp_path / board)
     mpys = sorted(p.stem for p in out.glob("*.mpy"))
-    want = sorted(p.stem for p in build.sources(board) if p.name != "main.py")
+    want = sorted(p.stem for p in build.sources(board) if p.name not in build.SOURCE_ONLY)
     assert mpys == want
-    assert (out / "main.py").read_text() == (ROOT / "boards" / board / "main.py").read_text()
+    for name in build.SOURCE_ONLY:
+        src = ROOT / "boards" / board / name
+        if src.exists():
+            assert (out / name).read_text() == src.read_text()
+    assert (out / "main.py").exists()
     version = (out / "version.txt").read_text()
     assert f"board={board} " in version and "fw=" in version and "git=" in version
     assert (out / "board.mpy").read_bytes()[:2] == b"M\x06", "an .mpy v6 file"
@@ -56,6 +60,16 @@ def test_every_module_compiles_for_its_arch(board, tmp_path):
     # choice is checked at its source: the build table.
     assert build.BOARDS[board][0] == {"rp2": "armv6m", "stm32": "armv7emsp", "esp32": "xtensawin",
                                       "rig_pico": "armv6m"}[board]
+
+
+def test_stm32_boot_keeps_flash_off_usb(tmp_path):
+    """The pyboard's factory USB mode (VCP+MSC) lets the PC mount /flash while
+    the board writes it: the image ships a boot.py that asks for VCP only."""
+    out = build.build("stm32", tmp_path / "stm32")
+    assert (out / "boot.py").exists(), "boot.py is in the image, as source"
+    r = subprocess.run([str(MICROPYTHON), str(ROOT / "boards" / "tests" / "stm32_boot.py")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "VCP", r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("board", ALL_BOARDS)
