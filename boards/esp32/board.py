@@ -27,6 +27,9 @@ What each part guarantees, and how it knows:
   and this handler is only the second line: it drops LASER_EN and cancels
   the armed pulse. off() does not cut a pulse already in the RMT (rp2 does):
   it runs to its end, stopped at the AND gate by the dropped LASER_EN.
+- Photodiode: ADC1 at 11 dB, which reads up to about 3.1 V, not the
+  integrator's 3.3 V: the carrier scales it to at most 2.8 V, and a reading
+  near the top (>= _PD_CLIP_LSB) counts as over range, never as a pulse.
 - Fire window: a soft IRQ cannot be masked, so check() reads LASER_EN again
   right before write_pulses(). A handler that runs between that read and the
   RMT start (a few bytecodes; the estimated window is tens of us) does not
@@ -55,6 +58,13 @@ _RMT_CLOCK_DIV = const(80)  # v1.26 only: 80 MHz source / 80
 _PORT_MIN = (1, 26)  # machine.Encoder
 _PORT_RESOLUTION_HZ = (1, 27)  # RMT(resolution_hz=); clock_div deprecated from here
 _PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
+# The ADC at 11 dB reads up to about 3.1 V and flattens before that; the
+# integrator swings to 3.3 V. A divider scales it to at most 2.8 V at the pin
+# (docs/boards.md), and a reading this close to the top is clipped: its
+# energy is unknown, so it reads as more than any pulse (the core's energy
+# check and the stray-light check then fault) instead of a plausible value.
+_PD_CLIP_LSB = const(3_900)  # about 2.95 V at 11 dB
+_PD_OVER_RANGE_UJ = const(1 << 28)
 _PD_SETTLE_US = const(20)
 _PD_RESET_US = const(10)
 _STRAY_UJ = const(5_000)
@@ -116,6 +126,12 @@ class Laser(SoftArmLaser):
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         super().__init__()  # the arm, the pulse log, width_us
         self._pd_reset.value(0)
+
+    def _pd_uj(self):
+        lsb = self._adc.read_u16() >> 4
+        if lsb >= _PD_CLIP_LSB:
+            return _PD_OVER_RANGE_UJ  # clipped: unknown energy, never a plausible one
+        return lsb * _PD_UJ_PER_LSB
 
     def off(self):
         self._en.value(0)  # a pulse already in the RMT runs on; the AND gate stops it

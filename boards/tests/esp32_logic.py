@@ -71,6 +71,26 @@ def test_port_version_checked():
     board.check_port((1, 29, 0, "preview"))
 
 
+def test_clipped_photodiode_reading_is_never_a_plausible_pulse():
+    """The ADC tops out near 3.1 V at 11 dB, below the integrator's 3.3 V: a
+    clipped reading must fail the core's energy check, not pass as a full pulse."""
+    b = enabled(150)
+    lim = b.limits
+    nominal_uj = lim["power_w_max"] * lim["width_us_max"]
+    b.laser.configure(lim["width_us_max"], lim["power_w_max"])
+    b.laser._adc.raw = 0xFFF0  # the ADC's top code: the integrator was above its range
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    b.wait(now + 100_000)
+    rec = [0, 0, 0]
+    check(b.laser.take_pulse(rec), "pulse recorded")
+    tol = b.settings["energy_tol_pct"]
+    check(rec[2] > nominal_uj * (100 + tol) // 100, "clipped reading %d uJ passes as a %d uJ pulse" % (rec[2], nominal_uj))
+    check(b.laser.stray_light(), "a clipped reading with no pulse is light")
+    b.laser._adc.raw = 0
+    check(not b.laser.stray_light(), "dark reads dark")
+
+
 def test_rmt_resolution_by_version():
     pin = machine.Pin(pins.LASER_FIRE)
     new = board.make_rmt(pin, (1, 27, 0))
