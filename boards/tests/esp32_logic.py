@@ -85,7 +85,8 @@ def test_clipped_photodiode_reading_is_never_a_plausible_pulse():
     rec = [0, 0, 0]
     check(b.laser.take_pulse(rec), "pulse recorded")
     tol = b.settings["energy_tol_pct"]
-    check(rec[2] > nominal_uj * (100 + tol) // 100, "clipped reading %d uJ passes as a %d uJ pulse" % (rec[2], nominal_uj))
+    check(rec[2] > nominal_uj * (100 + tol) // 100,
+          "clipped reading %d uJ passes as a %d uJ pulse" % (rec[2], nominal_uj))
     check(b.laser.stray_light(), "a clipped reading with no pulse is light")
     b.laser._adc.raw = 0
     check(not b.laser.stray_light(), "dark reads dark")
