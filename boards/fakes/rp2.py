@@ -11,6 +11,7 @@ default to SHIFT_LEFT, as rp2.asm_pio's do.
 
 import machine
 
+_LOG = 256  # StateMachine.log and .execs keep this many entries
 _TEST_HOOKS = {"": ("Program", "Sim"), "StateMachine": ("made",)}
 
 
@@ -291,6 +292,9 @@ class StateMachine:
         try:
             self.execs.append(instr)
             self.log.append(("exec", instr))
+            if len(self.log) > _LOG:  # a long test (thousands of off()) keeps the recent past
+                del self.log[0]
+                del self.execs[0]
         finally:
             machine._relock(n)
 

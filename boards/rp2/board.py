@@ -77,8 +77,8 @@ LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
 # A store write masks every interrupt while the flash erases or programs,
 # and the watchdog cannot be fed meanwhile. On littlefs one write takes at
-# most 2 sector erases and 8 programs (rp2_logic.py counts them over 600
-# writes): 2 x 400 ms + 8 x 3 ms = 824 ms at the Pico's W25Q16JV's datasheet maxima
+# most 2 sector erases and 7 page programs (rp2_logic.py counts them over 2000
+# writes): 2 x 400 ms + 7 x 3 ms = 821 ms at the Pico's W25Q16JV's datasheet maxima
 # (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
 # so a longer watchdog delays no trip; it still resets a stalled loop.
 SETTINGS["wdt_timeout_ms"] = 1000
