@@ -8,8 +8,18 @@ _STUB_GAPS = {"Timer.__init__": ("brk",)}
 
 
 class Pin(machine.Pin):
+    """pyb.Pin: machine.Pin's pin, with pyb's own arguments (no `drive`)."""
     OUT_PP = 1
     PULL_NONE = 0
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, alt=-1):
+        machine.Pin.__init__(self, id, mode, pull, value=value, alt=alt)
+
+    def init(self, mode=-1, pull=-1, *, value=None, alt=-1):
+        machine.Pin.init(self, mode, pull, value=value, alt=alt)
+
+    def value(self, value=None):
+        return machine.Pin.value(self, value)
 
 
 class _Channel:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKES = ROOT / "boards" / "fakes"
+_HOOK = object()  # a test hook among a class's members
 MODULES = {  # port -> the fake modules its boards import
     "rp2": ("machine", "rp2"),
     "stm32": ("machine", "pyb"),
@@ -149,9 +150,14 @@ def check_module(port, name, out):
             if not isinstance(s, Stub):
                 out.append("%s is a class in the fake, not in the stubs" % where)
                 continue
-            skip = set(hooks.get(attr, ()))
-            for m, v in vars(value).items():
-                if m in skip or (m.startswith("_") and m != "__init__"):
+            members = {}
+            for klass in reversed(value.__mro__[:-1]):  # inherited from another fake too
+                owner = sys.modules[klass.__module__]
+                skip = set(getattr(owner, "_TEST_HOOKS", {}).get(klass.__name__, ()))
+                for m, v in vars(klass).items():
+                    members[m] = _HOOK if m in skip else v
+            for m, v in members.items():
+                if v is _HOOK or (m.startswith("_") and m != "__init__"):
                     continue
                 ms = member(stub, s, m)
                 if ms is None:
