@@ -29,8 +29,8 @@ class Inputs:
     must stay integer and register work only, with no allocation (SR-3).
 
     A trip is latched (SR-4): each interlock's handler counts its trips, and
-    read() reports that interlock open once for every count it has not yet
-    reported, even if the contact has closed again since. An opening shorter
+    the next read() after a trip reports that interlock open, even if the
+    contact has closed again since. An opening shorter
     than one control step therefore reaches the core, which faults on it,
     instead of leaving it emitting with the enable line low. The handler is
     the only writer of the counts and read() of what it has reported, so no
