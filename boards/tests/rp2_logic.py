@@ -118,6 +118,55 @@ def test_fake_pio_shifts_left_by_default():
     eq(sim.x, 0xA, "out(x, 4) takes the top bits when shifting left")
 
 
+def test_fake_hard_irq_and_masked_code_cannot_allocate():
+    """As on the board: a hard IRQ handler runs with the heap locked; the fake
+    also locks it with interrupts masked, and a mem32 read that would make a
+    big int (>= 2**30) on a 32-bit port fails there."""
+    got = [None]  # preallocated: the handler itself must not allocate to report
+
+    def allocates(pin):
+        try:
+            got[0] = [pin.id]
+        except MemoryError:
+            got[0] = "locked"
+
+    p = machine.Pin(27, machine.Pin.IN)  # a pin no board uses
+    p.irq(allocates, machine.Pin.IRQ_RISING, hard=True)
+    p.drive(1)
+    eq(got, ["locked"], "allocation in a hard IRQ")
+    machine.mem32[0x4005_800C] = 0x6AB7_3121
+    state = machine.disable_irq()
+    try:
+        try:
+            machine.mem32[0x4005_800C]
+            big = False
+        except MemoryError:
+            big = True
+    finally:
+        machine.enable_irq(state)
+    check(big, "a mem32 read >= 2**30 with interrupts masked")
+    eq(machine.mem32[0x4005_800C], 0x6AB7_3121, "fine outside")
+    machine.mem32[0x4005_800C] = 0
+
+
+def test_fake_flash_write_masks_irqs_and_the_watchdog_bites():
+    seen = []
+    p = machine.Pin(28, machine.Pin.IN)
+    p.irq(lambda pin: seen.append(machine.now_us()), machine.Pin.IRQ_RISING, hard=False)
+    w = machine.WDT(timeout=100)
+    t0 = machine.now_us()
+    machine.flash_write(60_000, lambda: p.drive(1))
+    eq(seen, [t0 + 60_000], "the IRQ waited for the end of the write")
+    try:
+        machine.flash_write(60_000)
+        check(False, "120 ms unfed against a 100 ms watchdog")
+    except machine.Reset:
+        pass
+    finally:
+        machine.watchdog_off()
+    w.feed()
+
+
 def test_quadrature_ignores_double_change():
     eq(run_decoder([1, 3, 0, 3]), 2, "3 -> 0 and 0 -> 3 (both bits) count nothing")
 
