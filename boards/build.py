@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# The shared modules every MCU board imports.
+_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "storeguard")
 # board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
-_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "storeguard")  # every MCU board
 BOARDS = {
     "rp2": ("armv6m", _MCU + ("stdiolink",), True),
     "stm32": ("armv7emsp", _MCU, True),
