@@ -13,8 +13,8 @@ What the real ports enforce and a host run would not:
   would risk a garbage collection while the interlock IRQ waits).
 - Small ints are 30-bit on the 32-bit ports: a mem32 read of a value
   >= 2**30 makes a big int (an allocation), so it raises MemoryError in
-  those paths. Arithmetic on addresses >= 2**30 is caught by the lint in
-  host/tests/test_boards.py (the Unix port's small ints are 62-bit).
+  those paths. Arithmetic on values >= 2**30 is caught by the lint
+  boards/tests/irqlint.py (the Unix port's small ints are 62-bit).
 - Flash writes mask interrupts for their whole duration (flash_write()).
 
 Test hooks: disable_irq() holds back pin IRQs (Pin.drive) until enable_irq(),
