@@ -25,11 +25,12 @@ from .program import Program
 WIDTH = 80
 REDRAW_S = 0.1  # at most ten redraws a second
 PACE_WINDOW_MS = 5000  # time left is judged on the delivery rate over this much device time
+UNDER_RECENT_MS = 2000  # under-dosing is warned of while the under-dosed path grew this recently
 
 WARNINGS = {
     "fast": "TOO FAST: slow down, skin passed over gets no pulse (under-dosed)",
     "slow": "TOO SLOW: speed up to the band, the phase takes longer",
-    "under": "UNDER-DOSING: {mm:.0f} mm of path without a pulse in this phase",
+    "under": "UNDER-DOSING: path without pulses ({mm:.0f} mm this phase): slow down",
     "moved": "HOLD STILL: the hand left the point; press again to start a new one",
 }
 
@@ -46,6 +47,8 @@ class Screen:
         self.e_mj = 0
         self.speed = 0
         self.under_mm = 0.0
+        self._under_grew_ms: int | None = None  # device time the under-dosed path last grew
+        self.t_ms = 0
         self.foot = "0"
         self.open = "-"
         self.points_done: dict[int, int] = {}
@@ -75,14 +78,19 @@ class Screen:
                 self.phase = ph
                 self.aborted = False
                 self._pace.clear()
+                self._under_grew_ms = None
             self.state = st.get("state", self.state)
             self.phase_pulses = _int(st.get("pulses"), self.phase_pulses)
             self.e_mj = _int(st.get("e_mj"), self.e_mj)
             self.speed = _int(st.get("v_mm_s"), self.speed)
-            self.under_mm = _float(st.get("under_mm"), self.under_mm)
+            t = _int(st.get("t"), self.t_ms)
+            self.t_ms = t
+            under = _float(st.get("under_mm"), self.under_mm)
+            if under > self.under_mm:
+                self._under_grew_ms = t
+            self.under_mm = under
             self.foot = st.get("foot", self.foot)
             self.open = st.get("open", self.open)
-            t = _int(st.get("t"), 0)
             if self.state == "EMITTING":
                 self._pace.append((t, self.e_mj))
                 while self._pace and t - self._pace[0][0] > PACE_WINDOW_MS:
@@ -98,14 +106,21 @@ class Screen:
                 self.aborted = False
             elif ln.name == "point-abort":
                 self.aborted = True
-            elif ln.name in ("fault", "session-done", "phase-done"):
-                self.say(f"device: {ln.name} {shown(ln.text)}")
+            elif ln.name == "phase-done":
+                f = ln.fields
+                self.say(f"phase {_int(f.get('ph'), 0) + 1} done: {_int(f.get('e_mj'), 0) / 1000:.2f} J in "
+                         f"{_int(f.get('pulses'), 0)} pulses, {_float(f.get('under_mm'), 0):.1f} mm of path "
+                         f"without pulses, {_int(f.get('skipped'), 0)} held back by the dwell limit")
+            elif ln.name == "session-done":
+                self.say(f"session done: {_int(ln.fields.get('e_mj'), 0) / 1000:.2f} J")
+            elif ln.name == "fault":
+                self.say(f"FAULT {shown(ln.text)}: emission stopped (docs/operator.md: after a fault)")
 
     def say(self, text: str) -> None:
         """A message above the live block (or a plain line)."""
         with self._lock:
-            if self._live is not None and self._live.is_started:
-                self._live.console.print(text, markup=False, highlight=False, overflow="fold")
+            if self._live is not None:
+                self.console.print(text, markup=False, highlight=False)
             else:
                 self.out.write(text + "\n")
                 self.out.flush()
@@ -135,7 +150,7 @@ class Screen:
             return WARNINGS["fast"]
         if 0 < self.speed < ph["speed_min_mm_s"]:
             return WARNINGS["slow"]
-        if self.under_mm >= 1:
+        if self._under_grew_ms is not None and self.t_ms - self._under_grew_ms <= UNDER_RECENT_MS:
             return WARNINGS["under"].format(mm=self.under_mm)
         return ""
 

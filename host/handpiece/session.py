@@ -4,7 +4,7 @@ On the simulated board the rig plays the operator: sweeps at about the
 phase's speed with some strokes too fast, pauses, a footswitch lifted now and
 then, still hands on trigger points. On a real board a person does that and
 this only guides and watches. Either way every line the device sends goes to
-the session record (JSON lines) and the progress bar.
+the session record (JSON lines) and the screen (`screen.py`).
 """
 from __future__ import annotations
 
@@ -232,7 +232,9 @@ class SessionRunner:
         dev = self.device
         info = dev.hello()
         limits = device_limits(dev)
-        self.record.header(firmware=info.get("fw"), board=info.get("board"), device=info, limits=limits)
+        settings = dev.request("GET").fields
+        self.record.header(firmware=info.get("fw"), board=info.get("board"), device=info, limits=limits,
+                           settings=settings)
         self.say(f"connected: {shown(info.get('board'))} firmware {shown(info.get('fw'))} "
                  f"protocol {shown(info.get('proto'))}")
         pend = upload(dev, self.program)
