@@ -128,10 +128,10 @@ def cmd_check(args) -> int:
 def check_png(png: str) -> Path:
     """--png: a .png file in a folder that exists; checked before any work."""
     p = Path(png)
-    if p.suffix.lower() != ".png":
-        raise RecordError(f"--png {shown(png)}: the report is a PNG image: give a file name ending in .png")
     if p.is_dir():
         raise RecordError(f"--png {shown(png)} is a folder: give a file name ending in .png")
+    if p.suffix.lower() != ".png":
+        raise RecordError(f"--png {shown(png)}: the report is a PNG image: give a file name ending in .png")
     if not p.resolve().parent.is_dir():
         raise RecordError(f"--png {shown(png)}: no such folder {shown(p.parent)}")
     return p

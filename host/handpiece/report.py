@@ -92,15 +92,15 @@ class Summary:
             lines.append(f"  {shown(self.end['detail'])}")
         if self.cut:
             lines.append(f"record cut: {self.cut}")
-        lines.append("phase                      target J  delivered J  measured J  pulses  under-dosed mm")
+        lines.append(f"{'phase':<22} target J  delivered J  measured J  pulses  under-dosed mm")
         for i in sorted(self.phases):
             p = self.phases[i]
-            name = _fit(f"{i + 1} {shown(p.name)}", 26)
+            name = _fit(f"{i + 1} {shown(p.name)}", 22)
             under = f"{p.under_mm:14.1f}" if p.mode != "point" else f"{'-':>14}"
-            lines.append(f"{name:<26} {p.target_mj / 1000:8.2f}  {p.delivered_mj / 1000:11.2f}  "
+            lines.append(f"{name:<22} {p.target_mj / 1000:8.2f}  {p.delivered_mj / 1000:11.2f}  "
                          f"{p.measured_mj / 1000:10.2f}  {p.pulses:6d}  {under}")
         measured = sum(p.measured_mj for p in self.phases.values())
-        lines.append(f"{'total':<26} {self.target_j():8.2f}  {self.delivered_j():11.2f}  "
+        lines.append(f"{'total':<22} {self.target_j():8.2f}  {self.delivered_j():11.2f}  "
                      f"{measured / 1000:10.2f}  {self.total_pulses:6d}")
         lines.extend(self.explain())
         t_end = self.pulses[-1][0] / 1000 if self.pulses else 0
@@ -108,7 +108,8 @@ class Summary:
         lines.append("events: " + ", ".join(f"{shown(k)} {v}" for k, v in sorted(self.events.items())
                                             if k != "pulse"))
         lines.append("faults: " + ("; ".join(shown(f) for f in self.faults) if self.faults else "none"))
-        return "\n".join(lines)
+        return "\n".join(w for line in lines for w in (textwrap.wrap(line, 80, subsequent_indent="  ",
+                                                                      drop_whitespace=False) or [""]))
 
     def explain(self) -> list[str]:
         """The dose that fell short, in words: where and why."""

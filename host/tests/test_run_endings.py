@@ -1,0 +1,57 @@
+"""`handpiece run` on the simulated board when the run does not finish:
+Ctrl-C and a fault still leave a closed record, a summary from the device's
+last status and a PNG, each saying how the run ended."""
+import json
+
+import pytest
+
+from handpiece import cli, session
+from handpiece.runs import PNG, RECORD, SUMMARY
+
+REFERENCE = "programs/knee-oa-reference.toml"
+
+
+def _run(tmp_path, monkeypatch, break_in):
+    """Run the reference program; `break_in(runner)` is called where the
+    trigger-point phase would start."""
+    def points(self, i, ph):
+        break_in(self)
+
+    monkeypatch.setattr(session.SessionRunner, "_points", points)
+    rc = cli.main(["run", REFERENCE, "--out", str(tmp_path / "runs")])
+    run = (tmp_path / "runs" / "latest").resolve()
+    objs = [json.loads(line) for line in (run / RECORD).read_text().splitlines()]
+    return rc, run, objs
+
+
+def test_ctrl_c_still_writes_a_closed_record_summary_and_png(tmp_path, monkeypatch, capsys):
+    def ctrl_c(runner):
+        raise KeyboardInterrupt
+
+    rc, run, objs = _run(tmp_path, monkeypatch, ctrl_c)
+    assert rc == 130
+    assert objs[0]["kind"] == "header" and objs[-1] == {**objs[-1], "kind": "end", "how": "interrupted"}
+    summary = (run / SUMMARY).read_text()
+    assert "ended: interrupted" in summary
+    assert "1 fast scan" in summary and "2 trigger points" in summary and "3 slow scan" in summary
+    assert "phase 2: the run was interrupted at 0.00 of 247.68 J: 247.68 J not delivered" in summary
+    assert "phase 3: the run was interrupted at 0.00 of 499.68 J" in summary
+    assert (run / PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_fault_ends_the_run_with_its_code_in_record_summary_and_png(tmp_path, monkeypatch, capsys):
+    def drifting_sensor(runner):
+        runner.rig.photodiode(gain_pct=150)  # measured energy 50 % high: F06
+        session.SessionRunner._scan(runner, 1, runner.program.phases[0])
+
+    rc, run, objs = _run(tmp_path, monkeypatch, drifting_sensor)
+    assert rc == 1
+    end = objs[-1]
+    assert end["kind"] == "end" and end["how"] == "fault" and end["code"] == "F06"
+    summary = (run / SUMMARY).read_text()
+    assert "ended: fault F06" in summary and "faults: F06" in summary
+    assert "a fault stopped the run at" in summary
+    assert (run / PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    err = capsys.readouterr().err
+    assert "ended early: fault" in err
