@@ -55,3 +55,33 @@ def test_a_fault_ends_the_run_with_its_code_in_record_summary_and_png(tmp_path, 
     assert (run / PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     err = capsys.readouterr().err
     assert "ended early: fault" in err
+
+
+def test_a_refused_run_gets_its_own_record_and_leaves_the_last_one_alone(tmp_path, capsys):
+    """Over the device's session cap: refused before any emission, twice;
+    neither run writes over the other's record."""
+    over = tmp_path / "over.toml"
+    over.write_text(open(REFERENCE).read().replace("energy_j = 500", "energy_j = 700"))
+    runs = tmp_path / "runs"
+    folders = []
+    for _ in range(2):
+        assert cli.main(["run", str(over), "--out", str(runs), "--no-png"]) == 1
+        folders.append((runs / "latest").resolve())
+    assert folders[0] != folders[1] and all(f.parent == runs for f in folders)
+    for f in folders:
+        objs = [json.loads(line) for line in (f / RECORD).read_text().splitlines()]
+        assert objs[0]["kind"] == "header" and objs[0]["firmware"]
+        assert objs[-1]["how"] == "refused" and "above the limit 1500" in objs[-1]["detail"]
+        assert "ended: refused" in (f / SUMMARY).read_text()
+    assert "ended early: refused" in capsys.readouterr().err
+
+
+def test_check_says_when_the_rate_will_be_clamped_and_what_it_costs(tmp_path, capsys):
+    prog = tmp_path / "fast-points.toml"
+    prog.write_text('[[phase]]\nname = "tp"\nmode = "point"\nwidth_us = 150\npower_w = 3000\nrate_hz = 40\n'
+                    'points = 8\ntol_mm = 0.5\nenergy_j = 200\n')
+    assert cli.main(["check", str(prog)]) == 0
+    out = capsys.readouterr().out
+    assert ("note: phase 1 (tp): rate 40 Hz x 0.45 J = 18 W is over the average power limit 10.5 W: the device "
+            "will slow it to 23.3 Hz; 440 pulses take 19 s instead of 11 s (+8 s)") in out
+    assert "1 phase(s) slowed by the average power limit" in out
