@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -115,13 +116,14 @@ def cmd_check(args) -> int:
         target.close()
     for i, ph in enumerate(program.phases):
         name = "" if ph.name == f"phase {i + 1}" else f" ({shown(ph.name)})"
-        print(f"phase {i + 1}{name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = {ph.delivered_j} J "
-              f"(target {ph['energy_j']} J)")
+        print(textwrap.fill(f"phase {i + 1}{name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = "
+                            f"{ph.delivered_j} J (target {ph['energy_j']} J)", 80, subsequent_indent="  "))
     notes = rate_notes(program, limits)
     for note in notes:
-        print(f"note: {shown(note)}")
-    print(f"ok: {program.delivered_j} J of {program.energy_j} J in whole pulses, within the device's limits"
-          + (f"; {len(notes)} phase(s) slowed by the average power limit (see the notes)" if notes else ""))
+        print(textwrap.fill(f"note: {shown(note)}", 80, subsequent_indent="  "))
+    print(textwrap.fill(f"ok: {program.delivered_j} J of {program.energy_j} J in whole pulses, within the "
+                        "device's limits" + (f"; see the {len(notes)} note(s)" if notes else ""), 80,
+                        subsequent_indent="  "))
     return 0
 
 

@@ -259,27 +259,27 @@ def validate(prog: Program, limits: dict[str, int]) -> None:
 
 
 def rate_notes(prog: Program, limits: dict[str, int]) -> list[str]:
-    """Phases whose rate the device will slow to keep the average power
-    limit: to what, and what that costs in time."""
+    """What the device will do other than the file says: phases whose rate
+    it slows to keep the average power limit (to what, at what cost in
+    time), and scan bands faster than a pulse every spacing allows."""
     notes = []
     avg_w = limits["avg_power_mw_max"] / 1000
     for i, ph in enumerate(prog.phases):
         want = ph["rate_hz"]
         got = ph.rate_hz(limits)
-        if got >= want:
-            continue
         where = f"phase {i + 1}" + ("" if ph.name == f"phase {i + 1}" else f" ({ph.name})")
-        t_want, t_got = ph.pulses / want, ph.pulses / got
-        text = (f"{where}: rate {want} Hz x {_plain(ph.pulse_j)} J = {float(want * ph.pulse_j):g} W is over the "
-                f"average power limit {avg_w:g} W: the device will slow it to {float(got):.1f} Hz; "
-                f"{ph.pulses} pulses take {float(t_got):.0f} s instead of {float(t_want):.0f} s "
-                f"(+{float(t_got - t_want):.0f} s)")
+        if got < want:
+            t_want, t_got = ph.pulses / want, ph.pulses / got
+            notes.append(f"{where}: rate {want} Hz x {_plain(ph.pulse_j)} J = {float(want * ph.pulse_j):g} W is "
+                         f"over the average power limit {avg_w:g} W: the device will slow it to {float(got):.1f} "
+                         f"Hz; {ph.pulses} pulses take {float(t_got):.0f} s instead of {float(t_want):.0f} s "
+                         f"(+{float(t_got - t_want):.0f} s)")
         if ph.mode == "scan":
             v_top = float(got * ph["spacing_mm"])
             if v_top < ph["speed_max_mm_s"]:
-                text += (f"; above {v_top:.0f} mm/s (band up to {ph['speed_max_mm_s']}) the hand leaves "
-                         "path without pulses")
-        notes.append(text)
+                notes.append(f"{where}: at {float(got):.1f} Hz and {_plain(ph['spacing_mm'])} mm spacing a hand "
+                             f"faster than {v_top:.0f} mm/s (the band goes to {ph['speed_max_mm_s']}) leaves "
+                             "path without pulses")
     return notes
 
 

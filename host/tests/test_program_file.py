@@ -89,8 +89,11 @@ def test_rate_clamped_by_average_power_is_told_with_its_cost():
     notes = rate_notes(prog, LIMITS)
     assert notes == ["phase 1 (tp): rate 40 Hz x 0.45 J = 18 W is over the average power limit 10.5 W: "
                      "the device will slow it to 23.3 Hz; 440 pulses take 19 s instead of 11 s (+8 s)"]
-    ok = parse(scan(rate_hz=20))
+    ok = parse(scan(rate_hz=20, spacing_mm=7.5))  # 20 Hz x 7.5 mm = 150 mm/s: the whole band
     assert rate_notes(ok, LIMITS) == []
+    slow = parse(scan(rate_hz=20, spacing_mm=3.3))
+    assert rate_notes(slow, LIMITS) == ["phase 1 (s): at 20.0 Hz and 3.3 mm spacing a hand faster than 66 mm/s "
+                                        "(the band goes to 150) leaves path without pulses"]
 
 
 def test_missing_field_is_named():
