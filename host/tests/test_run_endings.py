@@ -84,4 +84,4 @@ def test_check_says_when_the_rate_will_be_clamped_and_what_it_costs(tmp_path, ca
     out = capsys.readouterr().out
     assert ("note: phase 1 (tp): rate 40 Hz x 0.45 J = 18 W is over the average power limit 10.5 W: the device "
             "will slow it to 23.3 Hz; 440 pulses take 19 s instead of 11 s (+8 s)") in " ".join(out.split())
-    assert "see the 1 note(s)" in out and max(len(line) for line in out.splitlines()) <= 80
+    assert "see the 1 note(s)" in " ".join(out.split()) and max(len(line) for line in out.splitlines()) <= 80
