@@ -323,9 +323,12 @@ def plot(s: Summary, png: str | Path) -> Path:
     return out
 
 
-def _legend(ax) -> None:
-    """Outside the plot, to its right: a legend never covers data."""
+def _legend(ax, first: int = 0) -> None:
+    """Outside the plot, to its right: a legend never covers data. The last
+    `first` entries (the phases' bars, drawn last) go to the top."""
     handles, labels = ax.get_legend_handles_labels()
+    if first:
+        handles, labels = handles[-first:] + handles[:-first], labels[-first:] + labels[:-first]
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5,
                   frameon=False, borderaxespad=0)
@@ -362,6 +365,8 @@ def _dose_along_path(ax, s: Summary) -> None:
     """Measured J per cm of skin along the path, stacked by phase, with each
     scan phase's target J/cm, the peak in any dwell window against the dwell
     limit, hotspots (phases overlapping) and under-dosed stretches."""
+    from matplotlib.patheffects import withStroke
+
     bins: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for _, ph, pos, uj in s.pulses:
         bins[ph][int((pos / s.counts_per_mm) // 10)] += uj / 1e6
@@ -391,8 +396,9 @@ def _dose_along_path(ax, s: Summary) -> None:
                   label=f"phase {ph + 1} target {target:.1f} J/cm")
         for x in range(lo, hi):
             if bins[ph].get(x, 0.0) < UNDER_FRACTION * target:
-                ax.axvspan(x, x + 1, ymin=0, ymax=0.04, color=ALERT, lw=0,
-                           label=None if marked else "under-dosed (< 80 % of its phase's target)")
+                # below the axis, where no bar is: a thick bar under the stretch
+                ax.plot([x + 0.05, x + 0.95], [-0.035 * top] * 2, color=ALERT, lw=5, solid_capstyle="butt",
+                        label=None if marked else "under-dosed (< 80 % of target)")
                 marked = True
     hot = [x for x in xs if sum(1 for ph in bins if bins[ph].get(x, 0.0) > 0) > 1]
     if hot:
@@ -402,14 +408,16 @@ def _dose_along_path(ax, s: Summary) -> None:
     if peak:
         px = sorted(peak)
         ax.step([x for x in px] + [px[-1] + 1], [peak[x] for x in px] + [peak[px[-1]]], where="post",
-                color="black", linewidth=0.9, label=f"most in any {s.limits.get('dwell_window_ms', 0) / 1000:g} s")
+                color="black", linewidth=1.0, path_effects=[withStroke(linewidth=3, foreground="white")],
+                label=f"most in any {s.limits.get('dwell_window_ms', 0) / 1000:g} s")
     if "dwell_mj_per_cm_max" in s.limits:
         lim = s.limits["dwell_mj_per_cm_max"] / 1000
-        ax.axhline(lim, color=ALERT, linestyle="--", linewidth=1.4,
+        ax.axhline(lim, color=ALERT, linestyle="-", linewidth=2.4, alpha=0.8,
                    label=f"dwell limit {lim:g} J/cm per {s.limits.get('dwell_window_ms', 0) / 1000:g} s")
         top = max(top, lim)
-    ax.set_ylim(0, top * 1.12)
-    _legend(ax)
+    ax.set_ylim(-0.07 * top, top * 1.12)
+    ax.axhline(0, color="black", linewidth=0.6)
+    _legend(ax, first=len(bins))
 
 
 def _dwell_peaks(s: Summary) -> dict[int, float]:
