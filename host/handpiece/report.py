@@ -303,12 +303,23 @@ ALERT = "#c00000"  # marks and limits: dark enough to read black in grey
 
 
 def plot(s: Summary, png: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    out = Path(png)
+    fig = figure(s)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def figure(s: Summary):
+    """The report page: header, dose along the path, hand speed, pulse
+    energy, pulse rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(png)
     fig = plt.figure(figsize=(8.27, 13.5))
     grid = fig.add_gridspec(5, 1, height_ratios=[0.85, 1.5, 1, 1, 1], hspace=0.55,
                             left=0.09, right=0.74, top=0.985, bottom=0.04)
@@ -318,9 +329,7 @@ def plot(s: Summary, png: str | Path) -> Path:
     _speed(fig.add_subplot(grid[2]), s)
     _pulse_energy(fig.add_subplot(grid[3]), s)
     _pulse_rate(fig.add_subplot(grid[4]), s)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _legend(ax, first: int = 0) -> None:

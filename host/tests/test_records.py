@@ -210,3 +210,69 @@ def test_control_characters_from_a_record_are_escaped_on_screen(tmp_path):
     assert "\u202e" not in text and "\x1b" not in text
     assert "knee \\u202eleft" in text and "scan\\u001b[2J" in text
     assert shown("plain") == "plain"
+
+
+def _scan_and_points_record(path):
+    """Scan pulses every 3.6 mm over 0..200 mm with no pulse from 100 to 150
+    mm, and a trigger point at 50 mm on top of the scan: a hotspot."""
+    head = _header(settings={"counts_per_mm": "20"})
+    head["phases"][0]["energy_j"] = "16"  # 0.8 J/cm over the 20 cm scanned
+    lines = [{"kind": "header", **head}]
+    for i, pulses in enumerate((1388, 688, 1388)):
+        lines.append({"kind": "reply", "phase": str(i), "pulses": str(pulses), "pulse_uj": "360000",
+                      "period_us": "34286", "text": "..."})
+    t = 0
+    for k in range(56):
+        x_mm = k * 3.6
+        if 100 < x_mm < 150:
+            continue
+        t += 40
+        lines.append({"kind": "status", "t": str(t), "state": "EMITTING", "ph": "0", "pulses": str(k),
+                      "e_mj": str(k * 360), "under_mm": "0", "v_mm_s": "190" if k == 20 else "100"})
+        lines.append({"kind": "event", "t_ms": t, "name": "pulse", "ph": "0", "pos": str(round(x_mm * 20)),
+                      "uj": "352000"})
+    for k in range(40):
+        t += 100
+        lines.append({"kind": "status", "t": str(t), "state": "EMITTING", "ph": "1", "pulses": str(k),
+                      "e_mj": "0", "under_mm": "0", "v_mm_s": "0"})
+        lines.append({"kind": "event", "t_ms": t, "name": "pulse", "ph": "1", "pos": "1000", "uj": "361000"})
+    lines.append({"kind": "end", "how": "interrupted", "utc": "2026-11-29T09:00:00Z"})
+    path.write_text("".join(json.dumps(o) + "\n" for o in lines))
+
+
+def test_report_png_shows_dose_limits_and_marks_with_legends_beside_the_data(tmp_path):
+    rec = tmp_path / RECORD
+    _scan_and_points_record(rec)
+    s = summarize(rec)
+    from handpiece.report import figure
+
+    fig = figure(s)
+    fig.canvas.draw()
+    head, dose, speed, energy, rate = fig.axes
+    header_text = " ".join(t.get_text() for t in head.texts)
+    for want in ("knee OA reference", "firmware 0.1.0 on unix", "of 766.00 J target", "interrupted", "faults"):
+        assert want in header_text
+    assert dose.get_ylabel() == "J/cm" and "position" in dose.get_xlabel()
+
+    def legend(ax):
+        return [t.get_text() for t in ax.get_legend().get_texts()]
+
+    dose_legend = " | ".join(legend(dose))
+    for want in ("phase 1 fast scan", "phase 2 trigger points", "phase 1 target", "dwell limit 15 J/cm per 10 s",
+                 "hotspot (phases overlap)", "under-dosed (< 80 % of target)", "most in any 10 s"):
+        assert want in dose_legend
+    assert "phase 1 band 70-130 mm/s" in legend(speed) and "out of band while emitting" in legend(speed)
+    assert "nominal +-20 %" in legend(energy)
+    assert "the phase's rate limit" in legend(rate) and "device maximum 40 Hz" in legend(rate)
+    # the hotspot marks sit over the trigger point's centimetre (5 cm), under-dosing under 10..14 cm
+    hot = [ln for ln in dose.lines if ln.get_label() == "hotspot (phases overlap)"][0]
+    assert list(hot.get_xdata()) == [5.5]
+    under = [ln for ln in dose.lines if ln.get_color() == "#c00000" and ln.get_linewidth() == 5]
+    assert sorted({int(min(ln.get_xdata())) for ln in under}) == [10, 11, 12, 13, 14]
+    for ax in (dose, speed, energy, rate):  # every legend outside its plot: it hides no data
+        box = ax.get_legend().get_window_extent()
+        assert box.x0 >= ax.get_window_extent().x1
+        assert box.x1 <= fig.bbox.x1  # and on the page
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
