@@ -3,6 +3,7 @@
   handpiece [--target unix|serial:PORT] run PROGRAM [--out DIR]   the main job, into DIR/<time>-<id>/
   handpiece [--target ...] monitor [--seconds N]   handshake and show the status stream
   handpiece [--target ...] check PROGRAM           validate a program against the device's limits
+  handpiece [--target ...] reset                   clear a fault once its cause is gone
   handpiece report RECORD [--png FILE]             summary (and PNG) from a record (or run folder)
 """
 from __future__ import annotations
@@ -127,6 +128,25 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_reset(args) -> int:
+    """After a fault: RESET, once its cause is gone (the device says what is
+    still in the way)."""
+    target = _target(args)
+    try:
+        device, _ = target.open()
+        device.hello()
+        st = device.query_status()
+        if st.get("state") != "FAULT":
+            print(f"the device is in {shown(st.get('state'))}, not FAULT: nothing to reset")
+            return 0
+        device.request("RESET")
+        print(f"fault F{int(st.get('fault', 0)):02d} cleared: the device is in {shown(device.state())}; "
+              "lift the footswitch before the next run")
+    finally:
+        target.close()
+    return 0
+
+
 def check_png(png: str) -> Path:
     """--png: a .png file in a folder that exists; checked before any work."""
     p = Path(png)
@@ -168,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="validate a program against the device's hard limits")
     c.add_argument("program")
     c.set_defaults(fn=cmd_check)
+    z = sub.add_parser("reset", help="clear a fault once its cause is gone")
+    z.set_defaults(fn=cmd_reset)
     p = sub.add_parser("report", help="summarize a session record")
     p.add_argument("record", help="a session.jsonl, a run folder, or runs/latest")
     p.add_argument("--png", default=None)

@@ -85,3 +85,41 @@ def test_check_says_when_the_rate_will_be_clamped_and_what_it_costs(tmp_path, ca
     assert ("note: phase 1 (tp): rate 40 Hz x 0.45 J = 18 W is over the average power limit 10.5 W: the device "
             "will slow it to 23.3 Hz; 440 pulses take 19 s instead of 11 s (+8 s)") in " ".join(out.split())
     assert "see the 1 note(s)" in " ".join(out.split()) and max(len(line) for line in out.splitlines()) <= 80
+
+
+class _Opened:
+    """A target already open (and faulted) for the command under test."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def open(self):
+        return self.target.device, self.target.rig
+
+    def close(self):
+        pass
+
+
+def test_reset_clears_a_fault_once_its_cause_is_gone(monkeypatch, capsys):
+    from handpiece.strategy import Station
+    from handpiece.targets import UnixPortTarget
+
+    target = UnixPortTarget()
+    try:
+        device, rig = target.open()
+        Station(device, rig).ready()
+        rig.open("door")
+        rig.advance(50)
+        device.sync()
+        assert device.state() == "FAULT"
+        monkeypatch.setattr(cli, "make_target", lambda *a: _Opened(target))
+        assert cli.main(["reset"]) == 2  # the door is still open: one line naming it
+        assert "E12" in capsys.readouterr().err
+        rig.close("door")
+        rig.advance(50)
+        assert cli.main(["reset"]) == 0
+        assert "fault F02 cleared: the device is in STANDBY" in capsys.readouterr().out
+        assert cli.main(["reset"]) == 0
+        assert "nothing to reset" in capsys.readouterr().out
+    finally:
+        target.close()
