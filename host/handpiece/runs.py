@@ -58,18 +58,21 @@ def point_latest(run: Path) -> str:
     root = run.parent
     latest = root / LATEST
     note = ""
-    if latest.is_dir() and not latest.is_symlink():
-        # a folder from the old layout holds a record: keep it under its own name
-        stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime(latest.stat().st_mtime))
-        kept = root / f"{stamp}-earlier"
-        latest.rename(kept)
-        note = f"{latest} was a run folder from an earlier version: kept as {kept}"
     tmp = root / f".{LATEST}-{secrets.token_hex(3)}"
     try:
-        os.symlink(run.name, tmp, target_is_directory=True)
-    except OSError:  # no symlinks here (some mounted file systems): a text file instead
-        tmp.write_text(run.name + "\n")
-    os.replace(tmp, latest)
+        if latest.is_dir() and not latest.is_symlink():
+            # a folder from the old layout holds a record: keep it under its own name
+            stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime(latest.stat().st_mtime))
+            kept = root / f"{stamp}-earlier"
+            latest.rename(kept)
+            note = f"{latest} was a run folder from an earlier version: kept as {kept}"
+        try:
+            os.symlink(run.name, tmp, target_is_directory=True)
+        except OSError:  # no symlinks here (some mounted file systems): a text file instead
+            tmp.write_text(run.name + "\n")
+        os.replace(tmp, latest)
+    except OSError as e:  # the run goes on: its folder is what counts, `latest` is a convenience
+        return f"{latest} not updated ({e.strerror}): this run is {run}"
     return note
 
 

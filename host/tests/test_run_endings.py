@@ -3,8 +3,6 @@ Ctrl-C and a fault still leave a closed record, a summary from the device's
 last status and a PNG, each saying how the run ended."""
 import json
 
-import pytest
-
 from handpiece import cli, session
 from handpiece.runs import PNG, RECORD, SUMMARY
 
