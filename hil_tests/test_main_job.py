@@ -60,4 +60,5 @@ def test_a_silent_device_ends_the_session_and_is_left_in_standby(hil, tmp_path, 
     with pytest.raises(session.SessionError, match="went silent"):
         runner.run()
     assert device.query_status()["state"] == "STANDBY"
-    assert (tmp_path / "session.jsonl").read_text()
+    last = json.loads((tmp_path / "session.jsonl").read_text().splitlines()[-1])
+    assert last["kind"] == "end" and last["how"] == "device lost" and "went silent" in last["detail"]

@@ -276,3 +276,14 @@ def test_report_png_shows_dose_limits_and_marks_with_legends_beside_the_data(tmp
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_program_file_that_is_not_utf8_is_one_line(tmp_path, capsys, monkeypatch):
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(b"[program]\nname = 'genou \xe9'\n")
+    monkeypatch.setattr(cli, "make_target", lambda *a: _NeverOpened())
+    for cmd in ("check", "run"):
+        assert cli.main([cmd, str(p), "--out", str(tmp_path / "runs")] if cmd == "run" else [cmd, str(p)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith("not UTF-8 text: byte 0xE9 at offset 24 (line 2)") and "\n" not in err
+    assert not (tmp_path / "runs").exists()  # nothing written for a program that cannot run
