@@ -147,3 +147,15 @@ def test_in_an_80_column_terminal_the_block_is_redrawn_in_place(tmp_path):
     final = "\n".join(line.rstrip() for line in term.display)
     assert "files written:" in final and "ended: done" in "\n".join(
         "".join(ch.data for ch in row.values()) for row in term.history.top) + final
+
+
+def test_operator_guide_explains_every_warning_and_shows_both_pictures():
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs/operator.md").read_text()
+    from handpiece.screen import WARNINGS
+
+    for text in WARNINGS.values():
+        assert f"| `{text.split(':')[0]}` |" in guide
+    for png in re.findall(r"!\[[^]]*\]\(([^)]+)\)", guide):
+        assert (root / "docs" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(re.findall(r"!\[", guide)) == 2
