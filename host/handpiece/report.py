@@ -359,7 +359,10 @@ def _header(ax, s: Summary) -> None:
         ("ended", shown(s.ended) + (f"  (record cut: {s.cut})" if s.cut else "")),
         ("faults", "; ".join(shown(f) for f in s.faults) if s.faults else "none"),
     ]
-    ax.text(0, 1, "Treatment record", fontsize=13, weight="bold", va="top", transform=ax.transAxes)
+    how = (s.end or {}).get("how")
+    title = "Treatment record" + ("" if how == "done" else f": {shown(s.ended).upper()}, NOT COMPLETE")
+    ax.text(0, 1, title, fontsize=13, weight="bold", va="top", transform=ax.transAxes,
+            color="black" if how == "done" else ALERT)
     for k, (label, value) in enumerate(rows):
         y = 0.78 - k * 0.15
         ax.text(0, y, label, fontsize=8.5, weight="bold", va="top", transform=ax.transAxes)
@@ -392,15 +395,17 @@ def _dose_along_path(ax, s: Summary) -> None:
         ax.bar([x + 0.5 for x in xs], ys, bottom=bottom, width=0.9, color=PHASE_FILL[ph % 8],
                hatch=PHASE_HATCH[ph % 8], edgecolor="black", linewidth=0.4, label=_phase_label(s, ph))
         bottom = [a + b for a, b in zip(bottom, ys)]
-    top = max(bottom)
-    marked = False
     # each scan phase's target: its energy spread over the stretch it covered
+    targets: dict[int, tuple[int, int, float]] = {}
     for ph in sorted(bins):
         p = s.phases.get(ph)
-        if p is None or p.mode != "scan" or not bins[ph]:
-            continue
-        lo, hi = min(bins[ph]), max(bins[ph]) + 1
-        target = p.target_mj / 1000 / (hi - lo)
+        if p is not None and p.mode == "scan" and bins[ph]:
+            lo, hi = min(bins[ph]), max(bins[ph]) + 1
+            targets[ph] = (lo, hi, p.target_mj / 1000 / (hi - lo))
+    lim = s.limits["dwell_mj_per_cm_max"] / 1000 if "dwell_mj_per_cm_max" in s.limits else 0.0
+    top = max([*bottom, lim, *(t for _, _, t in targets.values())])
+    marked = False
+    for ph, (lo, hi, target) in targets.items():
         ax.hlines(target, lo, hi, colors="black", linestyles=[PHASE_LINE[ph % 8]], linewidth=2.0,
                   label=f"phase {ph + 1} target {target:.1f} J/cm")
         for x in range(lo, hi):
@@ -419,11 +424,9 @@ def _dose_along_path(ax, s: Summary) -> None:
         ax.step([x for x in px] + [px[-1] + 1], [peak[x] for x in px] + [peak[px[-1]]], where="post",
                 color="black", linewidth=1.0, path_effects=[withStroke(linewidth=3, foreground="white")],
                 label=f"most in any {s.limits.get('dwell_window_ms', 0) / 1000:g} s")
-    if "dwell_mj_per_cm_max" in s.limits:
-        lim = s.limits["dwell_mj_per_cm_max"] / 1000
+    if lim:
         ax.axhline(lim, color=ALERT, linestyle="-", linewidth=2.4, alpha=0.8,
                    label=f"dwell limit {lim:g} J/cm per {s.limits.get('dwell_window_ms', 0) / 1000:g} s")
-        top = max(top, lim)
     ax.set_ylim(-0.07 * top, top * 1.12)
     ax.axhline(0, color="black", linewidth=0.6)
     _legend(ax, first=len(bins))
@@ -534,6 +537,7 @@ def _pulse_rate(ax, s: Summary) -> None:
     if "rate_hz_max" in s.limits:
         ax.axhline(s.limits["rate_hz_max"], color="black", linestyle=":", linewidth=1.0,
                    label=f"device maximum {s.limits['rate_hz_max']} Hz")
+    ax.set_ylim(bottom=0)
     _legend(ax)
 
 

@@ -2,6 +2,7 @@
 summaries of runs that ended early, records cut by a crash."""
 import json
 import os
+import re
 
 import pytest
 
@@ -250,7 +251,8 @@ def test_report_png_shows_dose_limits_and_marks_with_legends_beside_the_data(tmp
     fig.canvas.draw()
     head, dose, speed, energy, rate = fig.axes
     header_text = " ".join(t.get_text() for t in head.texts)
-    for want in ("knee OA reference", "firmware 0.1.0 on unix", "of 766.00 J target", "interrupted", "faults"):
+    for want in ("Treatment record: INTERRUPTED, NOT COMPLETE", "knee OA reference", "firmware 0.1.0 on unix",
+                 "of 766.00 J target", "faults"):
         assert want in header_text
     assert dose.get_ylabel() == "J/cm" and "position" in dose.get_xlabel()
 
@@ -261,6 +263,8 @@ def test_report_png_shows_dose_limits_and_marks_with_legends_beside_the_data(tmp
     for want in ("phase 1 fast scan", "phase 2 trigger points", "phase 1 target", "dwell limit 15 J/cm per 10 s",
                  "hotspot (phases overlap)", "under-dosed (< 80 % of target)", "most in any 10 s"):
         assert want in dose_legend
+    targets = [float(x) for x in re.findall(r"phase \d target ([\d.]+) J/cm", dose_legend)]
+    assert targets and max(targets) < dose.get_ylim()[1] and 15 < dose.get_ylim()[1]  # every line on the plot
     assert "phase 1 band 70-130 mm/s" in legend(speed) and "out of band while emitting" in legend(speed)
     assert "nominal +-20 %" in legend(energy)
     assert "the phase's rate limit" in legend(rate) and "device maximum 40 Hz" in legend(rate)
