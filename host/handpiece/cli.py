@@ -64,7 +64,10 @@ def cmd_run(args) -> int:
     files = [run_dir / RECORD, run_dir / SUMMARY]
     (run_dir / SUMMARY).write_text(text + "\n", encoding="utf-8")
     if not args.no_png:
-        files.append(plot(summary, run_dir / PNG))
+        try:
+            files.append(plot(summary, run_dir / PNG))
+        except OSError as e:  # the record and summary are what matter: say so and go on
+            print(f"handpiece: report.png not written ({e.strerror or e})", file=sys.stderr)
     print()
     print(text)
     print(f"wall time {wall_s:.1f} s")
@@ -73,7 +76,7 @@ def cmd_run(args) -> int:
         print(f"  {f}")
     print(f"  {Path(args.out) / LATEST} -> {run_dir.name}")
     if isinstance(exc, KeyboardInterrupt):
-        print("handpiece: interrupted: emission stopped, the device left in STANDBY", file=sys.stderr)
+        print("handpiece: interrupted: emission stopped, the record closed", file=sys.stderr)
         return 130
     if record.ended and record.ended["how"] != "done":
         detail = record.ended.get("detail", "")

@@ -41,8 +41,9 @@ class SessionError(RuntimeError):
 class Record:
     """Session record: one JSON object per line. A header line (when, what
     program, which device, which options) comes first, then every device line
-    in order, and a closing line says how the run ended. Lines are flushed as
-    they come, so a crash loses at most the line being written."""
+    in order, and a closing line says how the run ended. Each line goes to the
+    file as it comes, so a crash of the tool loses at most the line being
+    written."""
 
     def __init__(self, path: Path, header: dict | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +173,6 @@ class SessionRunner:
         self.rig = rig
         self.program = program
         self.out_dir = out_dir
-        self.out = out
         self.record = record or Record(out_dir / "session.jsonl", run_header(program, "", {}))
         self.screen = screen or Screen(program, out)
         self.operator = SimulatedOperator(rig, seed) if rig is not None else None
