@@ -96,7 +96,8 @@ class Summary:
         for i in sorted(self.phases):
             p = self.phases[i]
             name = _fit(f"{i + 1} {shown(p.name)}", 22)
-            under = f"{p.under_mm:14.1f}" if p.mode != "point" else f"{'-':>14}"
+            started = p.done or p.delivered_mj or p.pulses
+            under = f"{p.under_mm:14.1f}" if p.mode != "point" and started else f"{'-':>14}"
             lines.append(f"{name:<22} {p.target_mj / 1000:8.2f}  {p.delivered_mj / 1000:11.2f}  "
                          f"{p.measured_mj / 1000:10.2f}  {p.pulses:6d}  {under}")
         measured = sum(p.measured_mj for p in self.phases.values())
