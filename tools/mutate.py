@@ -1,9 +1,11 @@
 """Mutation check (`make mutate`): do the safety tests catch a broken safety line?
 
 Each mutant in tools/mutants.toml replaces one line in a temporary copy of the
-tree; the HIL tests marked with its requirement then run against that copy
-(`pytest --safety SR-n -x`) and one of them must fail ("killed"). A mutant that
-passes them all "survived": a test is missing. The copy's own `host/` comes
+tree; the firmware unit tests of the mutated module (firmware/tests/
+mp_test_<module>.py), then the HIL tests marked with its requirement
+(`pytest --safety SR-n`), run against that copy, stopping at the first failure:
+one of them must fail ("killed"). A mutant that passes them all "survived":
+a test is missing. The copy's own `host/` comes
 first on PYTHONPATH, so the Unix target starts the copy's (mutated) firmware;
 this is checked before any mutant runs.
 
@@ -157,29 +159,46 @@ def check_copy_runs_itself(tree: Path) -> None:
                  f"not the copy {tree}")
 
 
+def unit_tests(m: Mutant, tree: Path) -> str:
+    """The firmware unit tests of the mutated module, if it has any: redundant
+    guards (a check behind another check) can only be caught there."""
+    path = Path(m.file)
+    if path.parts[0] == "firmware" and (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
+        return f"mp_test_{path.stem}"
+    return ""
+
+
+def _pytest(args: list[str], tree: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *args], cwd=tree, env=env_for(tree),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
 def run_one(m: Mutant) -> Outcome:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         tree = copy_tree(Path(tmp))
         apply(m, tree)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "hil_tests",
-               "--hil-logs", str(Path(tmp) / "logs")]
-        for sr in m.srs:
-            cmd += ["--safety", sr]
-        try:
-            proc = subprocess.run(cmd, cwd=tree, env=env_for(tree), capture_output=True, text=True,
-                                  timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return Outcome(m, "timeout", time.monotonic() - t0, f"no verdict in {TIMEOUT_S} s")
-    secs = time.monotonic() - t0
-    if proc.returncode == 0:
-        passed = re.search(r"(\d+) passed", proc.stdout)
-        return Outcome(m, "survived", secs, f"{passed.group(1) if passed else '?'} tests passed")
-    if proc.returncode == 1:
-        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
-        return Outcome(m, "killed", secs, failed[0] if failed else "a test failed")
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-    return Outcome(m, "error", secs, f"pytest exit {proc.returncode}: " + " | ".join(tail))
+        runs = []
+        unit = unit_tests(m, tree)
+        if unit:
+            runs.append(["firmware/tests", "-k", unit])
+        runs.append(["hil_tests", "--hil-logs", str(Path(tmp) / "logs")] + [a for sr in m.srs for a in ("--safety", sr)])
+        passed = 0
+        for args in runs:
+            try:
+                proc = _pytest(args, tree)
+            except subprocess.TimeoutExpired:
+                return Outcome(m, "timeout", time.monotonic() - t0, f"no verdict in {TIMEOUT_S} s")
+            if proc.returncode == 1:
+                failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+                return Outcome(m, "killed", time.monotonic() - t0, failed[0] if failed else "a test failed")
+            if proc.returncode != 0:
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+                return Outcome(m, "error", time.monotonic() - t0,
+                               f"pytest {' '.join(args[:3])}: exit {proc.returncode}: " + " | ".join(tail))
+            found = re.search(r"(\d+) passed", proc.stdout)
+            passed += int(found.group(1)) if found else 0
+    return Outcome(m, "survived", time.monotonic() - t0, f"{passed} tests passed")
 
 
 def main(argv: list[str] | None = None) -> int:
