@@ -201,6 +201,13 @@ def run_one(m: Mutant) -> Outcome:
     return Outcome(m, "survived", time.monotonic() - t0, f"{passed} tests passed")
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", type=Path, default=TABLE)
@@ -226,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"STALE     {s}")
         if uncovered:
             print(f"UNCOVERED no mutant for {', '.join(uncovered)}")
-        print(f"make mutate: {len(stale)} stale mutants; update {args.table.name}", file=sys.stderr)
+        print(f"make mutate: {len(stale)} stale mutants, {len(uncovered)} SRs without one: update {_shown(args.table)}",
+              file=sys.stderr)
         return 1
     if args.only:
         unknown = set(args.only) - {m.id for m in mutants}
