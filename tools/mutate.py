@@ -182,7 +182,8 @@ def run_one(m: Mutant) -> Outcome:
         unit = unit_tests(m, tree)
         if unit:
             runs.append(["firmware/tests", "-k", unit])
-        runs.append(["hil_tests", "--hil-logs", str(Path(tmp) / "logs")] + [a for sr in m.srs for a in ("--safety", sr)])
+        hil = ["hil_tests", "--hil-logs", str(Path(tmp) / "logs")]
+        runs.append(hil + [a for sr in m.srs for a in ("--safety", sr)])
         passed = 0
         for args in runs:
             try:
