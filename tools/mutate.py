@@ -7,7 +7,8 @@ mp_test_<module>.py), then the HIL tests marked with its requirement
 one of them must fail ("killed"). A mutant that passes them all "survived":
 a test is missing. The copy's own `host/` comes
 first on PYTHONPATH, so the Unix target starts the copy's (mutated) firmware;
-this is checked before any mutant runs.
+this is checked before any mutant runs, and so is the unmutated copy passing
+its SR-1 tests (a broken copy would make every mutant look killed).
 
 Exit status: 0 when every mutant was killed; 1 when one survived, or a mutant's
 line is not found exactly once (the table is stale), or a run could not be
@@ -38,6 +39,7 @@ SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
 FIELDS = {"id", "sr", "file", "in", "line", "to", "why"}
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "runs", "test-logs", "__pycache__", "*.egg-info")
 TIMEOUT_S = 300  # one mutant's test run; a hang counts as killed, shown as "timeout"
+CONTROL_SR = "SR-1"  # the unmutated copy must pass these tests first (a few seconds)
 
 
 class TableError(ValueError):
@@ -149,14 +151,20 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
-def check_copy_runs_itself(tree: Path) -> None:
-    """The Unix target in the copy must start the copy's firmware, not ours."""
+def check_copy(tree: Path) -> None:
+    """The Unix target in the copy must start the copy's firmware, not ours,
+    and the unmutated copy must pass a few safety tests: otherwise every
+    mutant would look killed."""
     out = subprocess.run([sys.executable, "-c", "import handpiece.targets as t; print(t.ROOT)"],
                          cwd=tree, env=env_for(tree), capture_output=True, text=True)
     got = out.stdout.strip()
     if out.returncode != 0 or Path(got).resolve() != tree.resolve():
         sys.exit(f"make mutate: the copy's tests would run the firmware in {got or out.stderr.strip()!r}, "
                  f"not the copy {tree}")
+    proc = _pytest(["hil_tests", "--safety", CONTROL_SR, "--hil-logs", str(tree / "test-logs")], tree)
+    if proc.returncode != 0:
+        sys.exit(f"make mutate: the unmutated copy fails its {CONTROL_SR} tests (exit {proc.returncode}); "
+                 "run make test first:\n" + proc.stdout[-2000:])
 
 
 def unit_tests(m: Mutant, tree: Path) -> str:
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="mutate-check-") as tmp:
-        check_copy_runs_itself(copy_tree(Path(tmp)))
+        check_copy(copy_tree(Path(tmp)))
     print(f"{len(mutants)} mutants, {args.jobs} at a time")
     t0 = time.monotonic()
     outcomes = []
