@@ -5,10 +5,10 @@ tree; the firmware unit tests of the mutated module (firmware/tests/
 mp_test_<module>.py), then the HIL tests marked with its requirement
 (`pytest --safety SR-n`), run against that copy, stopping at the first failure:
 one of them must fail ("killed"). A mutant that passes them all "survived":
-a test is missing. The copy's own `host/` comes
-first on PYTHONPATH, so the Unix target starts the copy's (mutated) firmware;
-this is checked before any mutant runs, and so is the unmutated copy passing
-its SR-1 tests (a broken copy would make every mutant look killed).
+a test is missing. The copy's own `host/` comes first on PYTHONPATH, so the
+Unix target starts the copy's (mutated) firmware; this is checked before any
+mutant runs, and so is the unmutated copy passing its SR-1 tests (a broken
+copy would make every mutant look killed).
 
 Exit status: 0 when every mutant was killed; 1 when one survived, or a mutant's
 line is not found exactly once (the table is stale), or a run could not be
