@@ -205,8 +205,8 @@ def run_one(m: Mutant) -> Outcome:
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
                 return Outcome(m, "error", time.monotonic() - t0,
                                f"pytest {' '.join(args[:3])}: exit {proc.returncode}: " + " | ".join(tail))
-            found = re.search(r"(\d+) passed", proc.stdout)
-            passed += int(found.group(1)) if found else 0
+            found = re.findall(r"(\d+) passed", proc.stdout)  # the last is pytest's own total
+            passed += int(found[-1]) if found else 0
     return Outcome(m, "survived", time.monotonic() - t0, f"{passed} tests passed")
 
 
