@@ -5,7 +5,8 @@ One loop, no threads. Order inside an iteration matters:
 2. pulses the board fired are accounted (dose, photodiode) before a re-arm;
 3. safety (e-stop, interlocks, stray light, host link) before emission;
 4. emission arms at most one pulse;
-5. reports and store writes, which may block, come last;
+5. reports and store writes, which may block, come last (reports are queued
+   and handed to the link without waiting: report.py);
 6. the watchdog is fed only here, so a stalled loop starves it (SR-11).
 """
 from array import array
@@ -335,6 +336,7 @@ class Controller:
         if ms and self.status_left_us <= 0:
             self.status_left_us = ms * 1000
             self.rep.status(self.status_text(now))
+        self.rep.flush(t_ms)  # never waits: a host that does not read cannot stall the loop (SR-11)
 
     def _speed_window(self, t_ms):
         ph = self._phase()

@@ -89,3 +89,6 @@ class USB_VCP:
 
     def write(self, buf):
         return len(buf)
+
+    def send(self, data, *, timeout=5000):
+        return len(data)

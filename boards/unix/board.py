@@ -216,14 +216,14 @@ class Indicator:
 class Link:
     """The process's stdin/stdout, like USB-CDC on a board. The host hands over
     a pty master set non-blocking, so a read returns what is there (None when
-    nothing). In a terminal (a blocking tty) VMIN=0 gives the same behaviour."""
+    nothing) and a write takes what fits (None when the pty is full). In a
+    terminal (a blocking tty) VMIN=0 gives the same reads, but writes block."""
 
     def __init__(self):
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
-        self._wpoll = select.poll()
-        self._wpoll.register(sys.stdout, select.POLLOUT)
         self.up = True
+        self.full = False  # the last write was short: Board.wait() wakes when it drains
         try:
             import termios
 
@@ -243,17 +243,16 @@ class Link:
         return n if self.up else 0
 
     def write(self, buf):
-        """Write all of buf; waits (bounded by the host reading) when the pty is full."""
+        """Non-blocking: the bytes taken from the front of buf, 0 when the pty
+        is full. With the link cut the bytes are taken and lost on the wire."""
         if not self.up:
-            return
-        mv = memoryview(buf)
-        done = 0
-        while done < len(buf):
-            n = self._out.write(mv[done:])
-            if n:
-                done += n
-            else:
-                self._wpoll.poll(100)
+            return len(buf)
+        try:
+            n = self._out.write(buf) or 0
+        except OSError:
+            n = 0  # the host side is closed: nothing is taken
+        self.full = n < len(buf)
+        return n
 
 
 class Store:
@@ -341,6 +340,8 @@ class Board:
         self.crash = False
         self.woken = False
         self.loops = 0  # control-loop iterations (each ends in wait())
+        self.loop_max_us = 0  # longest board time between two wait() calls (rig `stats`)
+        self._loop_t = -1
         self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
@@ -381,6 +382,7 @@ class Board:
         the firmware itself must drive them off (SR-1)."""
         self.cause = cause
         self.stall_until = -1
+        self._loop_t = -1  # a reboot is not a loop period
         cold = cause == hal.RESET_WATCHDOG or cause == hal.RESET_POWER
         self.laser.reset(cold)
         if cold:
@@ -397,9 +399,13 @@ class Board:
         raise Reset(cause)
 
     def wait(self, deadline):
-        """Idle until `deadline` (ticks) or an event: a serial byte, a rig
-        command, a fired pulse. In virtual mode this is where time passes."""
+        """Idle until `deadline` (ticks) or an event: a serial byte, the serial
+        line draining after a short write, a rig command, a fired pulse. In virtual mode this is where time passes."""
         self.loops += 1
+        t = self.t if self.virtual else self._real()
+        if self._loop_t >= 0 and t - self._loop_t > self.loop_max_us:
+            self.loop_max_us = t - self._loop_t
+        self._loop_t = t
         while True:
             stalled = self.stall_until > self.t
             self.woken = False
@@ -465,12 +471,18 @@ class Board:
     # -- I/O and the rig
 
     def _block(self, timeout_ms):
+        # After a short write, the pty draining (the host reads again) is an
+        # event too, so queued output goes out without waiting for input.
+        full = self.link.full
+        self._poll.modify(sys.stdin, select.POLLIN | select.POLLOUT if full else select.POLLIN)
         for obj, ev in self._poll.poll(timeout_ms):
             if self.rig is not None and obj is self.rig.sock:
                 self.woken = True
                 self.rig.serve()
             else:
                 self.woken = True
+                if ev & select.POLLOUT:
+                    self.link.full = False
 
     def notify(self, text):
         if self.rig is not None:

@@ -92,6 +92,7 @@ def test_hal_contract_and_tables_match_unix(board, tmp_path):
     assert got["missing"] == []
     assert got["name"] == board
     assert got["same_tables"]
+    assert got["link_write"] == 1  # link.write returns how much it took (SR-11)
     assert got["limits"] == unix["limits"]
     assert got["settings"] == unix["settings"]
 
