@@ -21,7 +21,7 @@ import ticks
 from limits import Limits
 from pacer import Pacer
 from program import POINT, Program
-from protocol import FLAG_STATUS, FLAG_STOP, Intake
+from protocol import Intake
 from report import Reporter
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
@@ -48,6 +48,7 @@ class Controller:
         self.state = st.BOOT
         self.fault = 0
         self.seq = -1  # no handshake yet
+        self.seq_words = None  # the words of the frame that took self.seq (a repeat must match)
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
         self.foot_armed = False
@@ -106,12 +107,13 @@ class Controller:
         self.elapse(dt)
         n = b.link.readinto(self.rx)
         if n:
-            flags = self.intake.realtime(self.rx, n)
-            if flags & FLAG_STOP:
-                self.stop_emission()
-            if flags & FLAG_STATUS:
-                self.rep.status(self.status_text(now))
-            self.intake.lines(self.rx, n)
+            intake = self.intake
+            if intake.realtime(self.rx, n):
+                for _ in range(intake.stops):
+                    self.stop_emission()
+                for _ in range(intake.statuses):  # each '?' gets its own status line
+                    self.rep.status(self.status_text(now))
+            intake.lines(self.rx, n)
         while b.laser.take_pulse(self.rec):
             self.on_pulse(self.rec)
         self.bits = self.inputs.update(dt)

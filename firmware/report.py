@@ -10,8 +10,8 @@
 Lines wait in a bounded queue that flush() hands to the link without ever
 waiting (SR-11): a host that stops reading cannot stall the loop. When a line
 does not fit, the least useful queued line goes (docs/protocol.md, "Output
-queue"): status lines first (a newer one says more), then pulse events, then
-the oldest of the rest; a line already half on the wire is always finished.
+queue"): the oldest status line first (a newer one says more), then the
+oldest pulse event, then the oldest of the rest; a line already half on the wire is always finished.
 What was dropped is counted and reported in one `lines-lost` event as soon as
 the queue has drained. Never called from the pulse path.
 """
@@ -48,12 +48,6 @@ class Reporter:
 
     def _queue(self, out, rank):
         q = self._q
-        if rank == _ST:
-            # A status line is a snapshot: a newer one replaces any still waiting.
-            for i in range(1 if self._off else 0, len(q)):
-                if self._rank[i] == _ST:
-                    self._drop(i)
-                    break
         while self._bytes + len(out) > OUT_BYTES:
             first = 1 if self._off else 0  # a line half written is finished, never dropped
             low = -1
