@@ -83,6 +83,16 @@ def test_oversized_line_is_one_error_and_the_next_line_works():
     assert s.lines == [(1, ["HB"])]
 
 
+def test_a_huge_line_in_small_reads_is_one_error():
+    s = Sink()
+    chunk = b"x" * 64
+    for _ in range(512 * 1024 // 64):  # 512 KiB, as the loop reads it
+        s.feed(chunk)
+    s.feed(b"\n" + framed(2, "HB"))
+    assert s.errors == [(-1, codes.E_TOO_LONG)]
+    assert s.lines == [(2, ["HB"])]
+
+
 def test_garbage_bytes_are_refused():
     s = Sink()
     s.feed(b"\x00\xff\x1b[A\n")
