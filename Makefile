@@ -23,7 +23,7 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 run: $(STAMP)
-	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs/latest
+	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs
 
 bench: $(STAMP)
 	$(PY) bench/run.py

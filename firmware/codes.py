@@ -62,3 +62,11 @@ FAULTS = (
     "host link lost",
     "store unreadable",
 )
+
+# Gravity of each fault (index = code, higher = graver). A later fault that
+# is graver than the latched one replaces it as the device's `fault`; every
+# fault is reported all the same. Uncommanded light is a hardware failure of
+# the off path; then the operator's emergency stop, a firmware failure, a
+# pulse dose off nominal, the dose record lost, an interlock, a silent host,
+# and a footswitch held at boot.
+GRAVITY = (0, 1, 3, 8, 6, 7, 5, 9, 2, 4)

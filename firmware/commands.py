@@ -83,7 +83,7 @@ def c_help(c, seq, args):
 
 def c_prog(c, seq, args):
     p = c.program
-    c.rep.ok(seq, "valid=%d phases=%d crc=%04X total_mj=%d" % (
+    c.rep.ok(seq, "valid=%d phases=%d crc=%08X total_mj=%d" % (
         1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
 
 def c_set(c, seq, args):
@@ -136,14 +136,14 @@ def c_pend(c, seq, args):
         return c.rep.err(seq, codes.E_PROGRAM, why)
     s = c.session
     resumed = s.matches(c.program)
-    if not resumed:
-        if not s.closed:
-            c.program.valid = False
-            return c.rep.err(seq, codes.E_SESSION, "a session of program %04X is open: NEWSESSION ends it" % s.program_crc)
-        s.begin(c.program)
+    if not resumed and not s.begin(c.program):
+        c.program.valid = False
+        if not s.loaded:
+            return c.rep.err(seq, codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it")
+        return c.rep.err(seq, codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc)
     c.pacer.new_phase()
     c.point_no = 0
-    c.rep.ok(seq, "crc=%04X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
+    c.rep.ok(seq, "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
         c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj()))
 
 def c_newsession(c, seq, args):
@@ -191,7 +191,10 @@ def c_reset(c, seq, args):
         return c.rep.err(seq, codes.E_INTERLOCK, il.open_names(c.bits) + " still open")
     if c.b.laser.stray_light():
         return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
+    if c.faults & (1 << codes.F_SELFTEST) and c.bits & il.FOOT:
+        return c.rep.err(seq, codes.E_FAULTED, "footswitch still pressed")
     c.fault = 0
+    c.faults = 0
     c._go(st.RESET)
     c.rep.ok(seq)
 

@@ -46,12 +46,14 @@ class Controller:
         self.session = Session(board.store)
         self.pacer = Pacer(self.lim, cfg["counts_per_mm"], cfg["deadband_counts"])
         self.state = st.BOOT
-        self.fault = 0
+        self.fault = 0  # the gravest latched fault (codes.GRAVITY), 0 if none
+        self.faults = 0  # every latched fault, a bit per code
         self.seq = -1  # no handshake yet
         self.seq_words = None  # the words of the frame that took self.seq (a repeat must match)
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
         self.foot_armed = False
+        self.link_closed = False  # the host closed its end of the link (end of input)
         # Spans are added up loop by loop (dt), never read off two distant ticks.
         self.prev_us = 0  # ticks at the previous loop
         self.ready_left_us = 0  # ready delay still to run (SR-5)
@@ -79,13 +81,17 @@ class Controller:
         self._go(st.BOOTED)
         self.b.wdt.start(self.cfg["wdt_timeout_ms"])
         self.prev_us = now
+        # The delivered dose is read first, whatever the reset cause: a fault
+        # latched below must not leave the session at its unknown default (SR-14).
+        self.store_ok = self.session.load()
+        if not self.store_ok:
+            self.trip(codes.F_STORE, "the store was written but no session slot is whole")
         if cause == hal.RESET_WATCHDOG:
             return self.trip(codes.F_WATCHDOG, "loop stalled")
         if cause == hal.RESET_EXCEPTION:
             return self.trip(codes.F_EXCEPTION, "restarted after an exception")
-        if not self.session.load():
-            self.store_ok = False
-            return self.trip(codes.F_STORE, "both session slots corrupt")
+        if not self.store_ok:
+            return
         raw = b.inputs.read()
         if raw & il.FOOT:
             return self.trip(codes.F_SELFTEST, "footswitch pressed at boot")
@@ -106,7 +112,8 @@ class Controller:
         self.prev_us = now
         self.elapse(dt)
         n = b.link.readinto(self.rx)
-        if n:
+        self.link_closed = n < 0
+        if n > 0:
             intake = self.intake
             if intake.realtime(self.rx, n):
                 for _ in range(intake.stops):
@@ -123,7 +130,19 @@ class Controller:
             self.emit(now)
         self.housekeeping(now)
         b.wdt.feed()
-        b.wait(ticks.add(now, self.cfg["control_period_us"]))
+        b.wait(ticks.add(now, self._wait_us()))
+
+    def _wait_us(self):
+        """Time to the next loop: the control period, or less where a limit
+        falls sooner (host supervision, SR-13; the end of the ready delay), so
+        the loop acts at the limit, not up to a period after it."""
+        us = self.cfg["control_period_us"]
+        sup = self.settings["sup_ms"]
+        if sup and self.state in st.ARMED_STATES:
+            us = min(us, sup * 1000 - self.link_quiet_us)
+        if self.ready_left_us > 0:
+            us = min(us, self.ready_left_us)
+        return us if us > 0 else 0
 
     def elapse(self, dt):
         """Run every span the loop keeps by the time since the last loop."""
@@ -162,54 +181,66 @@ class Controller:
         return True
 
     def trip(self, code, detail):
-        """Latch a fault. The laser goes off first, the report comes second."""
+        """Latch a fault. The laser goes off first, the report comes second.
+        Every cause is latched and reported once, in FAULT too; `fault` names
+        the gravest (codes.GRAVITY). RESET clears them all at once."""
         self.b.laser.off()
-        if self.state == st.FAULT:
+        bit = 1 << code
+        if self.faults & bit:
             return
-        self.fault = code
-        self._go(st.TRIP)
+        self.faults |= bit
+        if codes.GRAVITY[code] > codes.GRAVITY[self.fault]:
+            self.fault = code
+        self._go(st.TRIP)  # no row from FAULT: already there
         self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
 
     def stop_emission(self):
         """Real-time '!': emission stops now. In any state the footswitch must
-        then be lifted and pressed again before a pulse can fire."""
+        then be lifted and pressed again before a pulse can fire. The event
+        names the state the '!' arrived in (the transition has its own)."""
         self.foot_armed = False
-        if self.state == st.EMITTING:
+        was = self.state
+        if was == st.EMITTING:
             self.b.laser.off()
             self._go(st.STOP)
-        self.rep.event(self.b.ticks_us() // 1000, "stop", st.NAMES[self.state])
+        self.rep.event(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
 
     # -- safety
 
     def check_safety(self):
+        """Runs in FAULT too, so a later, graver fault is still reported."""
         bits = self.bits
-        s = self.state
-        if s == st.FAULT or s == st.BOOT:
+        if self.state == st.BOOT:
             return
         if not bits & il.ESTOP:
-            return self.trip(codes.F_ESTOP, "pressed")
-        if s in st.ARMED_STATES:
-            if ~bits & il.INTERLOCKS:
-                return self.trip(codes.F_INTERLOCK, il.open_names(bits))
+            self.trip(codes.F_ESTOP, "pressed")
+        if self.state in st.ARMED_STATES:
             sup = self.settings["sup_ms"]
-            if sup and self.link_quiet_us > sup * 1000:
-                return self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
+            if ~bits & il.INTERLOCKS:
+                self.trip(codes.F_INTERLOCK, il.open_names(bits))
+            elif self.link_closed:
+                self.trip(codes.F_LINK_LOST, "the host closed the link")
+            elif sup and self.link_quiet_us >= sup * 1000:
+                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
     def check_foot(self):
+        """A pulse needs a press that starts after the footswitch was seen up
+        in PAUSED, or in READY once the ready delay has passed (SR-4, SR-5):
+        a footswitch held into READY, through the delay or through a fault
+        reset does not fire. "Up" is the contact as read, not the debounced
+        state, so a press already under way cannot arm it."""
         s = self.state
         if not self.bits & il.FOOT:
             if s == st.EMITTING:
                 self._go(st.FOOT_UP)
-            elif s == st.READY or s == st.PAUSED:
-                self.foot_armed = True
+            elif s == st.PAUSED or (s == st.READY and self.ready_left_us <= 0):
+                if not self.inputs.raw & il.FOOT:
+                    self.foot_armed = True
             return
-        if not self.foot_armed or not (s == st.READY or s == st.PAUSED):
-            return
-        if s == st.READY and self.ready_left_us > 0:
-            return  # SR-5: no pulse before the ready delay has passed
-        self._go(st.FOOT_DOWN)
+        if self.foot_armed and (s == st.READY or s == st.PAUSED):
+            self._go(st.FOOT_DOWN)
 
     # -- emission
 

@@ -29,7 +29,10 @@ board
 board.laser                         the pulse output stage and its photodiode
   off()                             enable low and any armed pulse cancelled (first
                                     thing at boot, on any fault)
-  enable(on)                        the laser-enable line (gates every pulse)
+  enable(on)                        the laser-enable line (gates every pulse); the MCU
+                                    boards leave it low on enable(True) while an
+                                    interlock is open or a latched trip (below) has
+                                    not been read yet
   configure(width_us, power_w)      pulse shape for the next pulses
   arm(not_before_us, target, dir)   one-shot: fire one pulse at the first moment that
                                     is not before `not_before_us` and at which the
@@ -45,20 +48,30 @@ board.encoder
   count() -> int                    handpiece position in quadrature counts (x4)
 
 board.inputs
-  read() -> int                     bitmask, bits in firmware/interlocks.py
+  read() -> int                     bitmask, bits in firmware/interlocks.py. On a
+                                    board with interlock IRQs a trip is latched (SR-4):
+                                    an interlock whose IRQ fired since the last read
+                                    reads open once, even if it has closed again, so
+                                    an opening shorter than a control step still
+                                    reaches the core
 
 board.indicator
   set(on)                           emission indicator (lamp/LED on the handpiece)
 
 board.link                          the serial line (USB-CDC, UART or a pty)
-  readinto(buf) -> int              non-blocking: bytes read, 0 if none
+  readinto(buf) -> int              non-blocking: bytes read, 0 if none, -1 while
+                                    the host has closed its end (end of input: a
+                                    lost link; a board that cannot tell never says it)
   write(buf) -> int                 non-blocking: the bytes taken from the front of
                                     buf (0 when the line is full), never waiting for
                                     the host; the core queues the rest (report.py)
 
 board.store                         non-volatile store: two blocks of STORE_BLOCK bytes
-  read(slot) -> bytes or None
-  write(slot, data)
+  read(slot) -> bytes or None       None only if the slot was never written; a slot
+                                    that is there but cannot be read gives short or
+                                    empty bytes (corrupt, never blank)
+  write(slot, data)                 never touches the other slot, even when cut
+                                    by a power loss half way
 
 board.wdt
   start(timeout_ms)

@@ -33,7 +33,7 @@ class Inputs:
         raw = board.inputs.read()
         # Boot takes the inputs as they are; the self-test judges them.
         self.state = raw
-        self._pending = raw
+        self.raw = raw  # the last sample as read, before debouncing
         self._steady_us = 0
 
     def update(self, dt_us):
@@ -43,8 +43,8 @@ class Inputs:
         falling = self.state & ~raw  # towards danger: take at once
         if falling:
             self.state &= ~falling
-        if raw != self._pending:
-            self._pending = raw
+        if raw != self.raw:
+            self.raw = raw
             self._steady_us = 0
         elif self._steady_us < self._debounce_us:
             self._steady_us += dt_us

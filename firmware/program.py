@@ -132,7 +132,7 @@ class Program:
     def clear(self):
         self.phases = []
         self.valid = False
-        self.crc = 0xFFFF
+        self.crc = 0  # CRC-32 of the phase lines as received: the program's identity
 
     def add(self, phase, text):
         if self.valid:
@@ -140,7 +140,7 @@ class Program:
         if len(self.phases) >= MAX_PHASES:
             return over("phases", len(self.phases) + 1, MAX_PHASES)
         self.phases.append(phase)
-        self.crc = crc16(text, self.crc)
+        self.crc = crc32(text + "\n", self.crc)
         return None
 
     def close(self, count, lim):
@@ -162,11 +162,20 @@ class Program:
         return self.total_uj() // 1000
 
 
-def crc16(data, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE over bytes or str: program identity, store integrity.
-    Pass the previous result as `crc` to continue over several pieces."""
+def crc32(data, crc=0):
+    """CRC-32 (IEEE 802.3, as zlib.crc32) over bytes or str: the program's
+    identity. Pass the previous result as `crc` to continue over several
+    pieces. Worked on two 16-bit halves, so the loop stays in small ints on
+    32-bit ports."""
+    hi = (crc >> 16) ^ 0xFFFF
+    lo = (crc & 0xFFFF) ^ 0xFFFF
     for b in data if isinstance(data, (bytes, bytearray)) else data.encode():
-        crc ^= b << 8
+        lo ^= b
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
+            carry = lo & 1
+            lo = (lo >> 1) | ((hi & 1) << 15)
+            hi >>= 1
+            if carry:
+                hi ^= 0xEDB8
+                lo ^= 0x8320
+    return ((hi ^ 0xFFFF) << 16) | (lo ^ 0xFFFF)

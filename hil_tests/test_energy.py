@@ -6,6 +6,8 @@ import pytest
 from handpiece.device import DeviceError
 from handpiece.motion import Motion
 from handpiece.program import load
+from handpiece.rig import RigError
+from handpiece.strategy import Station
 
 E_PROGRAM, E_INTERLOCK, E_FAULTED, E_SESSION = 11, 12, 13, 14
 F_PHOTODIODE, F_STRAY = 6, 7
@@ -275,3 +277,187 @@ def test_unreadable_store_needs_an_explicit_new_session(station, rig):
     station.device.request("NEWSESSION")
     station.device.request("RESET")
     assert station.state() == "STANDBY"
+
+
+RESERVE_AHEAD = 16  # firmware/session.py: the store is at most this far ahead of the light
+WDT_MS = 200  # the reference board's watchdog timeout
+RESETS = ("power", "watchdog", "soft", "exception", "kill")  # the HAL's causes, then a killed process
+LONG_SCAN = {
+    "program": {"name": "long scan and points"},
+    "phase": [dict(TWO_PHASES["phase"][0], energy_j=30), TWO_PHASES["phase"][1]],
+}
+LONG_SCAN_PULSES = 83  # 30 J / 0.36 J
+
+
+class Treatment:
+    """A program through resets of every kind. The light is counted by the
+    rig, over every firmware process (a killed process takes its rig along)."""
+
+    def __init__(self, request, station, program, scan_pulses):
+        self.target = request.node._hil_target
+        self.station = station
+        self.program = program
+        self.scan_pulses = scan_pulses
+        self.gone = []  # pulses seen by the rigs of killed processes
+        self.count = [0, 0]  # per phase: the device's count at the last resume
+        self.light = [0, 0]  # per phase: the light seen by then
+
+    def pulses(self, phase=None):
+        every = self.gone + self.station.rig.pulses
+        if phase is None:
+            return len(every)
+        return sum(1 for p in every if p.power_w == (3000, 2500)[phase])
+
+    def reset(self, cause):
+        """Reset the device by `cause` with the footswitch held, as it happens."""
+        rig = self.station.rig
+        if cause == "kill":
+            self.restart()
+        else:
+            {"power": rig.power_cycle, "soft": rig.soft_reset, "watchdog": lambda: rig.stall(WDT_MS + 100),
+             "exception": rig.crash}[cause]()
+            self.station.advance(WDT_MS + 50 if cause == "watchdog" else 5)
+            assert rig.resets[-1][1] == "boot cause=%d" % RESETS.index(cause)
+
+    def restart(self):
+        self.gone += self.station.rig.pulses
+        self.station = Station(*self.target.restart())
+
+    def resume(self):
+        """Recover as an operator would and upload the same program: it must
+        resume, its count at least what the light says and within one reservation."""
+        st = self.station
+        st.rig.release()
+        st.advance(50)
+        st.standby()
+        if st.device.query_status()["state"] == "FAULT":
+            st.device.request("RESET")
+        pend = st.load(self.program)
+        assert pend["resumed"] == "1", "a reset forgot the session"
+        phase = int(pend["phase"])
+        mj = int(pend["delivered_mj"]) - (self.scan_pulses * 360 if phase else 0)
+        counted = mj // (250 if phase else 360)
+        light = self.pulses(phase)
+        assert light <= counted, "the device counts less than the light it gave"
+        # at most one reservation more than it knew, plus what it fired since
+        assert counted <= self.count[phase] + light - self.light[phase] + RESERVE_AHEAD
+        self.count[phase], self.light[phase] = counted, light
+        return phase
+
+    def emit(self, motion, ms):
+        """READY, the ready delay, then a press: emission for `ms`."""
+        st = self.station
+        st.device.request("READY")
+        st.advance(st.ready_delay_ms + 1)
+        st.rig.hand(motion)
+        st.rig.press()
+        st.advance(ms)
+        assert st.state() != "READY", "the press did not start emission"
+
+    def finish(self):
+        """Trigger points, a press each, until the session is done: never past the target."""
+        st = self.station
+        for _ in range(4):
+            if st.state() == "DONE":
+                break
+            st.rig.release()
+            st.rig.hand(Motion(10).hold(10))
+            st.advance(100)
+            st.rig.press()
+            st.advance(1000)
+        assert st.state() == "DONE"
+        assert self.pulses(0) <= self.scan_pulses and self.pulses(1) <= POINT_PULSES
+
+
+@pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.parametrize("cause", RESETS)
+def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
+    """Resets at several points of a scan and of a trigger point, one after
+    the other (each boot reads what the last one wrote)."""
+    t = Treatment(request, station, LONG_SCAN, LONG_SCAN_PULSES)
+    station.emitting(program=LONG_SCAN, motion=sweep())
+    station.advance(40)
+    for at_ms in (130, 260, 410, 0):
+        t.reset(cause)
+        assert t.resume() == 0
+        t.emit(sweep(), at_ms or 8000)
+    for at_ms in (120, 0):  # into the first trigger point, then a little into the rest
+        st = t.station
+        st.rig.release()
+        st.rig.hand(Motion(10).hold(10))
+        st.advance(100)
+        st.rig.press()
+        st.advance(at_ms or 60)
+        assert t.pulses(1) < POINT_PULSES
+        t.reset(cause)
+        assert t.resume() == 1
+    t.emit(Motion(10).hold(10), 1000)
+    t.finish()
+
+
+@pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.parametrize("action", ["power", "soft", "error", "kill", "stall"])
+def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
+    """Store writes cut half way through their data, and between removing the
+    old slot file and renaming the new one (FAT), by each kind of reset, in a
+    scan and at a trigger point: the other slot carries the count. A write
+    stalled past the watchdog's timeout is bitten inside the write."""
+    t = Treatment(request, station, LONG_SCAN, LONG_SCAN_PULSES)
+
+    def cut(step, ms):
+        """The next store write cut at `step` within `ms` of emission."""
+        rig = t.station.rig
+        rig.cut_next_write(step, action, stall_ms=WDT_MS + 300)
+        n = len(rig.resets)
+        if action == "kill":
+            with pytest.raises(RigError):
+                t.station.advance(ms)
+            assert [w for _, w in rig.resets[n:]] == ["cut %s kill" % step]
+            t.restart()
+            return
+        t.station.advance(ms)
+        seen = rig.resets[n:]
+        assert seen and seen[0][1] == "cut %s %s" % (step, action), "no store write was cut"
+        assert seen[-1][1] == "boot cause=%d" % {"power": 0, "stall": 1, "soft": 2, "error": 3}[action]
+        if action == "stall":
+            bite = [tm for tm, w in seen if w == "watchdog"]
+            assert bite and bite[0] - seen[0][0] <= (WDT_MS + 1) * 1000  # bitten inside the write
+
+    station.emitting(program=LONG_SCAN, motion=sweep())
+    station.advance(150)
+    for step in ("data", "swap"):
+        cut(step, 600)  # a reservation in the scan
+        assert t.resume() == 0
+        t.emit(sweep(), 150 if step == "data" else 8000)
+    assert t.station.device.events_named("phase-done")
+    st = t.station
+    st.rig.release()
+    st.rig.hand(Motion(10).hold(10))
+    st.advance(100)
+    st.rig.press()
+    cut("swap", 300)  # the first reservation at a trigger point
+    assert t.pulses(1) == 0 and t.resume() == 1
+    t.emit(Motion(10).hold(10), 1000)
+    t.finish()
+
+
+@pytest.mark.safety("SR-14")
+@pytest.mark.parametrize("size", [0, 40])
+def test_a_store_left_short_is_unreadable_not_blank(request, station, size):
+    """Slot files cut short (empty, as a truncating write leaves them, or part
+    of a slot): the count is unknown, so F09 and no new session until NEWSESSION."""
+    station.emitting(program=TWO_PHASES, motion=sweep())
+    station.advance(300)
+    target = request.node._hil_target
+    target.kill()
+    for slot in target.store.glob("hilt-slot*.bin"):
+        slot.write_bytes(slot.read_bytes()[:size])
+    station = Station(*target.open())
+    station.standby()
+    assert station.device.query_status()["fault"] == "9"
+    with pytest.raises(DeviceError) as e:
+        station.load(TWO_PHASES)
+    assert e.value.code == E_SESSION and "NEWSESSION" in e.value.text
+    station.device.request("NEWSESSION")
+    station.device.request("RESET")
+    assert station.load(TWO_PHASES)["resumed"] == "0"

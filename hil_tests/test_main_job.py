@@ -1,6 +1,7 @@
 """The main job end to end on the simulated board: the 1,250 J reference
 session, its record and its report (SR-6)."""
 import json
+import re
 
 import pytest
 
@@ -28,15 +29,23 @@ def test_reference_session_delivers_1250_j_to_the_last_whole_pulse(hil, tmp_path
 
 
 def test_run_command_writes_record_summary_and_png(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli.main(["run", REFERENCE, "--out", str(out), "--seed", "5"]) == 0
+    runs = tmp_path / "runs"
+    assert cli.main(["run", REFERENCE, "--out", str(runs), "--seed", "5"]) == 0
     printed = capsys.readouterr().out
     assert "1247.04" in printed and "faults: none" in printed
+    out = (runs / "latest").resolve()
+    assert out.parent == runs and (runs / "latest").is_symlink()
     lines = (out / "session.jsonl").read_text().splitlines()
-    kinds = {json.loads(line)["kind"] for line in lines}
-    assert {"event", "status", "reply", "note"} <= kinds
+    objs = [json.loads(line) for line in lines]
+    assert {"event", "status", "reply", "note"} <= {o["kind"] for o in objs}
+    assert objs[0]["kind"] == "header" and objs[0]["firmware"] and objs[0]["board"] == "unix"
+    assert objs[0]["options"]["seed"] == 5 and objs[0]["program_file"] == "knee-oa-reference.toml"
+    assert objs[-1]["kind"] == "end" and objs[-1]["how"] == "done"
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "total    3464" in (out / "summary.txt").read_text()
+    summary = (out / "summary.txt").read_text()
+    assert re.search(r"^total +1250.00 +1247.04 +1247.04 +3464$", summary, re.M)
+    for f in ("session.jsonl", "summary.txt", "report.png"):
+        assert str(out / f) in printed
 
 
 def test_a_silent_device_ends_the_session_and_is_left_in_standby(hil, tmp_path, monkeypatch):
@@ -51,4 +60,5 @@ def test_a_silent_device_ends_the_session_and_is_left_in_standby(hil, tmp_path, 
     with pytest.raises(session.SessionError, match="went silent"):
         runner.run()
     assert device.query_status()["state"] == "STANDBY"
-    assert (tmp_path / "session.jsonl").read_text()
+    last = json.loads((tmp_path / "session.jsonl").read_text().splitlines()[-1])
+    assert last["kind"] == "end" and last["how"] == "device lost" and "went silent" in last["detail"]

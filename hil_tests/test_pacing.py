@@ -190,3 +190,16 @@ def test_recorded_profile_replays_on_the_grid(station, rig, tmp_path):
     assert len(gaps) > 20
     assert sum(1 for g in gaps if abs(g - SPACING_COUNTS) <= 1) >= len(gaps) - 2  # the turn may be late
     assert all(g >= SPACING_COUNTS - 1 for g in gaps)  # never early
+
+
+def test_many_short_advances_do_not_overflow_the_keyframe_queue(rig):
+    rig.hand(Motion(10).jitter(0.3, 0.05, 60))  # a keyframe every 25 ms, 2,400 in all
+    for _ in range(1500):  # 1.5 s in 1 ms steps
+        rig.advance(1)
+    assert abs(rig.position() - 200) <= 6  # still about 10 mm
+
+
+def test_a_long_advance_over_a_dense_motion_goes_in_steps(rig):
+    rig.hand(Motion(10).jitter(0.3, 0.004, 3).hold(1))  # a keyframe every 2 ms
+    assert rig.advance(3500) >= 3_500_000
+    assert rig.position() == 200

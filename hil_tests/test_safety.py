@@ -224,6 +224,7 @@ def test_footswitch_held_through_reset_does_not_fire(station, rig):
     assert station.state() == "EMITTING" and len(rig.pulses) > n
 
 
+@pytest.mark.safety("SR-4")
 @pytest.mark.safety("SR-5")
 def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
     station.standby()
@@ -234,12 +235,17 @@ def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
     ind_on = [t for t, n, v in rig.outputs if n == "ind" and v == 1]
     assert ind_on == [t_ready]  # lit on entering READY
     station.advance(100)
-    rig.press()  # pressed early and held
+    rig.press()  # pressed early and held: never fires (SR-4)
     station.advance(1800)
     assert rig.pulses == [] and station.state() == "READY"
     station.advance(1000)
+    assert rig.pulses == [] and station.state() == "READY"
+    rig.release()  # lifted and pressed again after the delay: fires
+    station.advance(50)
+    t_press = rig.press()
+    station.advance(500)
     assert rig.pulses
-    assert rig.pulses[0].t_us >= t_ready + 2_000_000
+    assert rig.pulses[0].t_us >= max(t_press, t_ready + 2_000_000)
     assert station.state() == "EMITTING"
 
 

@@ -27,13 +27,17 @@ What each part guarantees, and how it knows:
   and this handler is only the second line: it drops LASER_EN and cancels
   the armed pulse. off() does not cut a pulse already in the RMT (rp2 does):
   it runs to its end, stopped at the AND gate by the dropped LASER_EN.
+- Photodiode: ADC1 at 11 dB, which reads up to about 3.1 V, not the
+  integrator's 3.3 V: the carrier scales it to at most 2.8 V, and a reading
+  near the top (>= _PD_CLIP_LSB) counts as over range, never as a pulse.
 - Fire window: a soft IRQ cannot be masked, so check() reads LASER_EN again
   right before write_pulses(). A handler that runs between that read and the
   RMT start (a few bytecodes; the estimated window is tens of us) does not
   stop the pulse in software; the AND gate and the chain do.
 - Watchdog: machine.WDT (the task watchdog; cannot be stopped once started).
   The reason for machine.reset() is kept in RTC memory (survives a software
-  reset, not a power cycle).
+  reset, not a power cycle). The port reports machine.reset() and a panic
+  both as HARD_RESET: without a note that reads as RESET_EXCEPTION.
 """
 import esp32
 import machine
@@ -54,6 +58,13 @@ _RMT_CLOCK_DIV = const(80)  # v1.26 only: 80 MHz source / 80
 _PORT_MIN = (1, 26)  # machine.Encoder
 _PORT_RESOLUTION_HZ = (1, 27)  # RMT(resolution_hz=); clock_div deprecated from here
 _PD_UJ_PER_LSB = const(110)  # photodiode integrator: uJ per 12-bit ADC step
+# The ADC at 11 dB reads up to about 3.1 V and flattens before that; the
+# integrator swings to 3.3 V. A divider scales it to at most 2.8 V at the pin
+# (docs/boards.md), and a reading this close to the top is clipped: its
+# energy is unknown, so it reads as more than any pulse (the core's energy
+# check and the stray-light check then fault) instead of a plausible value.
+_PD_CLIP_LSB = const(3_900)  # about 2.95 V at 11 dB
+_PD_OVER_RANGE_UJ = const(1 << 28)
 _PD_SETTLE_US = const(20)
 _PD_RESET_US = const(10)
 _STRAY_UJ = const(5_000)
@@ -62,9 +73,17 @@ _POWER_PWM_HZ = const(20_000)
 _ENCODER_FILTER_NS = const(1_000)
 _CAUSE_TAG = b"hilt"
 
-# The reference board's tables (shared/reference.py), unchanged on this board.
+# The reference board's tables (shared/reference.py); the watchdog is longer here.
 LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
+# A store write masks every interrupt while the flash erases or programs,
+# and the watchdog cannot be fed meanwhile. On littlefs one write takes at
+# most 2 sector erases and 8 page programs (esp32_logic.py counts them over
+# 2000 writes): 2 x 400 ms + 8 x 3 ms = 824 ms at the module's SPI flash's
+# datasheet maxima
+# (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
+# so a longer watchdog delays no trip; it still resets a stalled loop.
+SETTINGS["wdt_timeout_ms"] = 1000
 
 
 def rmt_ticks(width_us, rmt_hz):
@@ -109,15 +128,21 @@ class Laser(SoftArmLaser):
         super().__init__()  # the arm, the pulse log, width_us
         self._pd_reset.value(0)
 
+    def _pd_uj(self):
+        lsb = self._adc.read_u16() >> 4
+        if lsb >= _PD_CLIP_LSB:
+            return _PD_OVER_RANGE_UJ  # clipped: unknown energy, never a plausible one
+        return lsb * _PD_UJ_PER_LSB
+
     def off(self):
         self._en.value(0)  # a pulse already in the RMT runs on; the AND gate stops it
         self._arm.armed = False
 
     def enable(self, on):
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             return
         self._en.value(1 if on else 0)
-        if on and not mcu.closed(self._interlocks):  # one that opened during the write wins
+        if on and not self._may_enable():  # one that opened during the write wins
             self.off()
 
     def configure(self, width_us, power_w):
@@ -153,8 +178,8 @@ class Encoder:
 class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
 
@@ -167,6 +192,14 @@ class Board(BoardBase):
         check_port(sys.implementation.version)
         super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
         self._rtc = machine.RTC()
+
+    def _port_cause(self):
+        """The port reports machine.reset() and a panic alike as HARD_RESET
+        (esp_reset_reason ESP_RST_SW and ESP_RST_PANIC). The firmware's own
+        reboot() leaves a note first, so one without a note is a crash (or a
+        reset typed at the REPL, safe mode only): read as RESET_EXCEPTION,
+        which latches a fault at boot, never as a power cycle."""
+        return mcu.cause_of(machine.reset_cause(), soft=(machine.SOFT_RESET,), crash=(machine.HARD_RESET,))
 
     def _take_note(self):
         note = self._rtc.memory()

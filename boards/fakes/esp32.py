@@ -2,7 +2,8 @@
 
 
 class RMT:
-    def __init__(self, channel, pin=None, clock_div=None, resolution_hz=None, idle_level=False, **kw):
+    def __init__(self, id, *, pin=None, resolution_hz=None, clock_div=None, idle_level=False, tx_carrier=None,
+                 num_symbols=None):
         self.clock_div = clock_div
         self.resolution_hz = resolution_hz
         self.sent = []
@@ -11,8 +12,8 @@ class RMT:
     def source_freq():
         return 80_000_000
 
-    def write_pulses(self, durations, data=True):
-        self.sent.append((tuple(durations), data))
+    def write_pulses(self, duration, data=True):
+        self.sent.append((tuple(duration), data))
 
-    def wait_done(self, timeout=0):
+    def wait_done(self, *, timeout=0):
         return True

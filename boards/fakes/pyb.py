@@ -1,10 +1,25 @@
 """Fake `pyb` (tests only): timers that keep their settings, a VCP without data."""
 import machine
 
+_TEST_HOOKS = {"Timer": ("clock_hz", "made")}
+# Parameters the port takes that its stubs leave out (pyb.Timer.init's
+# documentation names `brk`).
+_STUB_GAPS = {"Timer.__init__": ("brk",)}
+
 
 class Pin(machine.Pin):
+    """pyb.Pin: machine.Pin's pin, with pyb's own arguments (no `drive`)."""
     OUT_PP = 1
     PULL_NONE = 0
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, alt=-1):
+        machine.Pin.__init__(self, id, mode, pull, value=value, alt=alt)
+
+    def init(self, mode=-1, pull=-1, *, value=None, alt=-1):
+        machine.Pin.init(self, mode, pull, value=value, alt=alt)
+
+    def value(self, value=None):
+        return machine.Pin.value(self, value)
 
 
 class _Channel:
@@ -36,25 +51,28 @@ class Timer:
     clock_hz = 168_000_000
     made = {}
 
-    def __init__(self, n, **kw):
-        self.n = n
-        self.kw = kw
+    def __init__(self, id, *, freq=None, prescaler=None, period=None, mode=None, div=None, callback=None,
+                 deadtime=None, brk=None):
+        self.n = id
+        self.kw = {k: v for k, v in (("freq", freq), ("prescaler", prescaler), ("period", period), ("brk", brk))
+                   if v is not None}
         self.channels = {}
         self.raw = 0
         self.script = []  # counter() readings to return first, one per read
-        Timer.made[n] = self
+        Timer.made[id] = self
 
-    def channel(self, n, mode=None, **kw):
-        ch = _Channel(mode, kw)
-        self.channels[n] = ch
+    def channel(self, channel, mode=None, *, callback=None, pin=None, pulse_width=None, pulse_width_percent=None,
+                compare=None, polarity=None):
+        ch = _Channel(mode, {"pin": pin, "pulse_width": pulse_width})
+        self.channels[channel] = ch
         return ch
 
-    def counter(self, v=None):
-        if v is None:
+    def counter(self, value=None):
+        if value is None:
             if self.script:
                 self.raw = self.script.pop(0) & 0xFFFF
             return self.raw
-        self.raw = v & 0xFFFF
+        self.raw = value & 0xFFFF
 
     def source_freq(self):
         return Timer.clock_hz
@@ -78,7 +96,7 @@ class RTC:
 
 
 class USB_VCP:
-    def setinterrupt(self, c):
+    def setinterrupt(self, chr):
         pass
 
     def any(self):
@@ -92,3 +110,12 @@ class USB_VCP:
 
     def send(self, data, *, timeout=5000):
         return len(data)
+
+
+_usb = ["VCP+MSC"]  # the pyboard's factory default
+
+
+def usb_mode(modestr=-1, *, port=-1, vid=0xF055, pid=-1, msc=(), hid=None, high_speed=False):
+    if modestr == -1:
+        return _usb[0]
+    _usb[0] = modestr

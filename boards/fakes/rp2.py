@@ -5,8 +5,14 @@ The assembler runs the decorated function with only the PIO names as its
 globals, as the real one does, so a program that leans on module globals
 fails here too. The interpreter covers the instructions the boards use
 (jmp, mov, in, out, push, pull, set, wait, nop) at one cycle each, with
-delays; it models FIFO depths of 4 (8 when joined).
+delays; it models FIFO depths of 4 (8 when joined). Shift directions
+default to SHIFT_LEFT, as rp2.asm_pio's do.
 """
+
+import machine
+
+_LOG = 256  # StateMachine.log and .execs keep this many entries
+_TEST_HOOKS = {"": ("Program", "Sim"), "StateMachine": ("made",)}
 
 
 class PIO:
@@ -73,7 +79,12 @@ def _dsl(prog):
     return names
 
 
-def asm_pio(**kw):
+def asm_pio(*, out_init=None, set_init=None, sideset_init=None, side_pindir=False, in_shiftdir=0,
+            out_shiftdir=0, autopush=False, autopull=False, push_thresh=32, pull_thresh=32,
+            fifo_join=PIO.JOIN_NONE):
+    kw = {"out_init": out_init, "set_init": set_init, "in_shiftdir": in_shiftdir,
+          "out_shiftdir": out_shiftdir, "fifo_join": fifo_join}
+
     def dec(f):
         prog = Program(kw)
         g = f.__globals__
@@ -107,7 +118,7 @@ class Sim:
         self.write_pins = write_pins
         self.jmp_pin = jmp_pin
         self.in_left = prog.kw.get("in_shiftdir", PIO.SHIFT_LEFT) == PIO.SHIFT_LEFT
-        self.out_left = prog.kw.get("out_shiftdir", PIO.SHIFT_RIGHT) == PIO.SHIFT_LEFT
+        self.out_left = prog.kw.get("out_shiftdir", PIO.SHIFT_LEFT) == PIO.SHIFT_LEFT
         self.x = self.y = self.isr = self.osr = self.pc = 0
         self.rx = []
         self.tx = []
@@ -137,11 +148,30 @@ class Sim:
             self.write_pins(v, n)
         return False
 
+    def exec(self, instr):
+        """Run one instruction given as StateMachine.exec() takes it (a string
+        such as "mov(x, osr)"), as the SM does: at once, pc unchanged unless
+        it jumps."""
+        prog = Program({})
+        eval(instr, _dsl(prog))
+        op, a, _ = prog.code[0]
+        nxt = self._do(op, a, self.pc)
+        if nxt is not None:
+            self.pc = nxt
+
     def step(self):
         """One instruction (or one stalled cycle)."""
         op, a, delay = self.p.code[self.pc]
-        nxt = (self.pc + 1) % len(self.p.code)
         self.cycles += 1
+        nxt = self._do(op, a, (self.pc + 1) % len(self.p.code))
+        if nxt is None:
+            return False
+        self.cycles += delay
+        self.pc = nxt
+        return True
+
+    def _do(self, op, a, nxt):
+        """Execute one instruction; the next pc, or None when it stalls."""
         if op == "jmp":
             cond, target = (None, a[0]) if len(a) == 1 else a
             go = True
@@ -158,7 +188,7 @@ class Sim:
             elif cond == "pin":
                 go = bool(self.jmp_pin())
             if go:
-                nxt = self.p.labels[target]
+                nxt = self.p.labels[target] if isinstance(target, str) else target
         elif op == "mov":
             if self._dst(a[0], self._src(a[1])):
                 nxt = self.pc
@@ -183,23 +213,21 @@ class Sim:
             if len(self.rx) < self.depth:
                 self.rx.append(self.isr)
             elif "noblock" not in a:
-                return False
+                return None
             self.isr = 0
         elif op == "pull":
             if not self.tx:
                 if "noblock" in a:
                     self.osr = self.x
                 else:
-                    return False
+                    return None
             else:
                 self.osr = self.tx.pop(0)
         elif op == "wait":
             level = self.jmp_pin() if a[1] == "pin" and self.read_pins is None else self.read_pins(32) >> a[2] & 1
             if level != a[0]:
-                return False
-        self.cycles += delay
-        self.pc = nxt
-        return True
+                return None
+        return nxt
 
     def run(self, cycles):
         end = self.cycles + cycles
@@ -208,23 +236,42 @@ class Sim:
 
 
 class StateMachine:
+    """FIFOs and the exec'd instructions, visible to the tests. put() and
+    exec() may run with interrupts masked or in a hard IRQ (the fake heap
+    lock): their bookkeeping is the fake's, done with the lock released."""
     made = {}
 
-    def __init__(self, id, prog=None, **kw):
+    def __init__(self, id, program=None, *, freq=-1, in_base=None, out_base=None, set_base=None, jmp_pin=None,
+                 sideset_base=None, in_shiftdir=None, out_shiftdir=None, push_thresh=None, pull_thresh=None):
         self.id = id
-        self.prog = prog
-        self.kw = kw
         self.rx = []
         self.tx = []
         self.execs = []
         self.latest = 0  # what get() returns once rx is empty: the next push
-        self.log = []  # ("put", word) and ("exec", instr) in the order they came
+        self.log = []  # ("put", word), ("exec", instr) and ("init", None) in the order they came
         self.running = False
+        self.inits = 0
+        self.init(program, freq=freq, in_base=in_base, out_base=out_base, set_base=set_base, jmp_pin=jmp_pin)
         StateMachine.made[id] = self
 
-    def put(self, v, shift=0):
-        self.tx.append(v)
-        self.log.append(("put", v))
+    def init(self, program, *, freq=-1, in_base=None, out_base=None, set_base=None, jmp_pin=None,
+             sideset_base=None, in_shiftdir=None, out_shiftdir=None, push_thresh=None, pull_thresh=None):
+        """As on the chip: stops the SM, clears its FIFOs, loads the program."""
+        self.prog = program
+        self.kw = {"freq": freq, "in_base": in_base, "out_base": out_base, "set_base": set_base, "jmp_pin": jmp_pin}
+        self.running = False
+        self.tx[:] = []
+        self.rx[:] = []
+        self.inits += 1
+        self.log.append(("init", None))
+
+    def put(self, value, shift=0):
+        n = machine._release()
+        try:
+            self.tx.append(value)
+            self.log.append(("put", value))
+        finally:
+            machine._relock(n)
 
     def get(self, buf=None, shift=0):
         return self.rx.pop(0) if self.rx else self.latest
@@ -235,14 +282,21 @@ class StateMachine:
     def tx_fifo(self):
         return len(self.tx)
 
-    def active(self, v=None):
-        if v is None:
+    def active(self, value=None):
+        if value is None:
             return self.running
-        self.running = bool(v)
+        self.running = bool(value)
 
     def exec(self, instr):
-        self.execs.append(instr)
-        self.log.append(("exec", instr))
+        n = machine._release()
+        try:
+            self.execs.append(instr)
+            self.log.append(("exec", instr))
+            if len(self.log) > _LOG:  # a long test (thousands of off()) keeps the recent past
+                del self.log[0]
+                del self.execs[0]
+        finally:
+            machine._relock(n)
 
     def irq(self, handler=None, trigger=0, hard=False):
         pass

@@ -10,6 +10,7 @@ its USB serial, so the same host code can drive a bench:
   pos / now       hand position / rig time                 = <n>
   info            = clock=real counts_per_mm=<n> t=<t_us>
   power           cut the device's supply for POWER_OFF_MS = ok
+                  (every rig output low meanwhile: no back-powering)
 Virtual-clock and fault-injection commands (adv, stall, crash, tear, pd, link)
 answer `? ...`: a bench runs in real time and cannot reach inside the device.
 Notifications: `p <t> <pos> 0 <width_us> 0` per fired pulse (the rig sees the
@@ -169,7 +170,13 @@ class Rig:
                 hold = max(hold, rigpio.MIN_HOLD_US)
             self._quad.put(rigpio.hold_word(rigpio.ab_of(self._p), hold))
             self._t_out += hold
-        while len(self.kt) >= 2 and self.kt[1] <= now:
+        # Keyframes wholly in the past go, but not those an event still
+        # waiting in the ring needs for its position (a fire event waits for
+        # its width; the loop may also have been away, e.g. in `power`).
+        keep = now
+        if self._ev_out != self._ev_in:
+            keep = min(keep, self._rig_time(self._ev_t[self._ev_out]))
+        while len(self.kt) >= 2 and self.kt[1] <= keep:
             self.kt.pop(0)
             self.kx.pop(0)
 
@@ -223,15 +230,20 @@ class Rig:
         if cmd == "hold":
             now = self.now()
             x = int(w[1]) if len(w) > 1 else position(self.kt, self.kx, now)
-            self.kt = [now]
-            self.kx = [x]
+            # The path up to now stays (events not yet reported need it; the
+            # cut segment ends on a whole count at now-1, so within one
+            # count); the hand stands at x from now on.
+            before = position(self.kt, self.kx, now - 1)
+            i = 0
+            while i < len(self.kt) and self.kt[i] < now - 1:
+                i += 1
+            self.kt = self.kt[:i] + [now - 1, now]
+            self.kx = self.kx[:i] + [before, x]
             return "= %d" % x
         if cmd == "pos":
             return "= %d" % position(self.kt, self.kx, self.now())
         if cmd == "power":
-            self._power.value(0)
-            time.sleep_ms(_POWER_OFF_MS)
-            self._power.value(1)
+            self._power_cycle()
             self.notify("r %d power" % self.now())
             return "= ok"
         if cmd == "adv":
@@ -239,6 +251,27 @@ class Rig:
         if cmd in ("stall", "crash", "tear", "pd", "link"):
             return "? %s is not available on the bench rig" % cmd
         return "? unknown rig command " + cmd
+
+    def _power_cycle(self):
+        """Cut the device's supply for _POWER_OFF_MS. Every line the rig
+        drives goes low first: one left high would feed the unpowered device
+        through its pins' protection diodes (back-powering it, so it may not
+        even reset). The quadrature SM is re-initialised, which stops it,
+        empties its FIFO and drives A/B low (out_init). With the supply back
+        the lines return as the host left them and the encoder schedule
+        starts again from the hand's position."""
+        levels = [p.value() for p in self._outs]
+        for p in self._outs:
+            p.value(0)
+        self._quad.init(rigpio.quadrature_out, freq=rigpio.QUAD_HZ, out_base=Pin(pins.QUAD_A))
+        self._power.value(0)
+        time.sleep_ms(_POWER_OFF_MS)
+        self._power.value(1)
+        for p, v in zip(self._outs, levels):
+            p.value(v)
+        self._quad.active(1)
+        self._t_out = self.now()
+        self._refill(False)
 
     def _read_commands(self):
         buf = self._line

@@ -72,9 +72,16 @@ _WATCHDOG_SCRATCH0 = const(0x4005800C)
 _WATCHDOG_SCRATCH4 = const(0x4005801C)
 _SDK_WDT_MAGIC = const(0x6AB73121)  # pico-sdk WATCHDOG_NON_REBOOT_MAGIC, written by watchdog_enable()
 
-# The reference board's tables (shared/reference.py), unchanged on this board.
+# The reference board's tables (shared/reference.py); the watchdog is longer here.
 LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
+# A store write masks every interrupt while the flash erases or programs,
+# and the watchdog cannot be fed meanwhile. On littlefs one write takes at
+# most 2 sector erases and 7 page programs (rp2_logic.py counts them over 2000
+# writes): 2 x 400 ms + 7 x 3 ms = 821 ms at the Pico's W25Q16JV's datasheet maxima
+# (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
+# so a longer watchdog delays no trip; it still resets a stalled loop.
+SETTINGS["wdt_timeout_ms"] = 1000
 
 
 class Laser(SoftArmLaser):
@@ -107,12 +114,12 @@ class Laser(SoftArmLaser):
     def enable(self, on):
         # The interlock chain gates the driver in hardware anyway; this only
         # keeps the line honest when the core asks with an interlock open.
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             return
         self._en.value(1 if on else 0)
         # An interlock IRQ between the check above and the write would be
         # undone by the write: look again, and drop the line if one opened.
-        if on and not mcu.closed(self._interlocks):
+        if on and not self._may_enable():
             self.off()
 
     def configure(self, width_us, power_w):
@@ -147,6 +154,10 @@ class Encoder:
         sm.put(pio.COUNT_ZERO)  # X = COUNT_ZERO before the program runs
         sm.exec("pull()")
         sm.exec("mov(x, osr)")
+        # The program's first pass takes the previous A/B state from OSR:
+        # make it the pins' state now, or a start with A or B high counts +-1.
+        sm.exec("in_(pins, 2)")
+        sm.exec("mov(osr, isr)")
         sm.active(1)
         self._sm = sm
 
@@ -163,8 +174,8 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once, with no allocation, integer work only (SR-3).
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 

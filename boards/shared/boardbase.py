@@ -19,6 +19,7 @@ from micropython import const
 import mcu
 import softarm
 from filestore import FileStore
+from storeguard import StoreGuard
 
 _CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
 
@@ -31,20 +32,27 @@ class BoardBase:
 
     def __init__(self, encoder, laser, inputs, indicator_pin, link, store_folder=""):
         """Make the parts, in this order: encoder(), laser(encoder),
-        inputs(board), the indicator on indicator_pin, link(), the file store
-        in store_folder, the watchdog (started later by the core)."""
+        inputs(board), the indicator on indicator_pin, link(), the store
+        (_make_store(store_folder), behind storeguard.StoreGuard), the
+        watchdog (started later by the core)."""
         self.woken = False
         self.turn = mcu.Turn()  # wait() returns when the encoder changes direction
         self.encoder = encoder()
         self.laser = laser(self.encoder)
         self.inputs = inputs(self)
+        self.laser.watch(self.inputs)  # enable(True) refuses while a trip is latched
         self.indicator = mcu.Indicator(indicator_pin)
         self.link = link()
-        self.store = FileStore(store_folder)
+        self.store = StoreGuard(self._make_store(store_folder), self.laser)  # LASER_EN low while writing
         self.wdt = mcu.Wdt()
 
     def ticks_us(self):
         return time.ticks_us()
+
+    def _make_store(self, store_folder):
+        """The board's non-volatile store (hal: read/write of two slots);
+        BoardBase wraps it in a StoreGuard."""
+        return FileStore(store_folder)
 
     def wait(self, deadline_us):
         """Spin until the deadline or an event, letting laser.check() fire the
@@ -62,7 +70,8 @@ class BoardBase:
         machine.reset()
 
     def _port_cause(self):
-        """hal.RESET_* from machine.reset_cause() (rp2 refines a watchdog reset)."""
+        """hal.RESET_* from machine.reset_cause() (rp2 refines a watchdog
+        reset; stm32 and esp32 name their other causes, mcu.cause_of)."""
         return mcu.cause_of(machine.reset_cause())
 
     def _take_note(self):

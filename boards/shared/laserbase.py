@@ -25,10 +25,29 @@ class LaserBase:
     _limits: dict  # the board's LIMITS, checked by configure()
     _pd_reset_us: int  # discharge time of the integrator
     _pd_reset: Pin  # high discharges the integrator
+    _interlocks: tuple  # the interlock input pins
+    _en: Pin  # LASER_EN
 
     def __init__(self):
         self._log = PulseLog()
         self.width_us = 0
+        self._inputs: "mcu.Inputs | None" = None
+
+    def watch(self, inputs):
+        """Make enable(True) refuse while `inputs` (mcu.Inputs) holds a trip
+        the core has not read yet (set by BoardBase once the inputs exist)."""
+        self._inputs = inputs
+
+    def _may_enable(self):
+        """Every interlock reads closed and no latched trip waits for the
+        core: an opening shorter than a control step must not let the
+        enable line come back before the core has seen it (SR-4)."""
+        inputs = self._inputs
+        return mcu.closed(self._interlocks) and not (inputs is not None and inputs.tripped())
+
+    def is_enabled(self):
+        """The laser-enable line is high."""
+        return bool(self._en.value())
 
     def configure(self, width_us, power_w):
         """Check against the board's limits and keep the width; the board's

@@ -24,28 +24,58 @@ class Inputs:
     """Interlock and footswitch inputs, pulled down, in firmware/interlocks.py
     bit order: an interlock reads 1 only when closed, so a cut wire is open.
 
-    A board subclasses this and attaches _trip to the interlock pins and
+    A board subclasses this and attaches _tripper(i) to interlock pin i and
     _wake to the footswitch. On rp2 and stm32 they run as hard IRQs: they
     must stay integer and register work only, with no allocation (SR-3).
+
+    A trip is latched (SR-4): each interlock's handler counts its trips, and
+    the next read() after a trip reports that interlock open, even if the
+    contact has closed again since. An opening shorter
+    than one control step therefore reaches the core, which faults on it,
+    instead of leaving it emitting with the enable line low. The handler is
+    the only writer of the counts and read() of what it has reported, so no
+    trip is lost without masking interrupts (esp32's soft handlers cannot be
+    masked).
     """
 
     def __init__(self, board, pin_ids):
         self._b = board
         self._pins = tuple(Pin(p, Pin.IN, Pin.PULL_DOWN) for p in pin_ids)
+        self._trips = bytearray(len(pin_ids))  # trips counted by each IRQ handler, mod 256
+        self._seen = bytearray(len(pin_ids))  # the counts read() has reported
 
-    def _trip(self, pin):
-        self._b.laser.off()  # first: drop the laser enable
-        self._b.woken = True
+    def _tripper(self, i):
+        """The IRQ handler of interlock pin i: the laser enable drops first."""
+        board = self._b
+        trips = self._trips
+
+        def trip(pin):
+            board.laser.off()  # first: drop the laser enable
+            trips[i] = (trips[i] + 1) & 0xFF
+            board.woken = True
+
+        return trip
 
     def _wake(self, pin):
         self._b.woken = True
 
     def read(self):
         bits = 0
-        for i in range(len(self._pins)):
-            if self._pins[i].value():
+        pins = self._pins
+        for i in range(len(pins)):
+            if pins[i].value():
                 bits |= 1 << i
+        trips = self._trips
+        seen = self._seen
+        for i in range(len(trips)):  # after the pins: a trip during the loop above reads open
+            if trips[i] != seen[i]:
+                seen[i] = trips[i]
+                bits &= ~(1 << i)
         return bits
+
+    def tripped(self):
+        """True while an interlock trip has not yet been reported by read()."""
+        return self._trips != self._seen
 
 
 class Wdt:
@@ -100,10 +130,15 @@ class Turn:
         return flipped
 
 
-def cause_of(machine_cause):
-    """hal.RESET_* for a machine.reset_cause() value."""
+def cause_of(machine_cause, soft=(), crash=()):
+    """hal.RESET_* for a machine.reset_cause() value. Only WDT_RESET and
+    PWRON_RESET exist on every port (rp2 defines no other), so the board
+    names its own: `soft` the causes that read as RESET_SOFT, `crash` those
+    that read as RESET_EXCEPTION; anything else reads as RESET_POWER."""
     if machine_cause == machine.WDT_RESET:
         return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
+    if machine_cause in soft:
         return hal.RESET_SOFT
+    if machine_cause in crash:
+        return hal.RESET_EXCEPTION
     return hal.RESET_POWER

@@ -14,7 +14,8 @@ What each part guarantees, and how it knows (registers: timers.py):
   low should OSSI ever be set). MOE stays cleared until enable(True) sets it
   again, so a trip is latched in hardware. The chain also gates the driver
   outside the MCU (docs/boards.md).
-- Encoder: TIM4 in ENC_AB mode counts x4 quadrature in hardware; count()
+- Encoder: TIM4 in ENC_AB mode counts x4 quadrature in hardware, behind
+  its input filter (a level must hold 3 us: timers.ENC_FILTER); count()
   extends its 16 bits to a full count and must be called at least once per
   32,767 counts (16 s at the 100 mm/s fast scan; wait() calls it each pass).
   The internal pull-ups are set after channel(), which leaves them off.
@@ -37,11 +38,16 @@ What each part guarantees, and how it knows (registers: timers.py):
   not judge the photodiode then (only the lost-record latch, shared/pulselog.py).
 - Interlocks: hard IRQs (falling edge) drop LASER_EN and clear MOE first,
   then switch the compare and trigger off and cancel the armed pulse: no
-  allocation, register writes only. enable(True) switches the compare and
+  allocation, register writes only, at addresses precomputed with const()
+  (timers.py: a run-time sum above 2**30 would allocate a big int). enable(True) switches the compare and
   trigger off before it sets MOE, so nothing armed earlier comes back live.
 - Watchdog: machine.WDT is the IWDG (cannot be stopped once started). The
   reason for machine.reset() is kept in RTC backup register BKP4R (RM0090
   26.6.20, 0x40002860), which survives a system reset.
+- Store: the session store is in the 4 KB backup SRAM (backupstore.py), not
+  on /flash: a write takes microseconds and erases nothing, so the 200 ms
+  watchdog stays; a battery on VBAT keeps it through power loss. boot.py
+  keeps /flash off USB (VCP only).
 """
 import machine
 import pyb
@@ -53,6 +59,7 @@ import mcu
 import pins
 import reference
 import timers as T
+from backupstore import BackupStore
 from boardbase import Mem32NoteBoard
 from laserbase import LaserBase
 
@@ -81,9 +88,11 @@ class Encoder:
             # channel(pin=) re-initialises the pin as AF push-pull without a
             # pull: put the pull-up back (open-collector encoder outputs).
             pyb.Pin(pin, pyb.Pin.AF_PP, pyb.Pin.PULL_UP, alt=pins.AF2_TIM4)
+        # The filter bits pyb leaves at 0: a spike on the cable is no count.
+        _mem32[T.TIM4_CCMR1] = (_mem32[T.TIM4_CCMR1] & ~T.CCMR1_IC12F_MASK) | T.ENC_FILTER
         self._raw = self._tim.counter()
         self._count = 0
-        _mem32[T.TIM4 + T.CR2] = T.CR2_MMS_OC3REF
+        _mem32[T.TIM4_CR2] = T.CR2_MMS_OC3REF
 
     def last_raw(self):
         """The 16-bit reading that gave the last count(): the compare target
@@ -113,18 +122,18 @@ class Laser(LaserBase):
         if tim.source_freq() != T.TIMER_HZ:
             raise RuntimeError("TIM8 clock is not %d Hz" % T.TIMER_HZ)
         tim.channel(1, pyb.Timer.PWM_INVERTED, pin=pyb.Pin(pins.LASER_FIRE), pulse_width=0xFFFF)
-        _mem32[T.TIM8 + T.CR1] = T.CR1_OPM  # stopped, one pulse per start; ARPE=0
-        _mem32[T.TIM8 + T.CNT] = 0
+        _mem32[T.TIM8_CR1] = T.CR1_OPM  # stopped, one pulse per start; ARPE=0
+        _mem32[T.TIM8_CNT] = 0
         # pyb's PWM set-up preloads CCR1 (OC1PE): with the counter stopped the
         # new value would wait for an update event and the first pulse would
         # have no output. Unpreloaded, CCR1 acts at once; UG loads every other
         # shadow register now, and the UIF it raises is cleared.
-        _mem32[T.TIM8 + T.CCMR1] &= ~T.CCMR1_OC1PE
-        _mem32[T.TIM8 + T.CCR1] = T.DELAY_TICKS
-        _mem32[T.TIM8 + T.EGR] = T.EGR_UG
-        _mem32[T.TIM8 + T.SR] = 0
-        _mem32[T.TIM8 + T.CR2] &= ~(T.CR2_OIS1 | T.CR2_OIS1N)  # pyb sets OIS1=1 (idle high)
-        _mem32[T.TIM8 + T.BDTR] &= ~T.BDTR_MOE  # output off until enable(True)
+        _mem32[T.TIM8_CCMR1] &= ~T.CCMR1_OC1PE
+        _mem32[T.TIM8_CCR1] = T.DELAY_TICKS
+        _mem32[T.TIM8_EGR] = T.EGR_UG
+        _mem32[T.TIM8_SR] = 0
+        _mem32[T.TIM8_CR2] &= ~(T.CR2_OIS1 | T.CR2_OIS1N)  # pyb sets OIS1=1 (idle high)
+        _mem32[T.TIM8_BDTR] &= ~T.BDTR_MOE  # output off until enable(True)
         power = pyb.Timer(2, freq=_POWER_PWM_HZ)
         self._power_ticks = power.period() + 1  # ticks per PWM period: 1-tick power steps
         self._power = power.channel(1, pyb.Timer.PWM, pin=pyb.Pin(pins.POWER_SET), pulse_width=0)
@@ -142,7 +151,7 @@ class Laser(LaserBase):
     def off(self):
         """Interrupt-safe (hard IRQ): register writes and flags only."""
         self._en.value(0)  # first
-        _mem32[T.TIM8 + T.BDTR] &= ~T.BDTR_MOE
+        _mem32[T.TIM8_BDTR] &= ~T.BDTR_MOE
         self._trigger_off()
         self._armed = False
 
@@ -154,20 +163,20 @@ class Laser(LaserBase):
         # between them, so it always has the last word.
         irq = machine.disable_irq()
         try:
-            if mcu.closed(self._interlocks):
+            if self._may_enable():
                 # A compare left live by an earlier arm must not come back with
                 # MOE: switch it off; wait() hands a still-armed pulse over again.
                 self._trigger_off()
                 if self._armed and not self._fired():
                     self._waiting = True
-                _mem32[T.TIM8 + T.BDTR] |= T.BDTR_MOE
+                _mem32[T.TIM8_BDTR] |= T.BDTR_MOE
                 self._en.value(1)
         finally:
             machine.enable_irq(irq)
 
     def configure(self, width_us, power_w):
         super().configure(width_us, power_w)  # checks LIMITS first
-        _mem32[T.TIM8 + T.ARR] = T.pulse_arr(width_us, T.TIMER_HZ)
+        _mem32[T.TIM8_ARR] = T.pulse_arr(width_us, T.TIMER_HZ)
         self._power.pulse_width(power_w * self._power_ticks // _POWER_FULL_SCALE_W)
 
     def arm(self, not_before_us, target, direction):
@@ -178,7 +187,7 @@ class Laser(LaserBase):
         self._by_compare = False
         self._armed = True
         self._waiting = True
-        _mem32[T.TIM8 + T.SR] = 0  # UIF marks the end of the next pulse
+        _mem32[T.TIM8_SR] = 0  # UIF marks the end of the next pulse
 
     def disarm(self):
         self._trigger_off()
@@ -198,17 +207,17 @@ class Laser(LaserBase):
 
     def _fired(self):
         """TIM8 is running a pulse, or ran one not yet collected."""
-        return bool(_mem32[T.TIM8 + T.CR1] & T.CR1_CEN or _mem32[T.TIM8 + T.SR] & T.SR_UIF)
+        return bool(_mem32[T.TIM8_CR1] & T.CR1_CEN or _mem32[T.TIM8_SR] & T.SR_UIF)
 
     def _trigger_off(self):
         """No trigger can start TIM8 and OC3REF is held inactive. Register
         writes only (called from off() in a hard IRQ)."""
-        _mem32[T.TIM8 + T.SMCR] = 0
-        ccmr2 = _mem32[T.TIM4 + T.CCMR2] & ~T.CCMR2_OC3M_MASK
-        _mem32[T.TIM4 + T.CCMR2] = ccmr2 | T.OC3M_FORCE_LOW
+        _mem32[T.TIM8_SMCR] = 0
+        ccmr2 = _mem32[T.TIM4_CCMR2] & ~T.CCMR2_OC3M_MASK
+        _mem32[T.TIM4_CCMR2] = ccmr2 | T.OC3M_FORCE_LOW
 
     def _start(self):
-        _mem32[T.TIM8 + T.CR1] = T.CR1_OPM | T.CR1_CEN
+        _mem32[T.TIM8_CR1] = T.CR1_OPM | T.CR1_CEN
 
     def check(self, count):
         """softarm.wait()'s hook (count unused: the hand-over reads its own,
@@ -220,7 +229,7 @@ class Laser(LaserBase):
         and collect a fired pulse. True when a pulse was recorded."""
         if self._waiting and not self._hand_over(now):
             return False
-        if not _mem32[T.TIM8 + T.SR] & T.SR_UIF:
+        if not _mem32[T.TIM8_SR] & T.SR_UIF:
             return False
         t = time.ticks_us()
         self._trigger_off()
@@ -254,10 +263,10 @@ class Laser(LaserBase):
     def _compare_on(self, count):
         """Hand the count condition to TIM4 channel 3 -> TRGO -> TIM8 trigger."""
         raw_target = (self._enc.last_raw() + self._target - count) & T.ENC_MASK
-        _mem32[T.TIM4 + T.CCR3] = raw_target
-        _mem32[T.TIM8 + T.SMCR] = T.SMCR_TRIGGER_ITR2
-        ccmr2 = _mem32[T.TIM4 + T.CCMR2] & ~T.CCMR2_OC3M_MASK
-        _mem32[T.TIM4 + T.CCMR2] = ccmr2 | T.OC3M_ON_MATCH
+        _mem32[T.TIM4_CCR3] = raw_target
+        _mem32[T.TIM8_SMCR] = T.SMCR_TRIGGER_ITR2
+        ccmr2 = _mem32[T.TIM4_CCMR2] & ~T.CCMR2_OC3M_MASK
+        _mem32[T.TIM4_CCMR2] = ccmr2 | T.OC3M_ON_MATCH
         self._by_compare = True
         # The count may have passed the target while this was set up: then no
         # match comes. Switch the trigger off first, so the test below cannot
@@ -273,8 +282,8 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once; laser.off() is registers and flags only.
-        for p in self._pins[:6]:
-            p.irq(self._trip, Pin.IRQ_FALLING, hard=True)
+        for i in range(6):
+            self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
         self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 
@@ -306,7 +315,13 @@ class Board(Mem32NoteBoard):
 
     def __init__(self):
         pyb.RTC()  # the backup domain (and BKP4R) becomes writable
-        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link, "/flash/")
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link)
+
+    def _make_store(self, store_folder):
+        return BackupStore()  # no flash erase during a session (backupstore.py)
+
+    def _port_cause(self):
+        return mcu.cause_of(machine.reset_cause(), soft=(machine.SOFT_RESET,))
 
 
 def make():

@@ -18,7 +18,14 @@ mode); these writes add what it does not expose:
 - TIM8_SMCR (17.4.3): slave trigger mode, started by ITR2 = TIM4_TRGO
   (table 86, "TIMx internal trigger connection");
 - TIM4_CR2.MMS = OC3REF as TRGO (18.4.2) and TIM4 channel 3 in "active on
-  match" (18.4.8, OC3M=001): the count compare, in hardware.
+  match" (18.4.8, OC3M=001): the count compare, in hardware;
+- TIM4_CCMR1.IC1F/IC2F (18.4.7): the encoder inputs' digital filter, which
+  pyb's ENC_AB set-up leaves at 0 (no filter).
+
+Register addresses are above 2**30: on the pyboard each is a big int. The
+board uses the TIMx_REG constants below, folded by the compiler into one
+constant object each, never a run-time sum (which would allocate: in the
+interlock IRQ that is a MemoryError; boards/tests/irqlint.py checks it).
 """
 from micropython import const
 
@@ -37,6 +44,21 @@ CCR1 = const(0x34)
 CCR3 = const(0x3C)
 BDTR = const(0x44)
 
+TIM8_CR1 = const(TIM8 + CR1)
+TIM8_CR2 = const(TIM8 + CR2)
+TIM8_SMCR = const(TIM8 + SMCR)
+TIM8_SR = const(TIM8 + SR)
+TIM8_EGR = const(TIM8 + EGR)
+TIM8_CCMR1 = const(TIM8 + CCMR1)
+TIM8_CNT = const(TIM8 + CNT)
+TIM8_ARR = const(TIM8 + ARR)
+TIM8_CCR1 = const(TIM8 + CCR1)
+TIM8_BDTR = const(TIM8 + BDTR)
+TIM4_CR2 = const(TIM4 + CR2)
+TIM4_CCMR1 = const(TIM4 + CCMR1)
+TIM4_CCMR2 = const(TIM4 + CCMR2)
+TIM4_CCR3 = const(TIM4 + CCR3)
+
 CR1_CEN = const(0x0001)
 CR1_OPM = const(0x0008)
 SR_UIF = const(0x0001)
@@ -50,6 +72,12 @@ CR2_MMS_OC3REF = const(0x0060)  # MMS=110
 CCMR2_OC3M_MASK = const(0x0070)
 OC3M_FORCE_LOW = const(0x0040)  # 100: OC3REF forced inactive
 OC3M_ON_MATCH = const(0x0010)  # 001: OC3REF set active on CNT == CCR3, latched
+# Encoder input filter, IC1F and IC2F = 1111: fDTS/32, N=8. TIM4 runs at
+# 84 MHz with CKD=0 (fDTS = 84 MHz): a level must hold 8 x 32 / 84 MHz =
+# 3.0 us to count. Edges of the handpiece's 5 lines/mm x4 strip come
+# 500 us apart at 100 mm/s; cable ringing and spikes are shorter than 3 us.
+CCMR1_IC12F_MASK = const(0xF0F0)
+ENC_FILTER = const(0xF0F0)
 
 TIMER_HZ = const(168_000_000)  # APB2 timer clock on the pyboard (2 x 84 MHz)
 DELAY_TICKS = const(1)  # one tick from start to the rising edge

@@ -31,6 +31,11 @@ def test_interlock_irqs_are_soft():
     check(not machine.Pin(pins.DOOR).hard, "ESP32 pin IRQs are never hard: do not claim one")
 
 
+def close_interlocks():
+    for p in pins.INPUTS[:6]:
+        machine.Pin(p).drive(1)
+
+
 def enabled(width_us):
     """A board with every interlock closed, configured and enabled."""
     b = board.make()
@@ -64,6 +69,27 @@ def test_port_version_checked():
             check("1.26" in str(e), "the error names the version needed: %s" % e)
     board.check_port((1, 26, 0))
     board.check_port((1, 29, 0, "preview"))
+
+
+def test_clipped_photodiode_reading_is_never_a_plausible_pulse():
+    """The ADC tops out near 3.1 V at 11 dB, below the integrator's 3.3 V: a
+    clipped reading must fail the core's energy check, not pass as a full pulse."""
+    b = enabled(150)
+    lim = b.limits
+    nominal_uj = lim["power_w_max"] * lim["width_us_max"]
+    b.laser.configure(lim["width_us_max"], lim["power_w_max"])
+    b.laser._adc.raw = 0xFFF0  # the ADC's top code: the integrator was above its range
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    b.wait(now + 100_000)
+    rec = [0, 0, 0]
+    check(b.laser.take_pulse(rec), "pulse recorded")
+    tol = b.settings["energy_tol_pct"]
+    check(rec[2] > nominal_uj * (100 + tol) // 100,
+          "clipped reading %d uJ passes as a %d uJ pulse" % (rec[2], nominal_uj))
+    check(b.laser.stray_light(), "a clipped reading with no pulse is light")
+    b.laser._adc.raw = 0
+    check(not b.laser.stray_light(), "dark reads dark")
 
 
 def test_rmt_resolution_by_version():
@@ -101,8 +127,89 @@ def test_wait_returns_when_the_encoder_turns():
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
+def test_reset_causes():
+    b = board.make()
+    try:
+        for cause, want in ((machine.PWRON_RESET, hal.RESET_POWER), (machine.WDT_RESET, hal.RESET_WATCHDOG),
+                            (machine.SOFT_RESET, hal.RESET_SOFT), (machine.HARD_RESET, hal.RESET_EXCEPTION)):
+            machine.reset_cause_value = cause
+            eq(b.reset_cause(), want, "machine cause %d" % cause)
+    finally:
+        machine.reset_cause_value = machine.PWRON_RESET
+    try:
+        b.reboot(hal.RESET_EXCEPTION)
+    except machine.Reset:
+        pass
+    machine.reset_cause_value = machine.HARD_RESET  # reboot() resets through machine.reset()
+    try:
+        eq(b.reset_cause(), hal.RESET_EXCEPTION, "the note kept by reboot()")
+    finally:
+        machine.reset_cause_value = machine.PWRON_RESET
+
+
+def test_interlock_irq_refuses_hard():
+    """The ESP32 port's Pin.irq() has no `hard` argument: the fake rejects it too."""
+    p = machine.Pin(pins.DOOR, machine.Pin.IN)
+    try:
+        p.irq(lambda pin: None, machine.Pin.IRQ_FALLING, hard=True)
+        check(False, "hard= accepted")
+    except TypeError:
+        pass
+
+
 def test_contract():
     eq(hal.missing(board.make()), [], "HAL contract")
+
+
+def test_short_interlock_opening_is_latched():
+    b = board.make()
+    mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
+# ESP32-S3 modules' SPI flash (W25Q64/GD25Q64 class), datasheet maxima
+_ERASE_MAX_US = 400_000  # 4 KB sector erase
+_PROG_MAX_US = 3_000  # page program
+
+
+def test_store_writes_with_enable_low_and_the_watchdog_above_the_worst_write():
+    """Flash writes mask every interrupt: LASER_EN is low during each, and the
+    watchdog outlasts the longest write (2000 writes through the board's own
+    store on littlefs, every erase and program at its datasheet maximum)."""
+    b = board.make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    dev = mpcheck.FlashDev(32, _ERASE_MAX_US, _PROG_MAX_US)
+    worst_us, erases, progs = mpcheck.store_under_flash(b, dev, 32, machine.Pin(pins.LASER_EN), 2000)
+    period_us = b.settings["control_period_us"]
+    print("INFO esp32 store: 2000 writes; the longest: %d erases + %d programs = %d ms at the datasheet maxima"
+          % (erases, progs, worst_us // 1000))
+    check(worst_us + 2 * period_us <= b.settings["wdt_timeout_ms"] * 1000, "watchdog above the worst write")
+
+
+def test_trip_during_a_flash_write_stays_latched():
+    """An interlock opening and closing while a write masks interrupts: its IRQ
+    runs after the write, and the store's guard must not raise LASER_EN again."""
+    b = board.make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    door = machine.Pin(pins.DOOR)
+    dev = mpcheck.FlashDev(32, 45_000, 400)
+
+    def blip():
+        if door.level:
+            door.drive(0)
+            door.drive(1)
+
+    def write():
+        dev.on_op = blip
+        b.store.write(0, b"x")
+
+    mpcheck.on_flash(dev, 32, write)
+    eq(en.value(), 0, "the enable stays low after the write")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
 
 
 mpcheck.run(globals())

@@ -1,7 +1,8 @@
 """Helpers for the board tests that run inside the MicroPython Unix port.
 
 `use(board)` puts the fakes, the firmware core, the shared modules and the
-board folder on sys.path (fakes first, so `machine` is the fake). `run(ns)`
+board folder on sys.path (fakes first, so `machine` is the fake) and tells
+the fakes which port they stand for. `run(ns)`
 calls every function named test_* and prints one line per result; the
 process exits 1 when any failed, so the pytest driver sees it.
 """
@@ -10,9 +11,21 @@ import sys
 ROOT = sys.path[0] + "/../.."
 
 
+_PORT = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}
+
+
 def use(board):
     for p in (ROOT + "/boards/" + board, ROOT + "/boards/shared", ROOT + "/firmware", ROOT + "/boards/fakes"):
         sys.path.insert(0, p)
+    if board in _PORT:
+        import fakeport
+
+        fakeport.NAME = _PORT[board]  # before the board imports machine: the fakes offer that port's names
+    if board == "stm32":
+        import machine
+        import backupstore
+
+        machine.mem32[backupstore.PWR_CSR] = backupstore.BRR  # the backup regulator reports ready
 
 
 class Failed(Exception):
@@ -40,6 +53,123 @@ def trip_after_due(arm, pin):
         return r
 
     arm.due = due_then_trip
+
+
+def short_opening(b, en, door, close_all):
+    """An interlock open for less than one control step: the trip is latched
+    (SR-4). close_all() closes every interlock; en, door are fake Pins."""
+    close_all()
+    b.inputs.read()  # the core has seen every interlock closed
+    b.laser.enable(True)
+    eq(en.value(), 1, "enabled with every interlock closed")
+    door.drive(0)
+    eq(en.value(), 0, "the IRQ dropped the enable")
+    door.drive(1)  # closed again before the core looked
+    b.laser.enable(True)
+    eq(en.value(), 0, "enable refused while the trip waits for the core")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
+    eq(b.inputs.read() & 2, 2, "reported once: the read after sees it closed")
+    b.laser.enable(True)
+    eq(en.value(), 1, "enable allowed once the core has taken the trip")
+
+
+class FlashDev:
+    """A flash chip as littlefs sees it (the extended block-device interface
+    of rp2.Flash and esp32.Partition): each erase and each program masks
+    interrupts for the given time (machine.flash_write, virtual clock, so
+    the fake watchdog can bite), and on_op() runs inside, so a test can look
+    at the pins, or drive them, while the flash is busy. Counts erases and
+    page programs."""
+
+    def __init__(self, blocks, erase_us, prog_us, block=4096):
+        self.data = bytearray(blocks * block)
+        self.block = block
+        self.erase_us = erase_us
+        self.prog_us = prog_us
+        self.erases = 0
+        self.progs = 0
+        self.on_op = None
+
+    def _busy(self, us):
+        import machine
+
+        machine.flash_write(us, self.on_op)
+
+    def readblocks(self, n, buf, off=0):
+        a = n * self.block + off
+        buf[:] = self.data[a : a + len(buf)]
+
+    def writeblocks(self, n, buf, off=None):
+        if off is None:
+            self.ioctl(6, n)
+            off = 0
+        a = n * self.block + off
+        self.data[a : a + len(buf)] = buf
+        pages = (off % 256 + len(buf) + 255) // 256  # the flash programs 256-byte pages
+        self.progs += pages
+        self._busy(self.prog_us * pages)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return len(self.data) // self.block
+        if op == 5:
+            return self.block
+        if op == 6:
+            a = arg * self.block
+            self.data[a : a + self.block] = b"\xff" * self.block
+            self.erases += 1
+            self._busy(self.erase_us)
+        return 0
+
+
+def on_flash(dev, progsize, fn):
+    """Run fn() with a littlefs on dev mounted as the current folder, as the
+    board's own filesystem is (rp2: progsize 256, esp32: 32)."""
+    import os
+    import vfs
+
+    vfs.VfsLfs2.mkfs(dev, progsize=progsize)
+    vfs.mount(vfs.VfsLfs2(dev, progsize=progsize), "/flash")
+    cwd = os.getcwd()
+    os.chdir("/flash")
+    try:
+        return fn()
+    finally:
+        os.chdir(cwd)
+        vfs.umount("/flash")
+
+
+def store_under_flash(b, dev, progsize, en_pin, writes):
+    """The board's store written `writes` times on dev with the watchdog
+    started at the board's timeout and fed before each write, as the core
+    feeds it every loop, with LASER_EN high before each. Checks LASER_EN is
+    low during every flash operation and high again after each write;
+    returns the longest write: [us of virtual time, erases, programs]. A
+    bite raises machine.Reset."""
+    import machine
+
+    seen_high = []
+
+    def run():
+        dev.on_op = lambda: en_pin.value() and seen_high.append(1)
+        b.wdt.start(b.settings["wdt_timeout_ms"])
+        worst = [0, 0, 0]  # us, erases, programs: the longest write
+        for i in range(writes):
+            b.wdt.feed()
+            check(en_pin.value() == 1, "enabled before write %d" % i)
+            t0, e0, p0 = machine.now_us(), dev.erases, dev.progs
+            b.store.write(i & 1, bytes((i & 0xFF,)) * 60)
+            if machine.now_us() - t0 > worst[0]:
+                worst = [machine.now_us() - t0, dev.erases - e0, dev.progs - p0]
+            check(en_pin.value() == 1, "enabled again after write %d" % i)
+        return worst
+
+    try:
+        worst = on_flash(dev, progsize, run)
+    finally:
+        machine.watchdog_off()
+    eq(len(seen_high), 0, "flash operations with LASER_EN high")
+    return worst
 
 
 def run(ns):

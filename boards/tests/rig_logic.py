@@ -118,6 +118,73 @@ def test_fire_event_waits_for_its_width():
     eq(out, ["p 1000 0 0 0 0"], "reported with width 0 after the wait")
 
 
+def test_late_fire_event_keeps_its_position():
+    """A fire event still waiting for its width when the loop has moved past
+    the next keyframe: its position comes from the path at its own time."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 1000, 2000], [0, 40, 40]
+    rig._rig_time = lambda ticks: 500  # the fire edge came at t=500, position 20
+    rig._on_fire(None)
+    clock[0] = 1_200  # the main loop is back after the keyframe at 1000
+    rig._refill(False)
+    rp2.StateMachine.made[4].rx.append(120)
+    rig._report()
+    eq(out, ["p 500 20 0 120 0"], "position at the pulse's own time")
+
+
+def test_hold_keeps_the_path_behind_it():
+    rig = board.make()
+    clock = [2_000]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 4000], [0, 80]
+    eq(rig.command(["hold", "7"]), "= 7", "hold")
+    # The cut segment ends on an integer count at now-1: within one count.
+    check(abs(board.position(rig.kt, rig.kx, 1_000) - 20) <= 1, "the path before the hold is kept")
+    eq(board.position(rig.kt, rig.kx, 2_000), 7, "the hand stands at 7 from the hold on")
+    clock[0] = 3_000
+    eq(rig.command(["pos"]), "= 7", "and stays there")
+
+
+class _NoSleep:
+    """time for the rig without the real sleep of `power`."""
+    ticks_us = staticmethod(board.time.ticks_us)
+    ticks_diff = staticmethod(board.time.ticks_diff)
+
+    @staticmethod
+    def sleep_ms(ms):
+        pass
+
+
+def test_power_cut_drives_no_line_into_the_unpowered_device():
+    rig = board.make()
+    rig.start()
+    for name in ("key", "door", "estop", "handpiece", "temp", "flow", "foot"):
+        rig.command(["in", name, "1"])
+    quad = rp2.StateMachine.made[0]
+    outs = [machine.Pin(p) for p in pins.OUTPUTS]
+    at_cut = []
+
+    class Relay:
+        def value(self, v):
+            if not v:
+                at_cut.append(([p.value() for p in outs], quad.running, len(quad.tx), quad.log[-1][0]))
+
+    rig._power = Relay()
+    saved = board.time
+    board.time = _NoSleep
+    try:
+        eq(rig.command(["power"]), "= ok", "power")
+    finally:
+        board.time = saved
+    eq(at_cut, [([0] * 7, False, 0, "init")], "every line low, quadrature stopped and re-initialised (A/B low)")
+    eq([p.value() for p in outs], [1] * 7, "the host's levels are back with the supply")
+    check(quad.running and quad.tx, "the encoder schedule runs again")
+
+
 def test_protocol():
     rig = board.make()
     eq(rig.command(["in", "door", "0"])[:2], "= ", "in answers the time")

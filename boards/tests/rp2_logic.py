@@ -87,6 +87,86 @@ def test_quadrature_counts_both_ways():
     eq(run_decoder([quad_levels(-c) for c in range(1, 9)]), -8, "below zero")
 
 
+def test_encoder_starts_at_zero_whatever_the_pins():
+    """The board's set-up (its put and exec'd instructions), then the program,
+    with the encoder resting at each A/B state: the count stays 0."""
+    for ab in range(4):
+        make()
+        sm = rp2.StateMachine.made[0]
+        sim = rp2.Sim(pio.quadrature, read_pins=lambda n: ab)
+        sim.tx = [v for kind, v in sm.log if kind == "put"]
+        for instr in sm.execs:
+            sim.exec(instr)
+        for _ in range(40):
+            sim.step()
+            sim.rx[:] = sim.rx[-1:]
+        eq(sim.rx[-1] - pio.COUNT_ZERO, 0, "count at rest with A/B = %d" % ab)
+
+
+def test_fake_pio_shifts_left_by_default():
+    """rp2.asm_pio's in_shiftdir and out_shiftdir default to SHIFT_LEFT."""
+
+    @rp2.asm_pio()
+    def prog():
+        pull()  # noqa: F821 - PIO DSL names
+        out(x, 4)  # noqa: F821
+
+    sim = rp2.Sim(prog)
+    sim.tx.append(0xA000_0005)
+    sim.step()
+    sim.step()
+    eq(sim.x, 0xA, "out(x, 4) takes the top bits when shifting left")
+
+
+def test_fake_hard_irq_and_masked_code_cannot_allocate():
+    """As on the board: a hard IRQ handler runs with the heap locked; the fake
+    also locks it with interrupts masked, and a mem32 read that would make a
+    big int (>= 2**30) on a 32-bit port fails there."""
+    got = [None]  # preallocated: the handler itself must not allocate to report
+
+    def allocates(pin):
+        try:
+            got[0] = [pin.id]
+        except MemoryError:
+            got[0] = "locked"
+
+    p = machine.Pin(27, machine.Pin.IN)  # a pin no board uses
+    p.irq(allocates, machine.Pin.IRQ_RISING, hard=True)
+    p.drive(1)
+    eq(got, ["locked"], "allocation in a hard IRQ")
+    machine.mem32[0x4005_800C] = 0x6AB7_3121
+    state = machine.disable_irq()
+    try:
+        try:
+            machine.mem32[0x4005_800C]
+            big = False
+        except MemoryError:
+            big = True
+    finally:
+        machine.enable_irq(state)
+    check(big, "a mem32 read >= 2**30 with interrupts masked")
+    eq(machine.mem32[0x4005_800C], 0x6AB7_3121, "fine outside")
+    machine.mem32[0x4005_800C] = 0
+
+
+def test_fake_flash_write_masks_irqs_and_the_watchdog_bites():
+    seen = []
+    p = machine.Pin(28, machine.Pin.IN)
+    p.irq(lambda pin: seen.append(machine.now_us()), machine.Pin.IRQ_RISING, hard=False)
+    w = machine.WDT(timeout=100)
+    t0 = machine.now_us()
+    machine.flash_write(60_000, lambda: p.drive(1))
+    eq(seen, [t0 + 60_000], "the IRQ waited for the end of the write")
+    try:
+        machine.flash_write(60_000)
+        check(False, "120 ms unfed against a 100 ms watchdog")
+    except machine.Reset:
+        pass
+    finally:
+        machine.watchdog_off()
+    w.feed()
+
+
 def test_quadrature_ignores_double_change():
     eq(run_decoder([1, 3, 0, 3]), 2, "3 -> 0 and 0 -> 3 (both bits) count nothing")
 
@@ -174,6 +254,15 @@ def test_reboot_cause_survives_reset():
     eq(b.reset_cause(), hal.RESET_EXCEPTION, "cause after reboot")
 
 
+def test_power_on_reset_cause():
+    """The rp2 port defines only PWRON_RESET and WDT_RESET (no SOFT_RESET):
+    a boot after power-on must not touch the others."""
+    check(not hasattr(machine, "SOFT_RESET"), "the fake offers rp2's reset causes only")
+    b = make()
+    machine.reset_cause_value = machine.PWRON_RESET
+    eq(b.reset_cause(), hal.RESET_POWER, "power-on boot")
+
+
 _REASON = 0x40058008
 _SCRATCH4 = 0x4005801C
 
@@ -221,6 +310,57 @@ def test_wait_returns_when_the_encoder_turns():
     t0 = time.ticks_us()
     b.wait(t0 + 500_000)
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
+
+
+def test_short_interlock_opening_is_latched():
+    b = make()
+    mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
+# RP2040 on the Pico: W25Q16JV flash, datasheet maxima (typical 45 ms / 0.4 ms)
+_ERASE_MAX_US = 400_000  # 4 KB sector erase
+_PROG_MAX_US = 3_000  # 256-byte page program
+
+
+def test_store_writes_with_enable_low_and_the_watchdog_above_the_worst_write():
+    """Flash writes mask every interrupt: LASER_EN is low during each, and the
+    watchdog outlasts the longest write (2000 writes through the board's own
+    store on littlefs, every erase and program at its datasheet maximum)."""
+    b = make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    dev = mpcheck.FlashDev(32, _ERASE_MAX_US, _PROG_MAX_US)
+    worst_us, erases, progs = mpcheck.store_under_flash(b, dev, 256, machine.Pin(pins.LASER_EN), 2000)
+    period_us = b.settings["control_period_us"]
+    print("INFO rp2 store: 2000 writes; the longest: %d erases + %d programs = %d ms at the datasheet maxima"
+          % (erases, progs, worst_us // 1000))
+    check(worst_us + 2 * period_us <= b.settings["wdt_timeout_ms"] * 1000, "watchdog above the worst write")
+
+
+def test_trip_during_a_flash_write_stays_latched():
+    """An interlock opening and closing while a write masks interrupts: its IRQ
+    runs after the write, and the store's guard must not raise LASER_EN again."""
+    b = make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    door = machine.Pin(pins.DOOR)
+    dev = mpcheck.FlashDev(32, 45_000, 400)
+
+    def blip():
+        if door.level:
+            door.drive(0)
+            door.drive(1)
+
+    def write():
+        dev.on_op = blip
+        b.store.write(0, b"x")
+
+    mpcheck.on_flash(dev, 256, write)
+    eq(en.value(), 0, "the enable stays low after the write")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
 
 
 mpcheck.run(globals())

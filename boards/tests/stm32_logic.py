@@ -14,6 +14,7 @@ import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
 import timers as T  # noqa: E402
+import backupstore as B  # noqa: E402
 
 mem = machine.mem32
 
@@ -128,6 +129,7 @@ def test_interlock_during_compare_setup_leaves_nothing_live():
     check(not b.laser.armed(), "the trip cancelled the pulse")
     eq(machine.Pin(pins.LASER_EN).value(), 0, "enable low after the trip")
     door.drive(1)
+    b.inputs.read()  # the core takes the latched trip before it enables again
     b.laser.enable(True)
     check(mem[T.TIM8 + T.BDTR] & T.BDTR_MOE, "enabled again")
     eq(mem[T.TIM8 + T.SMCR], 0, "no TIM8 trigger live after enable(True)")
@@ -208,6 +210,19 @@ def test_encoder_pins_pulled_up():
         eq(machine.Pin(p).pull, pyb.Pin.PULL_UP, "pull-up on %s after channel()" % p)
 
 
+def test_register_addresses_precomputed():
+    for name in ("TIM8_CR1", "TIM8_CR2", "TIM8_SMCR", "TIM8_SR", "TIM8_EGR", "TIM8_CCMR1", "TIM8_CNT", "TIM8_ARR",
+                 "TIM8_CCR1", "TIM8_BDTR", "TIM4_CR2", "TIM4_CCMR1", "TIM4_CCMR2", "TIM4_CCR3"):
+        base, reg = name.split("_")
+        eq(getattr(T, name), getattr(T, base) + getattr(T, reg), name)
+
+
+def test_encoder_input_filter_set():
+    mem[T.TIM4 + T.CCMR1] = 0x0101  # CC1S = CC2S = 01, as pyb's ENC_AB set-up leaves it
+    board.make()
+    eq(mem[T.TIM4 + T.CCMR1], 0xF1F1, "IC1F = IC2F = 1111 (3 us at 84 MHz), input mapping kept")
+
+
 def test_power_setpoint_in_timer_ticks():
     b = board.make()
     b.laser.configure(100, 1000)
@@ -227,6 +242,49 @@ def test_wait_returns_when_the_encoder_turns():
     check(time.ticks_diff(time.ticks_us(), t0) < 100_000, "wait() returned at the turn, not the deadline")
 
 
+def test_store_in_backup_sram_not_flash():
+    """No flash erase during a session (a 16-64 KB sector stalls the CPU for
+    hundreds of ms, beyond the 200 ms watchdog): the store is the backup SRAM."""
+    b = board.make()
+    eq(mem[0x4002_3830] & B.BKPSRAMEN, B.BKPSRAMEN, "backup SRAM clock on")
+    eq(mem[B.PWR_CSR] & B.BRE, B.BRE, "backup regulator on: kept on VBAT")
+    check(mem[0x4000_7000] & B.DBP, "backup domain writable")
+    block = bytes(range(100))
+    b.store.write(1, block)
+    eq(b.store.read(1), block + b"\xff" * 28, "slot 1 read back, padded to the block")
+    eq(mem[B.BKPSRAM + 128], 0x03020100, "slot 1 is the second block of the backup SRAM")
+    b.store.write(0, b"\x01")
+    eq(b.store.read(1), block + b"\xff" * 28, "writing slot 0 leaves slot 1")
+    eq(machine.now_us(), 0, "no flash write: no time with interrupts masked")
+
+
+def test_store_write_with_enable_low():
+    b = board.make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.enable(True)
+    en = machine.Pin(pins.LASER_EN)
+    levels = []
+    mem.hooks[B.BKPSRAM] = lambda v: levels.append((en.value(), mem[T.TIM8 + T.BDTR] & T.BDTR_MOE))
+    try:
+        b.store.write(0, b"abc")
+    finally:
+        mem.hooks.clear()
+    eq(levels, [(0, 0)], "LASER_EN low and MOE clear while the block is written")
+    eq(en.value(), 1, "enabled again after the write")
+
+
+def test_backup_regulator_must_come_up():
+    mem[B.PWR_CSR] = 0
+    try:
+        board.make()
+        check(False, "made without the backup regulator")
+    except RuntimeError as e:
+        check("backup regulator" in str(e), str(e))
+    finally:
+        mem[B.PWR_CSR] = B.BRR
+
+
 def test_contract_and_reboot_cause():
     b = board.make()
     eq(hal.missing(b), [], "HAL contract")
@@ -235,6 +293,11 @@ def test_contract_and_reboot_cause():
     except machine.Reset:
         pass
     eq(b.reset_cause(), hal.RESET_EXCEPTION, "cause kept in the backup register")
+
+
+def test_short_interlock_opening_is_latched():
+    b = board.make()
+    mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
 
 
 mpcheck.run(globals())

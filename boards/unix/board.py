@@ -11,7 +11,10 @@ What it models, and how it knows:
 - inputs: interlocks and footswitch as the rig sets them;
 - the watchdog: bites when not fed for its timeout (virtual or real time):
   the enable line drops and the firmware restarts with RESET_WATCHDOG;
-- the store: a file of two blocks; a write can be torn by an injected power loss.
+- the store: the real boards' file store (one file per slot, HP_STORE the
+  folder prefix), its writes cut at a chosen step by a power loss, a soft
+  reset, a write error, a kill of the process or a stall (the watchdog bites
+  a loop stuck in a write).
 
 Clock: `HP_CLOCK=virtual` (default) runs time only when the rig says `adv`,
 jumping from event to event, so a test is deterministic and a session runs in
@@ -33,10 +36,12 @@ import ticks
 from rigchannel import RigChannel
 import reference
 from keyframes import position
+from filestore import FileStore
 
 _MASK = const(0x3FFFFFFF)  # board ticks are 30-bit, as on the MCUs (firmware/ticks.py)
 _KEYFRAMES = const(1024)
 _FIFO = const(8)
+_REOPEN_POLL_MS = const(20)  # how often a closed link is checked for a new host
 
 # The reference board's tables (shared/reference.py), unchanged on this board
 # (but see HP_READY_DELAY_MS below: a bench variant set by the environment).
@@ -217,12 +222,19 @@ class Link:
     """The process's stdin/stdout, like USB-CDC on a board. The host hands over
     a pty master set non-blocking, so a read returns what is there (None when
     nothing) and a write takes what fits (None when the pty is full). In a
-    terminal (a blocking tty) VMIN=0 gives the same reads, but writes block."""
+    terminal (a blocking tty) VMIN=0 gives the same reads, but writes block.
+
+    When the host closes its side (the pty's reads fail with EIO, poll says
+    POLLHUP) the link is `closed`: readinto() returns -1, which the firmware
+    takes as a lost link, and a write takes nothing (the firmware's queue
+    keeps the newest lines for the next host). The firmware keeps running;
+    the board notices when a host opens the pty again (Board._watch_link)."""
 
     def __init__(self):
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
         self.up = True
+        self.closed = False
         self.full = False  # the last write was short: Board.wait() wakes when it drains
         try:
             import termios
@@ -236,62 +248,94 @@ class Link:
             pass
 
     def readinto(self, buf):
+        if self.closed:
+            return -1
         try:
             n = self._in.readinto(buf) or 0
-        except OSError:
-            raise SystemExit(0)  # the pty's other side closed: the host is gone
+        except OSError:  # EIO: no process has the pty's other side open
+            self.closed = True
+            return -1
         return n if self.up else 0
 
     def write(self, buf):
         """Non-blocking: the bytes taken from the front of buf, 0 when the pty
-        is full. With the link cut the bytes are taken and lost on the wire."""
+        is full or the host has closed it. With the link cut (rig `link 0`) the
+        bytes are taken and lost on the wire."""
         if not self.up:
             return len(buf)
+        if self.closed:
+            return 0
         try:
             n = self._out.write(buf) or 0
-        except OSError:
-            n = 0  # the host side is closed: nothing is taken
+        except OSError:  # EIO: the host has closed its side
+            self.closed = True
+            return 0
         self.full = n < len(buf)
         return n
 
 
-class Store:
-    def __init__(self, board, path):
-        self._b = board
-        self._path = path
-        self.tear = False
+class Store(FileStore):
+    """The real boards' store (shared/filestore.py), its rename done the way
+    FAT does it (remove, then rename): the worst case of the real boards.
 
-    def read(self, slot):
-        try:
-            with open(self._path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        block = data[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK]
-        return block if len(block) == hal.STORE_BLOCK else None
+    `cut` stops the next write at a step: `data` (half the block is in the
+    temporary file) or `swap` (the slot's file removed, the temporary file not
+    yet renamed), then does `power` (a power loss), `soft` (a soft reset),
+    `error` (the write raises OSError, as a failing flash does), `kill` (the
+    firmware process is killed, SIGKILL) or `stall` (the write blocks for
+    `stall_us` of board time, watchdog running, then goes on)."""
+
+    ACTIONS = ("power", "soft", "error", "kill", "stall")
+
+    def __init__(self, board, folder):
+        super().__init__(folder)
+        self._b = board
+        self.cut = None  # (step, action, stall_us) for the next write
+        self._cut = None  # the cut of the write under way
 
     def write(self, slot, data):
-        block = bytes(data) + b"\xff" * (hal.STORE_BLOCK - len(data))
+        self._cut, self.cut = self.cut, None
+        super().write(slot, data)
+
+    def _put(self, path, block):
+        if self._cut and self._cut[0] == "data":
+            with open(path, "wb") as f:
+                f.write(block[: len(block) // 2])
+            self._act()
+        super()._put(path, block)
+
+    def _replace(self, tmp, path):
         try:
-            with open(self._path, "rb") as f:
-                whole = bytearray(f.read())
+            os.remove(path)
         except OSError:
-            whole = bytearray(b"\xff" * (2 * hal.STORE_BLOCK))
-        if len(whole) < 2 * hal.STORE_BLOCK:
-            whole.extend(b"\xff" * (2 * hal.STORE_BLOCK - len(whole)))
-        torn = self.tear
-        if torn:
-            self.tear = False
-            block = block[: len(data) // 2] + b"\x00" * (hal.STORE_BLOCK - len(data) // 2)
-        whole[slot * hal.STORE_BLOCK : (slot + 1) * hal.STORE_BLOCK] = block
-        with open(self._path, "wb") as f:
-            f.write(whole)
-        if torn:
-            self._b.laser.off()
-            self._b.reset_now(hal.RESET_POWER, "power torn-write")
+            pass  # the slot's first write
+        if self._cut and self._cut[0] == "swap":
+            self._act()
+        os.rename(tmp, path)
+
+    def _act(self):
+        step, action, stall_us = self._cut
+        self._cut = None
+        b = self._b
+        b.notify("r %d cut %s %s" % (b.t, step, action))
+        if action == "stall":
+            b.block(stall_us)  # the loop is stuck in the write; the watchdog is not
+        elif action == "kill":
+            os.system("kill -9 $PPID")  # this process, from the shell it started
+        elif action == "error":
+            raise OSError(5)  # EIO: the firmware restarts after the exception
+        elif action == "soft":
+            b.reset_now(hal.RESET_SOFT, "soft")
+        else:
+            b.laser.off()
+            b.reset_now(hal.RESET_POWER, "power torn-write")
 
 
 class Wdt:
+    """Bites when not fed for its timeout of board time. The board checks it
+    wherever its time passes (_hardware): in wait(), and in block() while the
+    firmware is stuck elsewhere, so a loop stuck in a write is bitten too."""
+
     def __init__(self, board):
         self._b = board
         self.timeout_us = 0
@@ -303,9 +347,6 @@ class Wdt:
 
     def feed(self):
         self.fed = self._b.t
-
-    def bitten(self, t):
-        return self.timeout_us and t - self.fed > self.timeout_us
 
 
 # A bench variant of the simulated board: a shorter ready delay, so that a
@@ -332,7 +373,7 @@ class Board:
         self.inputs = Inputs()
         self.indicator = Indicator(self)
         self.link = Link()
-        self.store = Store(self, os.getenv("HP_STORE") or "hilt-store.bin")
+        self.store = Store(self, os.getenv("HP_STORE") or "")
         self.wdt = Wdt(self)
         self.cause = hal.RESET_POWER
         self.until = -1  # virtual time the rig asked to reach; -1 none
@@ -345,6 +386,9 @@ class Board:
         self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
+        self._stdin_polled = True
+        self._reopen = select.poll()  # stdin alone, while the host has it closed
+        self._reopen.register(sys.stdin, select.POLLIN)
         self.rig = None
         path = os.getenv("HP_RIG")
         if path:
@@ -394,13 +438,25 @@ class Board:
         self.notify("r %d %s" % (self.t, what))
         raise Reset(cause)
 
+    def block(self, us):
+        """The firmware is stuck for `us` outside wait() (a slow write): the
+        board's time runs on without it, and so does the watchdog."""
+        if self.virtual:
+            end = self.t + us
+            while self.t < end:
+                self._hardware(end)
+        else:
+            time.sleep_us(us)
+            self._hardware(self._real())
+
     def reboot(self, cause):
         self.notify("r %d reboot cause=%d" % (self.t, cause))
         raise Reset(cause)
 
     def wait(self, deadline):
         """Idle until `deadline` (ticks) or an event: a serial byte, the serial
-        line draining after a short write, a rig command, a fired pulse. In virtual mode this is where time passes."""
+        line draining after a short write, a rig command, a fired pulse. In
+        virtual mode this is where time passes."""
         self.loops += 1
         t = self.t if self.virtual else self._real()
         if self._loop_t >= 0 and t - self._loop_t > self.loop_max_us:
@@ -471,18 +527,39 @@ class Board:
     # -- I/O and the rig
 
     def _block(self, timeout_ms):
-        # After a short write, the pty draining (the host reads again) is an
-        # event too, so queued output goes out without waiting for input.
-        full = self.link.full
-        self._poll.modify(sys.stdin, select.POLLIN | select.POLLOUT if full else select.POLLIN)
+        if self.link.closed and not 0 <= timeout_ms <= _REOPEN_POLL_MS:
+            timeout_ms = _REOPEN_POLL_MS
+        if self._stdin_polled:
+            # After a short write, the pty draining (the host reads again) is
+            # an event too, so queued output goes out without waiting for input.
+            self._poll.modify(sys.stdin, select.POLLIN | select.POLLOUT if self.link.full else select.POLLIN)
         for obj, ev in self._poll.poll(timeout_ms):
+            self.woken = True
             if self.rig is not None and obj is self.rig.sock:
-                self.woken = True
                 self.rig.serve()
             else:
-                self.woken = True
+                if ev & (select.POLLHUP | select.POLLERR):
+                    self.link.closed = True  # the host closed its side: the loop sees it now
                 if ev & select.POLLOUT:
                     self.link.full = False
+        self._watch_link()
+
+    def _watch_link(self):
+        """A closed pty reports POLLHUP on every poll: stdin leaves the wait's
+        poll while the link is closed (else wait() would never block), and a
+        host opening the pty again is noticed here, within _REOPEN_POLL_MS."""
+        link = self.link
+        if link.closed and self._stdin_polled:
+            self._poll.unregister(sys.stdin)
+            self._stdin_polled = False
+        elif link.closed:
+            for _, ev in self._reopen.poll(0):
+                if ev & (select.POLLHUP | select.POLLERR):
+                    return
+            link.closed = False
+            self._poll.register(sys.stdin, select.POLLIN)
+            self._stdin_polled = True
+            self.woken = True
 
     def notify(self, text):
         if self.rig is not None:

@@ -128,7 +128,14 @@ def _power(b, w):
 
 
 def _tear(b, w):
-    b.store.tear = True
+    b.store.cut = ("data", "power", 0)
+    return "= ok"
+
+
+def _cut(b, w):
+    if w[0] not in ("data", "swap") or w[1] not in b.store.ACTIONS:
+        return "? cut data|swap power|soft|error|kill|stall <us>"
+    b.store.cut = (w[0], w[1], int(w[2]) if w[1] == "stall" else 0)
     return "= ok"
 
 
@@ -146,5 +153,5 @@ def _link(b, w):
 COMMANDS = {
     "adv": _adv, "now": _now, "stats": _stats, "info": _info, "in": _in, "kf": _kf, "hold": _hold,
     "pos": _pos, "pd": _pd, "stall": _stall, "crash": _crash, "soft": _soft, "power": _power,
-    "tear": _tear, "scramble": _scramble, "link": _link,
+    "tear": _tear, "cut": _cut, "scramble": _scramble, "link": _link,
 }

@@ -115,3 +115,23 @@ def test_program_close_checks_count_and_identity():
     ph, _ = parse_phase(POINT_PH.split(), LIM)
     c.add(ph, POINT_PH)
     assert c.crc != a.crc
+
+
+def test_program_identity_is_a_crc32():
+    from program import crc32
+
+    assert crc32("123456789") == 0xCBF43926  # the CRC-32 check value
+    assert crc32("6789", crc32("12345")) == 0xCBF43926  # continued over pieces
+
+
+# Two phase lines with the same CRC-16 (the identity before CRC-32): different programs.
+TWIN_A = "mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=69 spacing_mm=4.9 speed_min_mm_s=20 speed_max_mm_s=150"
+TWIN_B = "mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=100 spacing_mm=2.2 speed_min_mm_s=20 speed_max_mm_s=150"
+
+
+def test_programs_whose_crc16_collide_have_different_identities():
+    a, b = Program(), Program()
+    for p, text in ((a, TWIN_A), (b, TWIN_B)):
+        ph, _ = parse_phase(text.split(), LIM)
+        p.add(ph, text)
+    assert a.crc != b.crc

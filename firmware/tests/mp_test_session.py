@@ -6,14 +6,22 @@ from session import RESERVE_AHEAD, Session
 class Prog:
     """The parts of a Program a session looks at."""
 
-    def __init__(self, crc, *pulses_max):
+    def __init__(self, crc, *pulses_max, pulse_uj=360000):
         self.crc = crc
-        self.phases = [Ph(n) for n in pulses_max]
+        self.phases = [Ph(n, pulse_uj) for n in pulses_max]
 
 
 class Ph:
-    def __init__(self, pulses_max):
+    def __init__(self, pulses_max, pulse_uj):
         self.pulses_max = pulses_max
+        self.pulse_uj = pulse_uj
+
+
+def new(store):
+    """A session read from `store`, as the controller's boot does."""
+    s = Session(store)
+    assert s.load()
+    return s
 
 
 def fire(s, n, pulses_max):
@@ -31,7 +39,7 @@ def test_blank_store_is_a_fresh_closed_session():
 
 
 def test_no_pulse_without_a_reservation():
-    s = Session(MemStore())
+    s = new(MemStore())
     s.begin(Prog(0x1234, 100))
     assert not s.may_fire(100)
     s.reserve(100)
@@ -40,7 +48,7 @@ def test_no_pulse_without_a_reservation():
 
 def test_reboot_restores_at_least_what_was_delivered():
     store = MemStore()
-    s = Session(store)
+    s = new(store)
     s.begin(Prog(0xBEEF, 1000))
     fire(s, 37, 1000)
     t = Session(store)
@@ -52,7 +60,7 @@ def test_reboot_restores_at_least_what_was_delivered():
 
 
 def test_reservation_never_passes_the_phase_count():
-    s = Session(MemStore())
+    s = new(MemStore())
     s.begin(Prog(1, 20))
     fire(s, 20, 20)
     assert s.reserved[0] == 20 and not s.may_fire(20)
@@ -60,7 +68,7 @@ def test_reservation_never_passes_the_phase_count():
 
 def test_torn_write_keeps_the_previous_reservation():
     store = MemStore()
-    s = Session(store)
+    s = new(store)
     s.begin(Prog(7, 1000))
     fire(s, 30, 1000)
     before = s.reserved[0]
@@ -76,7 +84,7 @@ def test_torn_write_keeps_the_previous_reservation():
 
 def test_both_slots_corrupt_is_unreadable():
     store = MemStore()
-    s = Session(store)
+    s = new(store)
     s.begin(Prog(7, 100))
     s.reserve(100)
     store.blocks = [b"\x01" * len(store.blocks[0]), b"\x02" * len(store.blocks[1])]
@@ -85,7 +93,7 @@ def test_both_slots_corrupt_is_unreadable():
 
 def test_closed_session_does_not_resume():
     store = MemStore()
-    s = Session(store)
+    s = new(store)
     s.begin(Prog(9, 10))
     fire(s, 5, 10)
     s.close()
@@ -96,8 +104,83 @@ def test_closed_session_does_not_resume():
 
 def test_zeroed_slots_are_corrupt_not_blank():
     store = MemStore()
-    s = Session(store)
+    s = new(store)
     s.begin(Prog(3, 100))
     s.reserve(100)
     store.blocks = [bytes(len(store.blocks[0])), bytes(len(store.blocks[0]))]
+    assert not Session(store).load()
+
+
+def open_session(store, n=37):
+    s = new(store)
+    s.begin(Prog(0xBEEF, 1000))
+    fire(s, n, 1000)
+    return s
+
+
+def test_an_unread_store_cannot_be_overwritten_by_a_new_session():
+    store = MemStore()
+    open_session(store)
+    slots = list(store.blocks)
+    t = Session(store)  # not loaded: a boot that latched a fault first
+    assert not t.begin(Prog(0xBEEF, 1000)), "a session began over one that may be open"
+    assert store.blocks == slots
+    assert t.load() and not t.may_begin() and t.matches(Prog(0xBEEF, 1000))
+
+
+def test_an_open_session_cannot_be_begun_over():
+    store = MemStore()
+    open_session(store)
+    t = new(store)
+    assert not t.begin(Prog(0xF00D, 50))
+    t.close()  # NEWSESSION
+    assert t.begin(Prog(0xF00D, 50))
+
+
+def test_newsession_over_an_unreadable_store_makes_it_known():
+    store = MemStore()
+    open_session(store)
+    store.blocks = [b"\x01" * 128, b"\x02" * 128]
+    t = Session(store)
+    assert not t.load() and not t.may_begin()
+    t.close()  # NEWSESSION: the operator's decision
+    u = new(store)
+    assert u.closed and u.begin(Prog(1, 10))
+
+
+def test_a_first_write_torn_is_unreadable_not_blank():
+    store = MemStore()
+    s = new(store)
+    store.tear = True
+    try:
+        s.begin(Prog(7, 100))
+    except OSError:
+        pass
+    assert store.blocks[0] is None and store.blocks[1] is not None
+    assert not Session(store).load()
+
+
+def test_an_erased_slot_beside_a_corrupt_one_is_unreadable():
+    store = MemStore()
+    open_session(store)
+    store.blocks = [b"\xff" * 128, b"\x00" * 64]  # erased, and short
+    assert not Session(store).load()
+
+
+def test_another_pulse_energy_is_another_program():
+    store = MemStore()
+    open_session(store)
+    t = new(store)
+    assert t.matches(Prog(0xBEEF, 1000))
+    assert not t.matches(Prog(0xBEEF, 1000, pulse_uj=300000))
+
+
+def test_a_slot_of_the_old_format_is_corrupt():
+    import struct
+    from session import crc16
+
+    body = struct.pack("<HIHBBB8I", 0x4853, 5, 0x1234, 1, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0)
+    old = body + struct.pack("<H", crc16(body, len(body)))
+    store = MemStore()
+    store.blocks = [None, old + b"\xff" * (128 - len(old))]
     assert not Session(store).load()

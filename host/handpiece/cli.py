@@ -1,22 +1,27 @@
 """`handpiece`: the command-line tool.
 
-  handpiece [--target unix|serial:PORT] run PROGRAM [--out DIR]   the main job
+  handpiece [--target unix|serial:PORT] run PROGRAM [--out DIR]   the main job, into DIR/<time>-<id>/
   handpiece [--target ...] monitor [--seconds N]   handshake and show the status stream
   handpiece [--target ...] check PROGRAM           validate a program against the device's limits
-  handpiece report RECORD [--png FILE]             summary (and PNG) from a session record
+  handpiece [--target ...] reset                   clear a fault once its cause is gone
+  handpiece report RECORD [--png FILE]             summary (and PNG) from a record (or run folder)
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from .device import DeviceError, ProtocolError
-from .program import ProgramError, device_limits, load, validate
+from .escape import shown
+from .program import ProgramError, device_limits, load, rate_notes, validate
 from .report import RecordError, plot, summarize
 from .rig import RigError
-from .session import SessionError, SessionRunner
+from .runs import LATEST, PNG, RECORD, SUMMARY, RunDirError, new_run_dir, point_latest, resolve_record
+from .screen import Screen
+from .session import Record, SessionError, SessionRunner, ended_how, run_header
 from .targets import TargetError, make_target
 from .transport import TransportError
 
@@ -26,33 +31,57 @@ def _target(args):
 
 
 def cmd_run(args) -> int:
-    """Exit 0 for a completed session, 1 if it ended early (a fault, a lost
-    device); the record, summary and PNG are written either way."""
+    """Exit 0 for a completed session, 1 for one that ended early (refused,
+    a fault, a lost device), 130 for Ctrl-C; the record, summary and PNG are
+    written in every case, in a run folder of their own."""
     program = load(args.program)
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RecordError(f"--out {out_dir} is a file, not a folder")
     target = _target(args)
+    run_dir = new_run_dir(args.out)  # checked before the firmware starts
+    options = {"out": args.out, "seed": args.seed, "no_png": args.no_png, "target": args.target}
+    record = Record(run_dir / RECORD, run_header(program, args.target, options))
+    moved = point_latest(run_dir)
+    if moved:
+        print(f"handpiece: {moved}", file=sys.stderr)
+    screen = Screen(program, sys.stdout)
     t0 = time.monotonic()
-    ended_early = None
+    exc: BaseException | None = None
     try:
-        device, rig = target.open()
-        SessionRunner(device, rig, program, out_dir, seed=args.seed).run()
-    except SessionError as e:
-        ended_early = e
+        try:
+            device, rig = target.open()
+            SessionRunner(device, rig, program, run_dir, seed=args.seed, record=record, screen=screen).run()
+        finally:
+            target.close()
+    except (KeyboardInterrupt, SessionError, ProgramError, DeviceError, ProtocolError, RigError,
+            TargetError, TransportError) as e:
+        exc = e
     finally:
-        target.close()
+        if record.ended is None:  # the device never got as far as the runner
+            how, detail = ended_how(exc, None)
+            record.close(how, **detail)
     wall_s = time.monotonic() - t0
-    summary = summarize(out_dir / "session.jsonl")
+    summary = summarize(run_dir / RECORD)
     text = summary.text()
-    (out_dir / "summary.txt").write_text(text + "\n")
+    files = [run_dir / RECORD, run_dir / SUMMARY]
+    (run_dir / SUMMARY).write_text(text + "\n", encoding="utf-8")
+    if not args.no_png:
+        try:
+            files.append(plot(summary, run_dir / PNG))
+        except OSError as e:  # the record and summary are what matter: say so and go on
+            print(f"handpiece: report.png not written ({e.strerror or e})", file=sys.stderr)
+    print()
     print(text)
     print(f"wall time {wall_s:.1f} s")
-    print(f"record:  {out_dir / 'session.jsonl'}")
-    if not args.no_png:
-        print(f"report:  {plot(summary, out_dir / 'report.png')}")
-    if ended_early:
-        print(f"handpiece: the session ended early: {ended_early}", file=sys.stderr)
+    print("files written:")
+    for f in files:
+        print(f"  {f}")
+    print(f"  {Path(args.out) / LATEST} -> {run_dir.name}")
+    if isinstance(exc, KeyboardInterrupt):
+        print("handpiece: interrupted: emission stopped, the record closed", file=sys.stderr)
+        return 130
+    if record.ended and record.ended["how"] != "done":
+        detail = record.ended.get("detail", "")
+        print(f"handpiece: the run ended early: {record.ended['how']}" + (f": {shown(detail)}" if detail else ""),
+              file=sys.stderr)
         return 1
     return 0
 
@@ -85,24 +114,63 @@ def cmd_check(args) -> int:
     try:
         device, _ = target.open()
         device.hello()
-        validate(program, device_limits(device))
+        limits = device_limits(device)
+        validate(program, limits)
     finally:
         target.close()
     for i, ph in enumerate(program.phases):
-        name = "" if ph.name == f"phase {i + 1}" else f" ({ph.name})"
-        print(f"phase {i + 1}{name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = {ph.delivered_j} J "
-              f"(target {ph['energy_j']} J)")
-    print(f"ok: {program.delivered_j} J of {program.energy_j} J in whole pulses, within the device's limits")
+        name = "" if ph.name == f"phase {i + 1}" else f" ({shown(ph.name)})"
+        print(textwrap.fill(f"phase {i + 1}{name}: {ph.mode}, {ph.pulses} pulses x {ph.pulse_j} J = "
+                            f"{ph.delivered_j} J (target {ph['energy_j']} J)", 80, subsequent_indent="  "))
+    notes = rate_notes(program, limits)
+    for note in notes:
+        print(textwrap.fill(f"note: {shown(note)}", 80, subsequent_indent="  "))
+    print(textwrap.fill(f"ok: {program.delivered_j} J of {program.energy_j} J in whole pulses, within the "
+                        "device's limits" + (f"; see the {len(notes)} note(s)" if notes else ""), 80,
+                        subsequent_indent="  "))
     return 0
 
 
+def cmd_reset(args) -> int:
+    """After a fault: RESET, once its cause is gone (the device says what is
+    still in the way)."""
+    target = _target(args)
+    try:
+        device, _ = target.open()
+        device.hello()
+        st = device.query_status()
+        if st.get("state") != "FAULT":
+            print(f"the device is in {shown(st.get('state'))}, not FAULT: nothing to reset")
+            return 0
+        device.request("RESET")
+        print(f"fault F{int(st.get('fault', 0)):02d} cleared: the device is in {shown(device.state())}; "
+              "lift the footswitch before the next run")
+    finally:
+        target.close()
+    return 0
+
+
+def check_png(png: str) -> Path:
+    """--png: a .png file in a folder that exists; checked before any work."""
+    p = Path(png)
+    if p.is_dir():
+        raise RecordError(f"--png {shown(png)} is a folder: give a file name ending in .png")
+    if p.suffix.lower() != ".png":
+        raise RecordError(f"--png {shown(png)}: the report is a PNG image: give a file name ending in .png")
+    if not p.resolve().parent.is_dir():
+        raise RecordError(f"--png {shown(png)}: no such folder {shown(p.parent)}")
+    return p
+
+
 def cmd_report(args) -> int:
-    s = summarize(args.record)
+    png = check_png(args.png) if args.png else None
+    s = summarize(resolve_record(args.record))
     print(s.text())
-    if args.png:
-        if not Path(args.png).resolve().parent.is_dir():
-            raise RecordError(f"--png {args.png}: no such folder")
-        print(f"report: {plot(s, args.png)}")
+    if png:
+        try:
+            print(f"report: {plot(s, png)}")
+        except OSError as e:
+            raise RecordError(f"--png {shown(args.png)}: cannot write it ({e.strerror or e})") from e
     return 0
 
 
@@ -113,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a treatment program (the main job)")
     r.add_argument("program")
-    r.add_argument("--out", default="runs/latest", help="folder for the record, summary and PNG")
+    r.add_argument("--out", default="runs", help="where run folders go: OUT/<time>-<id>/, OUT/latest (default runs)")
     r.add_argument("--seed", type=int, default=1, help="the simulated operator's random seed")
     r.add_argument("--no-png", action="store_true")
     r.set_defaults(fn=cmd_run)
@@ -123,18 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="validate a program against the device's hard limits")
     c.add_argument("program")
     c.set_defaults(fn=cmd_check)
+    z = sub.add_parser("reset", help="clear a fault once its cause is gone")
+    z.set_defaults(fn=cmd_reset)
     p = sub.add_parser("report", help="summarize a session record")
-    p.add_argument("record")
+    p.add_argument("record", help="a session.jsonl, a run folder, or runs/latest")
     p.add_argument("--png", default=None)
     p.set_defaults(fn=cmd_report)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
-    except (ProgramError, RecordError, TargetError, TransportError, SessionError) as e:
-        print(f"\nhandpiece: {e}", file=sys.stderr)
+    except (ProgramError, RecordError, RunDirError, TargetError, TransportError, SessionError) as e:
+        print(f"\nhandpiece: {shown(e)}", file=sys.stderr)
         return 2
     except (DeviceError, ProtocolError, RigError) as e:
-        print(f"\nhandpiece: device: {e}", file=sys.stderr)
+        print(f"\nhandpiece: device: {shown(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nhandpiece: interrupted", file=sys.stderr)

@@ -22,10 +22,13 @@ phase, the field and, where one applies, the limit.
 """
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from .escape import is_control
 
 MAX_PHASES = 8
 MAX_POINTS = 32
@@ -41,6 +44,18 @@ FIELDS = {
     "speed_max_mm_s": (0, "s"),
     "points": (0, "p"),
     "tol_mm": (3, "p"),
+}
+# how each field is said to a person, and what the device keeps of it
+UNITS = {
+    "width_us": ("us", "whole microseconds"),
+    "power_w": ("W", "whole watts"),
+    "rate_hz": ("Hz", "whole hertz"),
+    "energy_j": ("J", "whole millijoules"),
+    "spacing_mm": ("mm", "whole micrometres"),
+    "speed_min_mm_s": ("mm/s", "whole mm/s"),
+    "speed_max_mm_s": ("mm/s", "whole mm/s"),
+    "points": ("points", "whole points"),
+    "tol_mm": ("mm", "whole micrometres"),
 }
 
 
@@ -74,6 +89,18 @@ class Phase:
     def delivered_j(self) -> Decimal:
         return self.pulses * self.pulse_j
 
+    def describe(self) -> dict:
+        """The phase as the record's header keeps it."""
+        return {"name": self.name, "mode": self.mode, **{k: _plain(v) for k, v in self.values.items()}}
+
+    def rate_hz(self, limits: dict[str, int]) -> Decimal:
+        """The repetition rate the device will keep: the program's, slowed
+        where the average power limit needs it (the device's own rule)."""
+        rate = min(int(self["rate_hz"]), limits["rate_hz_max"])
+        pulse_uj = int(self["power_w"] * self["width_us"])
+        period_us = max(-(-1_000_000 // rate), -(-pulse_uj * 1000 // limits["avg_power_mw_max"]))
+        return Decimal(1_000_000) / period_us
+
     def wire(self) -> str:
         """The PADD arguments, numbers written exactly as in the file."""
         words = [f"mode={self.mode}"]
@@ -88,6 +115,7 @@ class Program:
     name: str
     phases: list[Phase]
     path: Path | None = None
+    sha256: str | None = None  # of the file as read
 
     @property
     def energy_j(self) -> Decimal:
@@ -103,15 +131,35 @@ def _plain(d: Decimal) -> str:
 
 
 def _number(where: str, key: str, raw: object, decimals: int) -> Decimal:
-    """A TOML number (not a string: "120" is refused) as an exact Decimal."""
+    """A TOML number (not a string: "120" is refused) as an exact Decimal.
+    Errors say what is allowed in the file's own units."""
+    unit, kept = UNITS[key]
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ProgramError(f"{where}: {key} must be a number, got {raw!r}")
+        raise ProgramError(f"{where}: {key} must be a number of {unit} (no quotes), got {raw!r}")
     d = Decimal(str(raw))
-    if not d.is_finite() or d < 0 or d >= 10**9:
-        raise ProgramError(f"{where}: {key} must be a number from 0 to 999999999, got {raw!r}")
+    if not d.is_finite() or d >= 10**9:
+        raise ProgramError(f"{where}: {key} must be a number from 0 to 999999999 {unit}, got {raw!r}")
+    if d < 0:
+        raise ProgramError(f"{where}: {key} = {raw} is negative: it must be 0 {unit} or more")
     if d != d.quantize(Decimal(1).scaleb(-decimals)):
-        raise ProgramError(f"{where}: {key}={raw} has more than {decimals} decimals")
+        if decimals == 0:
+            raise ProgramError(f"{where}: {key} = {raw} must be a whole number of {unit} "
+                               f"(the device keeps {kept})")
+        raise ProgramError(f"{where}: {key} = {raw} has more than {decimals} decimals "
+                           f"(the device keeps {kept})")
     return d
+
+
+def _name(where: str, raw: object) -> str:
+    """A name is plain text: a control character (a right-to-left override
+    can make it read as something else) is refused, not shown."""
+    if not isinstance(raw, str):
+        raise ProgramError(f"{where}: name must be text in quotes, got {raw!r}")
+    for i, ch in enumerate(raw):
+        if is_control(ch):
+            raise ProgramError(f"{where}: name has a control character U+{ord(ch):04X} at character {i + 1}: "
+                               "names must be plain text")
+    return raw
 
 
 def parse(data: dict, source: str = "program") -> Program:
@@ -128,10 +176,13 @@ def parse(data: dict, source: str = "program") -> Program:
         where = f"{source}: phase {i + 1}"
         if not isinstance(rp, dict):
             raise ProgramError(f"{where}: must be a [[phase]] table")
-        name = str(rp.get("name", f"phase {i + 1}"))
-        mode = rp.get("mode")
+        name = _name(where, rp.get("name", f"phase {i + 1}"))
+        if "mode" not in rp:
+            raise ProgramError(f"{where}: missing mode: write mode = \"scan\" (sweeps paced by distance) "
+                               "or mode = \"point\" (trigger points, hand held still)")
+        mode = rp["mode"]
         if mode not in ("scan", "point"):
-            raise ProgramError(f"{where}: mode must be 'scan' or 'point', got {mode!r}")
+            raise ProgramError(f"{where}: mode must be \"scan\" or \"point\", got {mode!r}")
         values = {}
         for key in rp:
             if key not in FIELDS and key not in ("name", "mode"):
@@ -145,21 +196,27 @@ def parse(data: dict, source: str = "program") -> Program:
                 raise ProgramError(f"{where}: missing {key}")
             values[key] = _number(where, key, rp[key], decimals)
         phases.append(Phase(name, mode, values))
-    return Program(str(head.get("name", source)), phases)
+    return Program(_name(f"{source}: [program]", head.get("name", source)), phases)
 
 
 def load(path: str | Path) -> Program:
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as e:
         raise ProgramError(f"cannot read {p}: {e.strerror}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ProgramError(f"{p}: not UTF-8 text: byte 0x{raw[e.start]:02X} at offset {e.start} (line {line})") from e
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProgramError(f"{p}: not valid TOML: {e}") from e
     prog = parse(data, p.name)
     prog.path = p
+    prog.sha256 = hashlib.sha256(raw).hexdigest()
     return prog
 
 
@@ -200,6 +257,31 @@ def validate(prog: Program, limits: dict[str, int]) -> None:
         total += ph.delivered_j
     if total > limits["session_j_max"]:  # the device's rule: whole pulses against the cap
         raise ProgramError(f"session energy_j {_plain(total)} (whole pulses) above the limit {limits['session_j_max']}")
+
+
+def rate_notes(prog: Program, limits: dict[str, int]) -> list[str]:
+    """What the device will do other than the file says: phases whose rate
+    it slows to keep the average power limit (to what, at what cost in
+    time), and scan bands faster than a pulse every spacing allows."""
+    notes = []
+    avg_w = limits["avg_power_mw_max"] / 1000
+    for i, ph in enumerate(prog.phases):
+        want = ph["rate_hz"]
+        got = ph.rate_hz(limits)
+        where = f"phase {i + 1}" + ("" if ph.name == f"phase {i + 1}" else f" ({ph.name})")
+        if got < want:
+            t_want, t_got = ph.pulses / want, ph.pulses / got
+            notes.append(f"{where}: rate {want} Hz x {_plain(ph.pulse_j)} J = {float(want * ph.pulse_j):g} W is "
+                         f"over the average power limit {avg_w:g} W: the device will slow it to {float(got):.1f} "
+                         f"Hz; {ph.pulses} pulses take {float(t_got):.0f} s instead of {float(t_want):.0f} s "
+                         f"(+{float(t_got - t_want):.0f} s)")
+        if ph.mode == "scan":
+            v_top = float(got * ph["spacing_mm"])
+            if v_top < ph["speed_max_mm_s"]:
+                notes.append(f"{where}: at {float(got):.1f} Hz and {_plain(ph['spacing_mm'])} mm spacing a hand "
+                             f"faster than {v_top:.0f} mm/s (the band goes to {ph['speed_max_mm_s']}) leaves "
+                             "path without pulses")
+    return notes
 
 
 def device_limits(device) -> dict[str, int]:

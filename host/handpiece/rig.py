@@ -17,6 +17,9 @@ from .motion import Motion
 
 INPUTS = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 RIG_TIMEOUT_S = 30.0  # hang protection for one rig command
+KEYFRAMES_MAX = 1024  # the simulated board's keyframe queue (docs/rig.md)
+AHEAD_US = 1_000_000  # keyframes are sent this far ahead of the time the board runs to
+BATCH = KEYFRAMES_MAX // 4  # at most this many keyframes sent for one `adv`
 
 
 class RigError(RuntimeError):
@@ -92,6 +95,7 @@ class UnixRig(Rig):
         self.resets: list[tuple[int, str]] = []
         self.log: list[str] = []  # every notification, in order
         self._pending: list[tuple[int, int]] = []  # keyframes not yet sent
+        self._sent_us = 0  # time of the last keyframe sent
         self._closed = False
         self._thread = threading.Thread(target=self._reader, name="rig", daemon=True)
         self._thread.start()
@@ -161,28 +165,38 @@ class UnixRig(Rig):
         return int(self.cmd(f"in {name} {1 if on else 0}"))
 
     def advance(self, ms: float) -> int:
+        """Let the board run; a long run over a dense motion goes in steps of
+        at most BATCH keyframes, so the board's queue never overflows."""
         us = round(ms * 1000)
         if us <= 0:
             raise RigError("advance needs a positive time")
         now = self.now_us()
-        self._feed(now + us + 1_000_000)
-        return int(self.cmd(f"adv {us}"))
+        end = now + us
+        while True:
+            step_end = end
+            if len(self._pending) > BATCH:
+                step_end = min(end, max(now + 1, self._pending[BATCH][0] - AHEAD_US))
+            self._feed(step_end + AHEAD_US)
+            now = int(self.cmd(f"adv {step_end - now}"))
+            if now >= end:
+                return now
 
     def _feed(self, horizon_us: int) -> None:
-        """Send keyframes up to the horizon and one past it: the board
-        interpolates towards the next keyframe, so it must always have it."""
-        while self._pending:
+        """Send keyframes up to the horizon and one past it (the board
+        interpolates towards the next keyframe, so it must always have it);
+        none while the board already has one past it."""
+        while self._pending and self._sent_us <= horizon_us:
             t, x = self._pending.pop(0)
             self.cmd(f"kf {t} {x}")
-            if t > horizon_us:
-                break
+            self._sent_us = t
 
     def hand(self, motion: Motion) -> int:
         now = self.now_us()
         kfs = motion.keyframes(self.counts_per_mm, now)
         self.cmd(f"hold {kfs[0][1]}")
         self._pending = [k for k in kfs[1:] if k[0] > now]
-        self._feed(now + 1_000_000)
+        self._sent_us = now  # `hold` emptied the board's queue
+        self._feed(now + AHEAD_US)
         return now
 
     def position(self) -> int:
@@ -207,6 +221,13 @@ class UnixRig(Rig):
 
     def power_cycle(self) -> None:
         self.cmd("power")
+
+    def cut_next_write(self, step: str, action: str, stall_ms: float = 0) -> None:
+        """Stop the next store write at `step` ('data': half written, 'swap':
+        the old slot file removed, the new one not yet in place) with `action`:
+        'power', 'soft', 'error' (the write raises), 'kill' (the firmware
+        process) or 'stall' (the write blocks for stall_ms, watchdog running)."""
+        self.cmd(f"cut {step} {action} {round(stall_ms * 1000)}")
 
     def soft_reset(self) -> None:
         """Restart the firmware with the output latches left as they were."""
@@ -245,6 +266,13 @@ class UnixRig(Rig):
                 self._cv.wait(left)
 
     def close_channel(self) -> None:
+        """Close the rig channel; the simulated board's process then ends.
+        shutdown() first: close() alone leaves the socket open while the
+        reader thread is blocked in recv() on it."""
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self._conn.close()
         except OSError:

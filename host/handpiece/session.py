@@ -4,7 +4,7 @@ On the simulated board the rig plays the operator: sweeps at about the
 phase's speed with some strokes too fast, pauses, a footswitch lifted now and
 then, still hands on trigger points. On a real board a person does that and
 this only guides and watches. Either way every line the device sends goes to
-the session record (JSON lines) and the progress bar.
+the session record (JSON lines) and the screen (`screen.py`).
 """
 from __future__ import annotations
 
@@ -12,22 +12,26 @@ import json
 import random
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from . import __version__
 from .device import Device, DeviceError, ProtocolError
-from .frames import Line
+from .escape import shown
+from .frames import STATUS, Line
 from .motion import Motion
-from .program import Program, upload
+from .program import Program, ProgramError, device_limits, upload
 from .rig import UnixRig
+from .screen import Screen
 
 CHUNK_MS = 200  # device time between looks at the progress, on the simulated board
 STATUS_MS = 100
 SUP_MS = 300  # host supervision (SR-13): the device stops if the host falls silent
 HEARTBEAT_MS = 100  # a frame at least this often, well inside SUP_MS
 SILENT_S = 3.0  # a real device with no status line for this long is lost
+LAST_STATUS_S = 1.0  # how long the end of a run waits for the device's last status line
+RECORD_FORMAT = 2  # 2: header and closing lines
 
 
 class SessionError(RuntimeError):
@@ -35,18 +39,41 @@ class SessionError(RuntimeError):
 
 
 class Record:
-    """Session record: one JSON object per line, every device line in order."""
+    """Session record: one JSON object per line. A header line (when, what
+    program, which device, which options) comes first, then every device line
+    in order, and a closing line says how the run ended. Each line goes to the
+    file as it comes, so a crash of the tool loses at most the line being
+    written."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, header: dict | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._f = path.open("w")
+        self._f = path.open("w", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()  # lines come from the device's thread
+        self._header = dict(header or {})
+        self._pending: list[str] | None = []  # device lines that came before the header
+        self.ended: dict | None = None
 
     def _write(self, obj: dict) -> None:
+        text = json.dumps(obj) + "\n"
         with self._lock:
-            if not self._f.closed:  # lines after the end of the session are not part of it
-                self._f.write(json.dumps(obj) + "\n")
+            if self._f.closed:  # lines after the end of the session are not part of it
+                return
+            if self._pending is not None:
+                self._pending.append(text)
+            else:
+                self._f.write(text)
+
+    def header(self, **more) -> None:
+        """Write the header (what is known by now, plus `more`) and the lines
+        held back until it."""
+        with self._lock:
+            if self._pending is None or self._f.closed:
+                return
+            self._header.update(more)
+            self._f.write(json.dumps({"kind": "header", **self._header}) + "\n")
+            self._f.writelines(self._pending)
+            self._pending = None
 
     def line(self, ln: Line) -> None:
         obj = {"kind": {"ok": "reply", "er": "error", "st": "status", "ev": "event"}[ln.kind]}
@@ -60,59 +87,53 @@ class Record:
     def note(self, **obj) -> None:
         self._write({"kind": "note", **obj})
 
-    def close(self) -> None:
+    def close(self, how: str = "done", **detail) -> None:
+        """The closing line (how the run ended), then close. Only the first
+        call counts."""
+        self.header()  # a run that never reached the device still has one
         with self._lock:
+            if self._f.closed:
+                return
+            self.ended = {"kind": "end", "how": how, "utc": utc_now(), **detail}
+            self._f.write(json.dumps(self.ended) + "\n")
             self._f.close()
 
 
-@dataclass
-class Progress:
-    """One terminal line: phase, energy bar, pulses, hand speed, state."""
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    program: Program
-    out: TextIO = sys.stdout
-    state: str = "-"
-    phase: int = 0
-    e_mj: int = 0
-    pulses: int = 0
-    speed: int = 0
-    shown: bool = False  # the bar starts with the first emission
-    _last: float = 0.0
-    _width: int = field(default=0)
 
-    def update(self, st: dict[str, str]) -> None:
-        self.state = st.get("state", self.state)
-        self.phase = int(st.get("ph", self.phase))
-        self.e_mj = int(st.get("e_mj", self.e_mj))
-        self.speed = int(st.get("v_mm_s", self.speed))
-        self.shown = self.shown or self.state == "EMITTING"
-        if self.shown:
-            self.draw()
+def run_header(program: Program, target: str, options: dict) -> dict:
+    """The host's part of the record header; the device's part comes after HELLO."""
+    now = datetime.now().astimezone()
+    return {
+        "record": RECORD_FORMAT,
+        "utc": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "local": now.isoformat(timespec="seconds"),
+        "program_file": program.path.name if program.path else None,
+        "program_sha256": program.sha256,
+        "program": program.name,
+        "phases": [ph.describe() for ph in program.phases],
+        "host": f"handpiece {__version__}",
+        "target": target,
+        "options": options,
+    }
 
-    def draw(self, force: bool = False) -> None:
-        """Redraw the line (at most 10 times a second). Into a file or a pipe
-        only the forced draws go, one line each."""
-        tty = self.out.isatty()
-        now = time.monotonic()
-        if not force and (not tty or now - self._last < 0.1):
-            return
-        self._last = now
-        total_j = float(self.program.energy_j)
-        e_j = self.e_mj / 1000
-        n = 28
-        filled = min(n, int(n * e_j / total_j)) if total_j else 0
-        ph = self.program.phases[min(self.phase, len(self.program.phases) - 1)]
-        text = (f"\rphase {self.phase + 1}/{len(self.program.phases)} {ph.name[:22]:<22} "
-                f"[{'#' * filled}{'.' * (n - filled)}] {e_j:7.1f}/{total_j:.0f} J "
-                f"{self.pulses:5d} pulses {self.speed:4d} mm/s {self.state:<8}")
-        self._width = max(self._width, len(text))
-        self.out.write(text.ljust(self._width) if tty else text[1:] + "\n")
-        self.out.flush()
 
-    def done(self) -> None:
-        self.draw(force=True)
-        if self.out.isatty():
-            self.out.write("\n")
+def ended_how(exc: BaseException | None, device: Device | None) -> tuple[str, dict]:
+    """How a run ended, for the closing line: done, refused, fault, interrupted
+    or device lost, with what is known of why."""
+    faults = device.events_named("fault") if device is not None else []
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", {}
+    if faults:
+        text = faults[-1].text
+        return "fault", {"code": text.split(" ", 1)[0], "detail": text}
+    if exc is None:
+        return "done", {}
+    if isinstance(exc, (ProgramError, DeviceError)):
+        return "refused", {"detail": str(exc)}
+    return "device lost", {"detail": str(exc)}
 
 
 class SimulatedOperator:
@@ -146,14 +167,14 @@ class SimulatedOperator:
 
 class SessionRunner:
     def __init__(self, device: Device, rig: UnixRig | None, program: Program, out_dir: Path,
-                 seed: int = 1, out: TextIO = sys.stdout):
+                 seed: int = 1, out: TextIO = sys.stdout, record: Record | None = None,
+                 screen: Screen | None = None):
         self.device = device
         self.rig = rig
         self.program = program
         self.out_dir = out_dir
-        self.out = out
-        self.record = Record(out_dir / "session.jsonl")
-        self.progress = Progress(program, out)
+        self.record = record or Record(out_dir / "session.jsonl", run_header(program, "", {}))
+        self.screen = screen or Screen(program, out)
         self.operator = SimulatedOperator(rig, seed) if rig is not None else None
         self._heartbeat_stop = threading.Event()
         device.listen(self._on_line)
@@ -161,15 +182,12 @@ class SessionRunner:
     def _on_line(self, ln: Line) -> None:
         self.record.line(ln)
         if ln.kind == "st":
-            self.progress.update(ln.fields)
-        elif ln.kind == "ev" and ln.name == "pulse":
-            self.progress.pulses += 1
+            self.screen.status(ln.fields)
+        elif ln.kind == "ev":
+            self.screen.event(ln)
 
     def say(self, text: str) -> None:
-        if self.progress.shown:
-            self.progress.draw(force=True)  # leave the finished bar on screen
-        self.out.write("\n" + text + "\n")
-        self.out.flush()
+        self.screen.say(text)
 
     def _count(self, name: str) -> int:
         return len(self.device.events_named(name))
@@ -181,43 +199,65 @@ class SessionRunner:
 
     def run(self) -> None:
         """The whole session. Whatever ends it (done, fault, Ctrl-C, a lost
-        link), emission is stopped and the device left in STANDBY if it can
-        still be reached, and the record is closed."""
+        link, a refusal), emission is stopped, the device's last status is
+        recorded and the device left in STANDBY if it can still be reached,
+        and the record gets its closing line."""
+        exc: BaseException | None = None
         try:
             self._run()
+        except BaseException as e:
+            exc = e
+            raise
         finally:
             self._heartbeat_stop.set()
+            self.screen.close()
             try:
                 self.device.stop()
+                self._last_status()
                 self.device.request("STANDBY")
             except Exception:  # noqa: BLE001 - best effort: the device may be gone or faulted
                 pass
-            self.record.close()
+            how, detail = ended_how(exc, self.device)
+            self.record.close(how, **detail)
+
+    def _last_status(self) -> None:
+        """Ask for a status line after the stop: the device's own word on what
+        was delivered, for the summary of a run that ended early."""
+        dev = self.device
+        n = len(dev.status)
+        dev.t.write(STATUS)
+        dev.wait(lambda: len(dev.status) > n, timeout=LAST_STATUS_S, what="the last status line")
 
     def _run(self) -> None:
         dev = self.device
         info = dev.hello()
-        self.say(f"connected: {info.get('board')} firmware {info.get('fw')} protocol {info.get('proto')}")
+        limits = device_limits(dev)
+        settings = dev.request("GET").fields
+        self.record.header(firmware=info.get("fw"), board=info.get("board"), device=info, limits=limits,
+                           settings=settings)
+        self.say(f"connected: {shown(info.get('board'))} firmware {shown(info.get('fw'))} "
+                 f"protocol {shown(info.get('proto'))}")
         pend = upload(dev, self.program)
         self.record.note(event="program", name=self.program.name, crc=pend["crc"], resumed=pend["resumed"])
-        self.say(f"program '{self.program.name}': {len(self.program.phases)} phases, "
+        self.say(f"program '{shown(self.program.name)}': {len(self.program.phases)} phases, "
                  f"{self.program.delivered_j:.2f} J in whole pulses (target {self.program.energy_j} J)"
                  + (f"; resuming phase {int(pend['phase']) + 1}" if pend["resumed"] == "1" else ""))
         dev.request(f"SET status_ms={STATUS_MS}")
         dev.request(f"SET sup_ms={SUP_MS}")
         ready = dev.request("READY").fields
+        self.screen.start()
         if self.rig is None:
             self._guide_person()
         else:
             self._advance(int(ready["delay_ms"]) + 20)
             first = int(pend["phase"])
             for i, ph in enumerate(self.program.phases[first:], start=first):
-                self.say(f"phase {i + 1}/{len(self.program.phases)}: {ph.name} ({ph.mode}, {ph['energy_j']} J)")
+                self.say(f"phase {i + 1}/{len(self.program.phases)}: {shown(ph.name)} ({ph.mode}, "
+                         f"{ph['energy_j']} J)")
                 if ph.mode == "scan":
                     self._scan(i, ph)
                 else:
                     self._points(i, ph)
-        self.progress.done()
         dev.request("SET status_ms=0")
 
     def _advance(self, ms: float) -> None:
@@ -281,7 +321,7 @@ class SessionRunner:
         for i, ph in enumerate(self.program.phases):
             what = ("sweep the handpiece at %s..%s mm/s" % (ph["speed_min_mm_s"], ph["speed_max_mm_s"])
                     if ph.mode == "scan" else f"hold still on each of {ph['points']} points")
-            self.say(f"phase {i + 1}: {ph.name}: {what}; press the footswitch")
+            self.say(f"phase {i + 1}: {shown(ph.name)}: {what}; press the footswitch")
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         dev = self.device
         while not (dev.events_named("session-done") or dev.events_named("fault")):

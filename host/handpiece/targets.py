@@ -68,7 +68,8 @@ class UnixPortTarget:
         self.clock = clock
         self.board_env = board_env or {}  # board variant settings (HP_READY_DELAY_MS for benchmarks)
         self._tmp = tempfile.TemporaryDirectory(prefix="hilt-")
-        self.store = store or Path(self._tmp.name) / "store.bin"
+        self.store = store or Path(self._tmp.name) / "store"  # the folder of the store's files
+        self.store.mkdir(exist_ok=True)
         self.proc: subprocess.Popen | None = None
         self.device: Device | None = None
         self.rig: UnixRig | None = None
@@ -94,7 +95,7 @@ class UnixPortTarget:
             listener.close()
             raise
         os.close(slave)
-        env = dict(os.environ, HP_RIG=rig_path, HP_STORE=str(self.store), HP_CLOCK=self.clock, **self.board_env)
+        env = dict(os.environ, HP_RIG=rig_path, HP_STORE=f"{self.store}/", HP_CLOCK=self.clock, **self.board_env)
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
@@ -122,6 +123,24 @@ class UnixPortTarget:
         err = self.stderr()
         self.close()
         raise TargetError(f"the firmware did not start (no rig connection); its stderr:\n{err}")
+
+    def kill(self) -> None:
+        """Kill the firmware process (SIGKILL, unless it is already gone);
+        open() starts it again on the same store."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=5)
+        self.device.close()
+        self.rig.close_channel()
+        os.remove(os.path.join(self._tmp.name, "rig.sock"))
+
+    def restart(self) -> tuple[Device, UnixRig]:
+        """A crash of the firmware process: killed, then started again on the same store."""
+        self.kill()
+        return self.open()
 
     def stderr(self) -> str:
         try:

@@ -46,9 +46,13 @@ def micropython(script, *args, cwd):
 def test_every_module_compiles_for_its_arch(board, tmp_path):
     out = build.build(board, tmp_path / board)
     mpys = sorted(p.stem for p in out.glob("*.mpy"))
-    want = sorted(p.stem for p in build.sources(board) if p.name != "main.py")
+    want = sorted(p.stem for p in build.sources(board) if p.name not in build.SOURCE_ONLY)
     assert mpys == want
-    assert (out / "main.py").read_text() == (ROOT / "boards" / board / "main.py").read_text()
+    for name in build.SOURCE_ONLY:
+        src = ROOT / "boards" / board / name
+        if src.exists():
+            assert (out / name).read_text() == src.read_text()
+    assert (out / "main.py").exists()
     version = (out / "version.txt").read_text()
     assert f"board={board} " in version and "fw=" in version and "git=" in version
     assert (out / "board.mpy").read_bytes()[:2] == b"M\x06", "an .mpy v6 file"
@@ -56,6 +60,16 @@ def test_every_module_compiles_for_its_arch(board, tmp_path):
     # choice is checked at its source: the build table.
     assert build.BOARDS[board][0] == {"rp2": "armv6m", "stm32": "armv7emsp", "esp32": "xtensawin",
                                       "rig_pico": "armv6m"}[board]
+
+
+def test_stm32_boot_keeps_flash_off_usb(tmp_path):
+    """The pyboard's factory USB mode (VCP+MSC) lets the PC mount /flash while
+    the board writes it: the image ships a boot.py that asks for VCP only."""
+    out = build.build("stm32", tmp_path / "stm32")
+    assert (out / "boot.py").exists(), "boot.py is in the image, as source"
+    r = subprocess.run([str(MICROPYTHON), str(ROOT / "boards" / "tests" / "stm32_boot.py")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "VCP", r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("board", ALL_BOARDS)
@@ -127,6 +141,39 @@ def test_board_logic_in_unix_port(script, tmp_path):
     r = micropython(script, cwd=tmp_path)
     assert "PASS" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("port", ["rp2", "stm32", "esp32"])
+def test_fakes_offer_only_what_the_port_defines(port):
+    """Every name, class attribute and keyword of the fakes exists in the port's
+    official stubs (installed by `make setup` into build/stubs)."""
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "tests" / "fakecheck.py"), port],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("board", ALL_BOARDS)
+def test_no_big_int_arithmetic_in_irq_paths(board):
+    """32-bit ports: small ints end at 2**30; a sum above it in a hard IRQ or
+    with interrupts masked allocates (boards/tests/irqlint.py)."""
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "tests" / "irqlint.py"), board],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_irq_lint_sees_a_run_time_address_sum(tmp_path, monkeypatch):
+    """The lint itself: a register address summed inside a handler is reported."""
+    spec = importlib.util.spec_from_file_location("irqlint", ROOT / "boards" / "tests" / "irqlint.py")
+    lint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lint)
+    src = tmp_path / "board.py"
+    src.write_text("from micropython import const\nimport machine\nBASE = const(0x4001_0400)\nOFF = const(0x44)\n"
+                   "OK = const(BASE + OFF)\n\nclass I:\n    def __init__(self, p):\n        p.irq(self._h)\n\n"
+                   "    def _h(self, pin):\n        machine.mem32[OK] = 0\n        self._off()\n\n"
+                   "    def _off(self):\n        machine.mem32[BASE + OFF] = 0\n")
+    monkeypatch.setattr(lint, "sources", lambda board: [src])
+    found = lint.lint("x")
+    assert len(found) == 1 and "BASE + OFF" in found[0], found
 
 
 def test_flash_to_missing_port_is_a_clear_error():

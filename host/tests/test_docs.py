@@ -71,3 +71,13 @@ def test_the_documented_pty_recipe_runs_the_firmware(tmp_path):
         os.close(ns["slave"])
         ns["proc"].send_signal(signal.SIGKILL)
         ns["proc"].wait(timeout=5)
+
+
+def test_fault_gravity_order_in_the_docs_is_the_firmware_order():
+    src = (ROOT / "firmware/codes.py").read_text()
+    gravity = [int(n) for n in re.search(r"^GRAVITY = \(([\d, ]+)\)", src, re.M).group(1).split(",")]
+    want = [f"F{code:02d}" for code in sorted(range(1, len(gravity)), key=lambda c: -gravity[c])]
+    for page in ("docs/codes.md", "docs/states.md"):
+        text = " ".join((ROOT / page).read_text().split())
+        order = re.search(r"gravest first: ((?:F\d\d, )+F\d\d)", text)
+        assert order and order.group(1).split(", ") == want, page
