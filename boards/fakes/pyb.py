@@ -108,8 +108,8 @@ class USB_VCP:
     def write(self, buf):
         return len(buf)
 
-    def send(self, data, *, timeout=5000):
-        return len(data)
+    def send(self, buf, *, timeout=5000):
+        return len(buf)
 
 
 _usb = ["VCP+MSC"]  # the pyboard's factory default
