@@ -11,9 +11,10 @@ Lines wait in a bounded queue that flush() hands to the link without ever
 waiting (SR-11): a host that stops reading cannot stall the loop. When a line
 does not fit, the least useful queued line goes (docs/protocol.md, "Output
 queue"): the oldest status line first (a newer one says more), then the
-oldest pulse event, then the oldest of the rest; a line already half on the wire is always finished.
-What was dropped is counted and reported in one `lines-lost` event as soon as
-the queue has drained. Never called from the pulse path.
+oldest pulse event, then the oldest of the rest; a line already half on the
+wire is always finished. What was dropped is counted and reported in one
+`lines-lost` event as soon as the queue has drained. The rank is read off the
+line itself (one list, no parallel table). Never called from the pulse path.
 """
 from micropython import const
 
@@ -21,9 +22,14 @@ import codes
 from protocol import checksum
 
 OUT_BYTES = const(2048)  # queued output, bytes; about 180 ms of a 115200 baud line
-_ST = const(0)  # drop ranks: the lowest rank goes first
-_PULSE = const(1)
-_OTHER = const(2)
+
+
+def _rank(line):
+    """Drop rank, lowest dropped first: 0 status (`st`), 1 pulse event
+    (`ev <t_ms> pulse`, t_ms at most 7 digits), 2 the rest."""
+    if line[0] == 0x73:  # 's'
+        return 0
+    return 1 if line[0] == 0x65 and line.find(b" pulse ", 3, 20) > 0 else 2
 
 
 class Reporter:
@@ -32,50 +38,39 @@ class Reporter:
         self.keep = False  # set while an accepted frame is being answered
         self.last = b""  # that answer, resent for a repeated sequence number
         self._q = []  # lines waiting, oldest first
-        self._rank = []  # their drop ranks
         self._bytes = 0  # bytes in _q
         self._off = 0  # bytes of _q[0] already written
         self.lost = [0, 0, 0]  # lines dropped since the last report, by rank
 
-    def _line(self, text):
+    def _send(self, text):
         data = text.encode()
-        return b"".join((data, b"*%02X\n" % checksum(data, len(data))))
-
-    def _send(self, text, rank=_OTHER):
-        out = self._line(text)
-        self._queue(out, rank)
+        out = b"".join((data, b"*%02X\n" % checksum(data, len(data))))
+        self._queue(out)
         return out
 
-    def _queue(self, out, rank):
+    def _queue(self, out):
         q = self._q
+        rank = _rank(out)
         while self._bytes + len(out) > OUT_BYTES:
-            first = 1 if self._off else 0  # a line half written is finished, never dropped
             low = -1
-            for i in range(first, len(q)):
-                if low < 0 or self._rank[i] < self._rank[low]:
-                    low = i
-            if low < 0 or self._rank[low] > rank:
+            low_rank = 3
+            for i in range(1 if self._off else 0, len(q)):  # a line half written is finished
+                r = _rank(q[i])
+                if r < low_rank:
+                    low, low_rank = i, r
+            if low_rank > rank:
                 self.lost[rank] += 1  # the new line is the least useful
                 return
-            self._drop(low)
+            self.lost[low_rank] += 1
+            self._bytes -= len(q.pop(low))
         q.append(out)
-        self._rank.append(rank)
         self._bytes += len(out)
-
-    def _drop(self, i):
-        self.lost[self._rank[i]] += 1
-        self._bytes -= len(self._q[i])
-        self._q.pop(i)
-        self._rank.pop(i)
-
-    def pending(self):
-        """Bytes waiting to be written."""
-        return self._bytes - self._off
 
     def flush(self, t_ms):
         """Write what the link takes now, never waiting. Once the queue is
         empty after a loss, the loss is reported (and flushed in turn)."""
         q = self._q
+        lost = self.lost
         while q:
             head = q[0]
             want = len(head) - self._off
@@ -86,11 +81,8 @@ class Reporter:
             self._bytes -= len(head)
             self._off = 0
             q.pop(0)
-            self._rank.pop(0)
-            if not q and (self.lost[0] or self.lost[1] or self.lost[2]):
-                lost = self.lost
-                self._queue(self._line("ev %d lines-lost st=%d pulse=%d other=%d" % (
-                    t_ms, lost[_ST], lost[_PULSE], lost[_OTHER])), _OTHER)
+            if not q and (lost[0] or lost[1] or lost[2]):
+                self._send("ev %d lines-lost st=%d pulse=%d other=%d" % (t_ms, lost[0], lost[1], lost[2]))
                 lost[0] = lost[1] = lost[2] = 0
 
     def ok(self, seq, payload=""):
@@ -107,11 +99,11 @@ class Reporter:
             self.last = out
 
     def resend(self):
-        self._queue(self.last, _OTHER)
+        self._queue(self.last)
 
     def status(self, payload):
-        self._send("st " + payload, _ST)
+        self._send("st " + payload)
 
     def event(self, t_ms, name, payload=""):
         line = "ev %d %s" % (t_ms, name)
-        self._send(line + " " + payload if payload else line, _PULSE if name == "pulse" else _OTHER)
+        self._send(line + " " + payload if payload else line)
