@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BOARD ?= rp2
 PORT ?=
 
-.PHONY: setup test run bench clean
+.PHONY: setup test mutate run bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml
 test: $(STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# One-line mutants of safety lines (tools/mutants.toml), each run against the
+# tests of its SR: fails if a mutant survives or a mutant's line has moved.
+mutate: $(STAMP)
+	$(PY) tools/mutate.py
 
 run: $(STAMP)
 	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs

@@ -93,7 +93,8 @@ def test_reference_program_file_totals_1250_j():
 
 
 @pytest.mark.safety("SR-10")
-@pytest.mark.parametrize("gain,faults", [(100, False), (85, False), (119, False), (121, True), (79, True)])
+@pytest.mark.parametrize("gain,faults", [(100, False), (85, False), (119, False), (121, True), (79, True),
+                                         (80, False), (120, False)])  # exactly +-20 % is inside
 def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
     rig.photodiode(gain_pct=gain)
     station.emitting(motion=sweep())

@@ -135,6 +135,7 @@ def test_speed_window_events(station, rig):
     assert names[:2] == ["speed-low", "speed-ok"], names
 
 
+@pytest.mark.safety("SR-7")
 def test_dwell_limit_caps_energy_per_centimetre(station, rig):
     scrub = Motion(0)
     for _ in range(100):
@@ -163,8 +164,9 @@ def test_trigger_point_delivers_its_energy_while_still(station, rig):
 
 @pytest.mark.safety("SR-9")
 @pytest.mark.parametrize("speed", [5, 20, 80])
-def test_moving_off_a_trigger_point_aborts_it(station, rig, speed):
-    station.emitting(program=POINTS, motion=Motion(40).hold(2).move(20, speed).hold(10))
+@pytest.mark.parametrize("way", [1, -1])
+def test_moving_off_a_trigger_point_aborts_it(station, rig, speed, way):
+    station.emitting(program=POINTS, motion=Motion(40).hold(2).move(20 * way, speed).hold(10))
     station.advance(8000)
     assert station.device.events_named("point-abort")
     anchor = rig.pulses[0].pos

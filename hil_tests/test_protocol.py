@@ -140,6 +140,7 @@ def test_bad_hello_keeps_the_handshake(station):
     b"N12 READY\n",  # framed without a checksum
     b"READY*41\n",  # checksum without a sequence number
     b"Nzz READY*00\n",
+    b"STATUS \xc3\xa9\n",  # valid UTF-8, but not printable ASCII
 ])
 def test_garbage_gets_a_syntax_error_and_changes_nothing(station, junk):
     station.standby()
@@ -148,6 +149,18 @@ def test_garbage_gets_a_syntax_error_and_changes_nothing(station, junk):
     before = snapshot(dev)
     line = dev.send_raw(junk)
     assert line.kind == "er" and line.code == E_SYNTAX, line.raw
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_frame_without_a_command_is_refused(station):
+    station.standby()
+    dev = station.device
+    before = snapshot(dev)
+    seq = dev.seq + 1
+    body = b"N%d " % seq
+    line = expect_refusal(dev, body + b"*%02X\n" % checksum(body), E_SYNTAX, seq=seq)
+    assert "no command" in line.text
     assert snapshot(dev) == before
 
 

@@ -178,6 +178,29 @@ def test_no_pulse_after_a_trip_at_any_moment(trip_ms, name, speed):
         assert st.state() == "FAULT"
 
 
+@pytest.mark.safety("SR-3")
+@pytest.mark.parametrize("armed", ["READY", "PAUSED"])
+def test_interlock_opening_while_armed_latches_a_fault(station, rig, armed):
+    """Armed but not emitting (ready delay passed, or footswitch lifted): an
+    opening interlock trips at once, and pressing the footswitch fires nothing."""
+    if armed == "PAUSED":
+        station.emitting(motion=long_sweep())
+    else:
+        station.ready()
+    station.advance(300)
+    rig.release()
+    station.advance(50)
+    assert station.state() == armed
+    t_trip = rig.open("door")
+    station.advance(50)
+    assert station.state() == "FAULT" and fault_code(station.device) == F_INTERLOCK
+    assert rig.enable_level() == 0
+    assert [v for t, n, v in rig.outputs if n == "ind" and t >= t_trip][-1:] == [0]
+    rig.press()
+    station.advance(3000)
+    assert pulses_after(rig, t_trip) == [] and station.state() == "FAULT"
+
+
 def door_trip_while_emitting(station, rig):
     """Emit, open the door, close it again: the fault stays latched."""
     station.emitting(motion=long_sweep())

@@ -70,6 +70,19 @@ def test_too_fast_clamps_rate_and_reports_underdose():
     assert p.under_counts > 0
 
 
+def test_grid_points_passed_in_one_slow_loop_are_skipped():
+    # A slow loop (a store write on flash takes tens of ms) with a fast hand:
+    # the hand passed three grid points in one step; the next target is the
+    # grid point ahead of it, never one behind (that would fire at once).
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, True)
+    p.track(10)
+    p.track(231)  # 3.5 spacings of 66 counts
+    assert p.plan(0)
+    assert p.target_count == 264 and p.skips == 3
+
+
 def test_average_power_over_any_window():
     out, _ = run(lambda t: t * 6, ms=5000)
     times = [t for t, _ in out]

@@ -20,6 +20,8 @@ def pytest_addoption(parser):
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
+    g.addoption("--safety", action="append", default=[], metavar="SR-n",
+                help="run only the tests marked with this safety requirement (repeatable)")
 
 
 def pytest_sessionstart(session):
@@ -48,6 +50,18 @@ def pytest_collection_modifyitems(config, items):
             for sr in m.args:
                 if not SR_RE.match(str(sr)):
                     raise pytest.UsageError(f"{item.nodeid}: safety marker {sr!r} is not SR-1..SR-15")
+    wanted = set(config.getoption("--safety", default=[]))
+    for sr in wanted:
+        if not SR_RE.match(sr):
+            raise pytest.UsageError(f"--safety {sr!r} is not SR-1..SR-15")
+    if wanted:
+        keep, drop = [], []
+        for item in items:
+            marked = {str(sr) for m in item.iter_markers("safety") for sr in m.args}
+            (keep if marked & wanted else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 
 
 @pytest.fixture(scope="session")
