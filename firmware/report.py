@@ -99,7 +99,8 @@ class Reporter:
             self.last = out
 
     def resend(self):
-        self._queue(self.last)
+        if self.last:
+            self._queue(self.last)
 
     def status(self, payload):
         self._send("st " + payload)
