@@ -5,6 +5,7 @@ Prints distributions, never asserts: these machines are shared and noisy.
   latency    interlock trip and stop byte -> laser enable low (real-time clock)
   pacing     pulse position error against the ideal grid, several hand profiles
   loop       control-loop cost per iteration and heap in use (Unix port)
+  hung       loop period while the host does not read (real-time clock)
 Run one section with `python bench/run.py latency`; `--quick` for fewer samples.
 """
 from __future__ import annotations
@@ -250,20 +251,44 @@ def bench_loop() -> None:
           f"{boot['board_heap_bytes']} bytes not counted)")
 
 
+def bench_hung_host() -> None:
+    print("control loop while the host does not read (real-time clock, status every 50 ms, VER floods)")
+    with UnixPortTarget(clock="real") as (device, rig):
+        st = Station(device, rig)
+        st.standby()
+        device.request("SET status_ms=50")
+        stats(rig)  # starts the longest-period window
+        loops0 = stats(rig)["loops"]
+        t = time.perf_counter()
+        device.t.hold_reading()
+        for _ in range(20):
+            device.t.write(b"VER\n" * 100)
+            time.sleep(0.1)
+        wall = time.perf_counter() - t
+        hung = stats(rig)
+        device.t.resume_reading()
+        device.wait(lambda: device.events_named("lines-lost"), what="the lines-lost report")
+        lost = device.events_named("lines-lost")[0].fields
+        resets = [what for _, what in rig.resets if what != "boot"]
+    print(f"  {hung['loops'] - loops0} iterations in {wall:.1f} s not read; longest loop period "
+          f"{hung['loop_max_us']} us (control period 2000, watchdog 200000); resets: {len(resets)}; "
+          f"dropped st={lost['st']} other={lost['other']}")
+
+
 def stats(rig) -> dict[str, int]:
     return {k: int(v) for k, v in (w.split("=") for w in rig.cmd("stats").split())}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("section", nargs="*", default=["roundtrip", "latency", "pacing", "loop"])
+    ap.add_argument("section", nargs="*", default=["roundtrip", "latency", "pacing", "loop", "hung"])
     ap.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     args = ap.parse_args()
     n_rt, n_lat = (200, 100) if args.quick else (2000, 1000)
     for sec in args.section:
         t = time.perf_counter()
         {"roundtrip": lambda: bench_roundtrip(n_rt), "latency": lambda: bench_latency(n_lat),
-         "pacing": bench_pacing, "loop": bench_loop}[sec]()
+         "pacing": bench_pacing, "loop": bench_loop, "hung": bench_hung_host}[sec]()
         print(f"  ({time.perf_counter() - t:.1f} s)\n")
     return 0
 

@@ -21,7 +21,9 @@ def dispatch(c, seq, words):
 
     A framed line whose sequence number is the expected one takes that number,
     whatever its command does (even an unknown command). Frame-level refusals
-    (checksum, syntax, sequence, handshake, version) do not take it."""
+    (checksum, syntax, sequence, handshake, version) do not take it. The same
+    number again is a retransmission only with the same words; another frame
+    under a taken number is refused."""
     if not words:
         return  # a line of spaces: nothing to do
     cmd = words[0].upper()
@@ -36,12 +38,16 @@ def dispatch(c, seq, words):
         if c.seq < 0:
             return c.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
         if seq == c.seq:
+            if words != c.seq_words:
+                return c.rep.err(seq, codes.E_SEQUENCE, "N%d was taken by another frame; expected %d" % (
+                    seq, (c.seq + 1) % 100000))
             return c.rep.resend()  # a repeat of the last frame: answer, do not redo
         if seq != (c.seq + 1) % 100000:
             return c.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((c.seq + 1) % 100000))
     elif words[1:] != [str(PROTO_VERSION)]:
         return c.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
     c.seq = seq
+    c.seq_words = words
     c.link_quiet_us = 0
     c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
     if entry is None:
@@ -81,15 +87,15 @@ def c_prog(c, seq, args):
         1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
 
 def c_set(c, seq, args):
-    if len(args) != 1 or "=" not in args[0]:
+    name, eq, val = args[0].partition("=") if len(args) == 1 else ("", "", "")
+    if not name or not eq or not val:
         return c.rep.err(seq, codes.E_ARGUMENT, "SET name=value")
-    name, _, val = args[0].partition("=")
     if name not in SETTABLE:
         return c.rep.err(seq, codes.E_UNKNOWN, "setting " + name[:16])
-    if not val.isdigit():
-        return c.rep.err(seq, codes.E_RANGE, name + " needs a whole number")
-    v = int(val)
     lo, hi = SETTABLE[name]
+    if not val.isdigit():
+        return c.rep.err(seq, codes.E_RANGE, "%s needs a whole number, 0 or %d..%d" % (name, lo, hi))
+    v = int(val)
     if v and not lo <= v <= hi:
         return c.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
     if name == "sup_ms" and c.state in st.ARMED_STATES:

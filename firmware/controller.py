@@ -5,7 +5,8 @@ One loop, no threads. Order inside an iteration matters:
 2. pulses the board fired are accounted (dose, photodiode) before a re-arm;
 3. safety (e-stop, interlocks, stray light, host link) before emission;
 4. emission arms at most one pulse;
-5. reports and store writes, which may block, come last;
+5. reports and store writes, which may block, come last (reports are queued
+   and handed to the link without waiting: report.py);
 6. the watchdog is fed only here, so a stalled loop starves it (SR-11).
 """
 from array import array
@@ -20,7 +21,7 @@ import ticks
 from limits import Limits
 from pacer import Pacer
 from program import POINT, Program
-from protocol import FLAG_STATUS, FLAG_STOP, Intake
+from protocol import Intake
 from report import Reporter
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
@@ -48,6 +49,7 @@ class Controller:
         self.fault = 0  # the gravest latched fault (codes.GRAVITY), 0 if none
         self.faults = 0  # every latched fault, a bit per code
         self.seq = -1  # no handshake yet
+        self.seq_words = None  # the words of the frame that took self.seq (a repeat must match)
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
         self.foot_armed = False
@@ -112,12 +114,13 @@ class Controller:
         n = b.link.readinto(self.rx)
         self.link_closed = n < 0
         if n > 0:
-            flags = self.intake.realtime(self.rx, n)
-            if flags & FLAG_STOP:
-                self.stop_emission()
-            if flags & FLAG_STATUS:
-                self.rep.status(self.status_text(now))
-            self.intake.lines(self.rx, n)
+            intake = self.intake
+            if intake.realtime(self.rx, n):
+                for _ in range(intake.stops):
+                    self.stop_emission()
+                for _ in range(intake.statuses):  # each '?' gets its own status line
+                    self.rep.status(self.status_text(now))
+            intake.lines(self.rx, n)
         while b.laser.take_pulse(self.rec):
             self.on_pulse(self.rec)
         self.bits = self.inputs.update(dt)
@@ -366,6 +369,7 @@ class Controller:
         if ms and self.status_left_us <= 0:
             self.status_left_us = ms * 1000
             self.rep.status(self.status_text(now))
+        self.rep.flush(t_ms)  # never waits: a host that does not read cannot stall the loop (SR-11)
 
     def _speed_window(self, t_ms):
         ph = self._phase()

@@ -62,7 +62,9 @@ board.link                          the serial line (USB-CDC, UART or a pty)
   readinto(buf) -> int              non-blocking: bytes read, 0 if none, -1 while
                                     the host has closed its end (end of input: a
                                     lost link; a board that cannot tell never says it)
-  write(buf)                        write all of buf
+  write(buf) -> int                 non-blocking: the bytes taken from the front of
+                                    buf (0 when the line is full), never waiting for
+                                    the host; the core queues the rest (report.py)
 
 board.store                         non-volatile store: two blocks of STORE_BLOCK bytes
   read(slot) -> bytes or None       None only if the slot was never written; a slot

@@ -9,7 +9,8 @@ KEYS = (
     "power_w_max",  # peak optical power
     "width_us_min",
     "width_us_max",
-    "rate_hz_max",  # repetition rate
+    "rate_hz_min",  # repetition rate range of the device
+    "rate_hz_max",
     "avg_power_mw_max",  # over any avg_window_ms
     "avg_window_ms",
     "session_j_max",  # hard cap on one session's delivered energy

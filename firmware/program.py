@@ -91,14 +91,16 @@ def parse_phase(words, lim):
 
 def check(ph, lim):
     """Every field against the hard limits; the first breach, or None."""
-    if ph.power_w == 0 or ph.power_w > lim.power_w_max:
-        return over("power_w", ph.power_w, lim.power_w_max) if ph.power_w else "power_w 0"
+    if ph.power_w < 1:
+        return under("power_w", ph.power_w, 1)
+    if ph.power_w > lim.power_w_max:
+        return over("power_w", ph.power_w, lim.power_w_max)
     if ph.width_us < lim.width_us_min:
         return under("width_us", ph.width_us, lim.width_us_min)
     if ph.width_us > lim.width_us_max:
         return over("width_us", ph.width_us, lim.width_us_max)
-    if ph.rate_hz == 0:
-        return "rate_hz 0"
+    if ph.rate_hz < lim.rate_hz_min:
+        return under("rate_hz", ph.rate_hz, lim.rate_hz_min)
     if ph.rate_hz > lim.rate_hz_max:
         return over("rate_hz", ph.rate_hz, lim.rate_hz_max)
     if ph.energy_mj > lim.session_j_max * 1000:
@@ -111,8 +113,10 @@ def check(ph, lim):
         if not 0 < ph.speed_min_mm_s < ph.speed_max_mm_s:
             return "speed_min_mm_s must be above 0 and below speed_max_mm_s"
     else:
-        if not 1 <= ph.points <= MAX_POINTS:
-            return over("points", ph.points, MAX_POINTS) if ph.points else "points 0"
+        if ph.points < 1:
+            return under("points", ph.points, 1)
+        if ph.points > MAX_POINTS:
+            return over("points", ph.points, MAX_POINTS)
         if ph.tol_um > lim.point_tol_um_max:
             return over("tol_mm(um)", ph.tol_um, lim.point_tol_um_max)
     return ph.derive(lim)

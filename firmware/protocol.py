@@ -1,13 +1,16 @@
 """Line intake: bytes from the serial link -> real-time flags and framed lines.
 
 Real-time bytes act the moment they arrive, even in the middle of a line, and
-never enter a line (GRBL's `!` and `?`). Lines are bounded: an oversized line
-is answered with E_TOO_LONG once and skipped up to its newline (SR-12).
+never enter a line (GRBL's `!` and `?`); each byte is its own request. Lines
+are bounded: an oversized line costs O(1) per byte, is answered with
+E_TOO_LONG once and skipped up to its newline (SR-12).
 
 Frame (docs/protocol.md):  N<seq> <CMD> [args...]*<XX>
-  XX is the XOR of every byte before '*', two upper-case hex digits.
-A line with neither `N` nor `*` is unframed: accepted for read-only commands
-only, so a person can type STATUS into a serial terminal at bring-up.
+  XX is the XOR of every byte from `N` to before '*', two hex digits. Spaces
+  around a line are not part of it.
+A line without `*` whose first word is not N<digits> is unframed: accepted
+for read-only commands only, so a person can type STATUS into a serial
+terminal at bring-up.
 """
 from micropython import const
 
@@ -18,9 +21,7 @@ RT_STATUS = const(0x3F)  # '?'  status report now
 MAX_LINE = const(160)  # bytes between newlines, checksum included
 _LF = const(10)
 _CR = const(13)
-
-FLAG_STOP = const(1)
-FLAG_STATUS = const(2)
+_SP = const(32)
 
 
 def checksum(data, end):
@@ -37,17 +38,22 @@ class Intake:
         self._overflow = False
         self._on_line = on_line  # (seq or -1, words) -> None
         self._on_error = on_error  # (seq or -1, code, detail) -> None
+        self.stops = 0  # real-time bytes in the last chunk, by kind
+        self.statuses = 0
 
     def realtime(self, chunk, n):
-        """First pass over a chunk: the real-time flags it carries."""
-        flags = 0
+        """First pass over a chunk: count its stop and status bytes (each is
+        a request of its own); returns how many real-time bytes it carries."""
+        stops = statuses = 0
         for i in range(n):
             b = chunk[i]
             if b == RT_STOP:
-                flags |= FLAG_STOP
+                stops += 1
             elif b == RT_STATUS:
-                flags |= FLAG_STATUS
-        return flags
+                statuses += 1
+        self.stops = stops
+        self.statuses = statuses
+        return stops + statuses
 
     def lines(self, chunk, n):
         """Second pass: assemble lines and hand each complete one on."""
@@ -74,14 +80,25 @@ class Intake:
         for b in line:
             if b < 0x20 or b > 0x7E:
                 return self._on_error(-1, codes.E_SYNTAX, "byte 0x%02X" % b)
+        start = 0
+        end = len(line)
+        while start < end and line[start] == _SP:
+            start += 1
+        while end > start and line[end - 1] == _SP:
+            end -= 1
+        if start == end:
+            return self._on_line(-1, [])  # a line of spaces
+        if start or end < len(line):
+            line = line[start:end]
         text = line.decode()
         star = text.rfind("*")
-        framed = text[0] == "N"
+        # N<digits> opens a frame; NEWSESSION typed at a terminal does not.
+        framed = len(text) > 1 and text[0] == "N" and "0" <= text[1] <= "9"
         if star < 0:
             if framed:
                 return self._on_error(-1, codes.E_SYNTAX, "framed line without *checksum")
             return self._on_line(-1, text.split())
-        if not framed:
+        if text[0] != "N":
             return self._on_error(-1, codes.E_SYNTAX, "checksum without N<seq>")
         head = text[1:star].split()
         if not head or not head[0].isdigit() or len(head[0]) > 5:
@@ -90,7 +107,7 @@ class Intake:
         want = checksum(line, star)
         got = text[star + 1 :]
         if len(got) != 2 or got.upper() != "%02X" % want:
-            return self._on_error(seq, codes.E_CHECKSUM, "want %02X" % want)
+            return self._on_error(seq, codes.E_CHECKSUM, "want %02X, got %s" % (want, got[:8]))
         if len(head) < 2:
             return self._on_error(seq, codes.E_SYNTAX, "no command")
         self._on_line(seq, head[1:])

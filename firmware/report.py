@@ -5,11 +5,31 @@
                                    still takes its sequence number, see protocol.md)
   st <payload>*XX                  status (periodic, on '?', or on request)
   ev <t_ms> <name> [payload]*XX    something happened (fault, phase done, ...)
-<seq> is '-' for an unframed line. Never called from the pulse path: writes to
-a USB-CDC link can block.
+<seq> is '-' for an unframed line.
+
+Lines wait in a bounded queue that flush() hands to the link without ever
+waiting (SR-11): a host that stops reading cannot stall the loop. When a line
+does not fit, the least useful queued line goes (docs/protocol.md, "Output
+queue"): the oldest status line first (a newer one says more), then the
+oldest pulse event, then the oldest of the rest; a line already half on the
+wire is always finished. What was dropped is counted and reported in one
+`lines-lost` event as soon as the queue has drained. The rank is read off the
+line itself (one list, no parallel table). Never called from the pulse path.
 """
+from micropython import const
+
 import codes
 from protocol import checksum
+
+OUT_BYTES = const(2048)  # queued output, bytes; about 180 ms of a 115200 baud line
+
+
+def _rank(line):
+    """Drop rank, lowest dropped first: 0 status (`st`), 1 pulse event
+    (`ev <t_ms> pulse`, t_ms at most 7 digits), 2 the rest."""
+    if line[0] == 0x73:  # 's'
+        return 0
+    return 1 if line[0] == 0x65 and line.find(b" pulse ", 3, 20) > 0 else 2
 
 
 class Reporter:
@@ -17,12 +37,53 @@ class Reporter:
         self._link = link
         self.keep = False  # set while an accepted frame is being answered
         self.last = b""  # that answer, resent for a repeated sequence number
+        self._q = []  # lines waiting, oldest first
+        self._bytes = 0  # bytes in _q
+        self._off = 0  # bytes of _q[0] already written
+        self.lost = [0, 0, 0]  # lines dropped since the last report, by rank
 
     def _send(self, text):
         data = text.encode()
         out = b"".join((data, b"*%02X\n" % checksum(data, len(data))))
-        self._link.write(out)
+        self._queue(out)
         return out
+
+    def _queue(self, out):
+        q = self._q
+        rank = _rank(out)
+        while self._bytes + len(out) > OUT_BYTES:
+            low = -1
+            low_rank = 3
+            for i in range(1 if self._off else 0, len(q)):  # a line half written is finished
+                r = _rank(q[i])
+                if r < low_rank:
+                    low, low_rank = i, r
+            if low_rank > rank:
+                self.lost[rank] += 1  # the new line is the least useful
+                return
+            self.lost[low_rank] += 1
+            self._bytes -= len(q.pop(low))
+        q.append(out)
+        self._bytes += len(out)
+
+    def flush(self, t_ms):
+        """Write what the link takes now, never waiting. Once the queue is
+        empty after a loss, the loss is reported (and flushed in turn)."""
+        q = self._q
+        lost = self.lost
+        while q:
+            head = q[0]
+            want = len(head) - self._off
+            n = self._link.write(memoryview(head)[self._off:]) or 0
+            self._off += n
+            if n < want:
+                return  # the link is full (or takes a bounded amount per call)
+            self._bytes -= len(head)
+            self._off = 0
+            q.pop(0)
+            if not q and (lost[0] or lost[1] or lost[2]):
+                self._send("ev %d lines-lost st=%d pulse=%d other=%d" % (t_ms, lost[0], lost[1], lost[2]))
+                lost[0] = lost[1] = lost[2] = 0
 
     def ok(self, seq, payload=""):
         line = "ok %s" % ("-" if seq < 0 else seq)
@@ -38,7 +99,8 @@ class Reporter:
             self.last = out
 
     def resend(self):
-        self._link.write(self.last)
+        if self.last:
+            self._queue(self.last)
 
     def status(self, payload):
         self._send("st " + payload)

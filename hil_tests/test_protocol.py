@@ -12,6 +12,7 @@ from handpiece.targets import UnixPortTarget
 
 E_CHECKSUM, E_SEQUENCE, E_TOO_LONG, E_SYNTAX, E_UNKNOWN, E_RANGE = 1, 2, 3, 4, 5, 6
 E_STATE, E_STRICT, E_HANDSHAKE, E_VERSION, E_PROGRAM = 7, 8, 9, 10, 11
+E_ARGUMENT = 15
 
 
 def snapshot(device):
@@ -289,3 +290,116 @@ def test_fuzzed_input_never_crashes_or_arms(lines):
         assert state == "STANDBY" or (state == "READY" and b"READY" in words)
         if not words & {b"PCLR", b"PADD", b"PEND", b"NEWSESSION"}:
             assert device.request("PROG").text == before
+
+
+# -- conformance with docs/protocol.md and docs/codes.md, as a client written from them sees it
+
+@pytest.mark.safety("SR-12")
+def test_an_unframed_command_starting_with_n_is_not_taken_for_a_frame(station):
+    station.standby()
+    station.load()
+    before = snapshot(station.device)
+    line = station.device.send_raw(b"NEWSESSION\n")
+    assert line.kind == "er" and line.code == E_STRICT and "NEWSESSION" in line.text, line.raw
+    assert snapshot(station.device) == before
+
+
+@pytest.mark.safety("SR-12")
+def test_an_unframed_unknown_command_is_named_unknown(device):
+    line = device.send_raw(b"FROB\n")
+    assert line.kind == "er" and line.code == E_UNKNOWN and "FROB" in line.text, line.raw
+
+
+@pytest.mark.safety("SR-12")
+def test_each_status_byte_is_its_own_request(station):
+    station.standby()
+    dev = station.device
+    dev.t.write(b"???")  # one write, read by the device in one go
+    dev.sync()
+    assert len(dev.status) == 3
+
+
+@pytest.mark.safety("SR-12")
+def test_each_stop_byte_is_its_own_request(station):
+    station.standby()
+    dev = station.device
+    dev.t.write(b"!!")
+    dev.sync()
+    assert len(dev.events_named("stop")) == 2
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("setting,code,detail", [
+    ("status_ms=abc", E_RANGE, "status_ms needs a whole number, 0 or 50..10000"),
+    ("sup_ms=-5", E_RANGE, "0 or 50..500"),
+    ("=5", E_ARGUMENT, "SET name=value"),
+    ("status_ms=", E_ARGUMENT, "SET name=value"),
+])
+def test_set_refusals_carry_the_range_or_the_form(station, setting, code, detail):
+    station.standby()
+    before = snapshot(station.device)
+    with pytest.raises(DeviceError) as e:
+        station.device.request(f"SET {setting}")
+    assert e.value.code == code and detail in e.value.text, e.value.line
+    assert snapshot(station.device) == before
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("field,value,detail", [
+    ("rate_hz", "0", "rate_hz 0 < 10"),
+    ("rate_hz", "5", "rate_hz 5 < 10"),  # the device runs 10-40 Hz
+    ("power_w", "0", "power_w 0 < 1"),
+])
+def test_program_refusals_name_the_limit(station, field, value, detail):
+    station.standby()
+    before = snapshot(station.device)
+    words = {"mode": "scan", "width_us": "120", "power_w": "3000", "rate_hz": "30", "energy_j": "10",
+             "spacing_mm": "3.3", "speed_min_mm_s": "20", "speed_max_mm_s": "150"}
+    words[field] = value
+    with pytest.raises(DeviceError) as e:
+        station.device.request("PADD " + " ".join(f"{k}={v}" for k, v in words.items()))
+    assert e.value.code == E_PROGRAM and detail in e.value.text, e.value.line
+    assert snapshot(station.device) == before
+
+
+@pytest.mark.safety("SR-15")
+def test_limits_carry_the_rate_range(device):
+    fields = device.send_raw(b"LIMITS\n").fields
+    assert fields["rate_hz_min"] == "10" and fields["rate_hz_max"] == "40"
+
+
+@pytest.mark.safety("SR-12")
+def test_a_used_sequence_number_on_another_frame_is_refused(station):
+    """N1 HB then N1 PCLR: not a retransmission; refused, nothing cleared."""
+    station.standby()
+    station.load()
+    dev = station.device
+    before = snapshot(dev)
+    dev.request("HB")
+    line = expect_refusal(dev, frame(dev.seq, "PCLR"), E_SEQUENCE, seq=dev.seq)
+    assert f"expected {dev.seq + 1}" in line.text
+    dev.t.write(frame(dev.seq, "HB"))  # the real retransmission is still answered
+    assert dev._reply(dev.seq).kind == "ok"
+    assert snapshot(dev) == before
+
+
+@pytest.mark.safety("SR-12")
+@pytest.mark.parametrize("before,after", [(b"", b"  "), (b" ", b""), (b"  ", b" ")])
+def test_spaces_around_a_frame_are_ignored(station, before, after):
+    station.standby()
+    dev = station.device
+    seq = dev.seq + 1
+    dev.t.write(before + frame(seq, "HB")[:-1] + after + b"\n")
+    assert dev._reply(seq).kind == "ok"
+    dev.seq = seq
+    assert dev.request("HB").kind == "ok"
+
+
+@pytest.mark.safety("SR-12")
+def test_a_malformed_checksum_is_shown_as_received(station):
+    station.standby()
+    dev = station.device
+    seq = dev.seq + 1
+    body = f"N{seq} HB".encode()
+    line = expect_refusal(dev, body + b"*5\n", E_CHECKSUM, seq=seq)
+    assert line.text.endswith("want %02X, got 5" % checksum(body)), line.raw

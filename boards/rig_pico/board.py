@@ -183,7 +183,7 @@ class Rig:
     # -- reports
 
     def notify(self, text):
-        self.link.write(text.encode() + b"\n")
+        self.link.write_all(text.encode() + b"\n")
 
     def _report(self):
         while self._ev_out != self._ev_in:

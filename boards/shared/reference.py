@@ -1,7 +1,7 @@
 """The reference board's hard limits and default settings.
 
 These are the figures of the reference device (the design brief, DESIGN.md section
-2: peak power up to 3000 W, pulse width 100 to 150 us, repetition rate up to
+2: peak power up to 3000 W, pulse width 100 to 150 us, repetition rate 10 to
 40 Hz, average power limit 10.5 W), plus the session cap and pacing bounds
 every board has carried so far. firmware/limits.py names the keys.
 
@@ -16,6 +16,7 @@ LIMITS = {
     "power_w_max": 3000,
     "width_us_min": 100,
     "width_us_max": 150,
+    "rate_hz_min": 10,
     "rate_hz_max": 40,
     "avg_power_mw_max": 10500,
     "avg_window_ms": 1000,

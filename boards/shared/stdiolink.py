@@ -4,12 +4,18 @@ readinto() never blocks: it polls stdin with a zero timeout and copies one
 byte at a time through a preallocated 1-byte buffer (stdin's own readinto
 would wait for the whole buffer). It allocates nothing per call.
 
-write() hands the bytes to the port's USB stack. With a host attached that
-does not read, the port's CDC write can block for its own timeout (tens of
-ms): the core never writes from the pulse path (DESIGN.md section 5).
+write() never blocks either (SR-11): the port's stdout write waits for room
+(up to its CDC timeout, hundreds of ms on rp2) when a host is attached but
+does not read, so it writes one byte at a time and only while a zero-timeout
+poll says stdout can take one, at most _TX_MAX bytes per call to bound the
+call's time (about 64 polls and writes: estimated, not measured on a board).
+It returns the bytes taken; the core's report queue keeps the rest.
 """
 import select
 import sys
+from micropython import const
+
+_TX_MAX = const(64)
 
 
 class StdioLink:
@@ -18,11 +24,19 @@ class StdioLink:
         self._out = sys.stdout.buffer
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
+        self._wpoll = select.poll()
+        self._wpoll.register(sys.stdout, select.POLLOUT)
         self._one = bytearray(1)
+        self._tx = bytearray(1)
 
     def any(self):
         """True when at least one byte waits (no allocation: ipoll reuses itself)."""
         for _ in self._poll.ipoll(0):
+            return True
+        return False
+
+    def _writable(self):
+        for _ in self._wpoll.ipoll(0):
             return True
         return False
 
@@ -37,4 +51,16 @@ class StdioLink:
         return n
 
     def write(self, buf):
+        n = 0
+        end = min(len(buf), _TX_MAX)
+        tx = self._tx
+        while n < end and self._writable():
+            tx[0] = buf[n]
+            if not self._out.write(tx):
+                break
+            n += 1
+        return n
+
+    def write_all(self, buf):
+        """Blocking: for the bench rig's own lines (boards/rig_pico), whose host always reads."""
         self._out.write(buf)

@@ -288,7 +288,8 @@ class Inputs(mcu.Inputs):
 
 
 class Link:
-    """USB-CDC through pyb.USB_VCP: any() and readinto() never block."""
+    """USB-CDC through pyb.USB_VCP: any(), readinto() and write() never block
+    (send() with timeout 0 takes what fits in the VCP's transmit buffer)."""
 
     def __init__(self):
         self._vcp = pyb.USB_VCP()
@@ -303,7 +304,7 @@ class Link:
         return self._vcp.readinto(buf) or 0
 
     def write(self, buf):
-        self._vcp.write(buf)
+        return self._vcp.send(buf, timeout=0)
 
 
 class Board(Mem32NoteBoard):

@@ -22,4 +22,5 @@ if board_name != "unix":
     out["missing"] = hal.missing(b)
     out["name"] = b.name
     out["same_tables"] = b.limits is board.LIMITS and b.settings is board.SETTINGS
+    out["link_write"] = b.link.write(b"\n")  # non-blocking: the count taken (a blank line on stdout)
 print(json.dumps(out))

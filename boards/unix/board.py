@@ -221,20 +221,21 @@ class Indicator:
 class Link:
     """The process's stdin/stdout, like USB-CDC on a board. The host hands over
     a pty master set non-blocking, so a read returns what is there (None when
-    nothing). In a terminal (a blocking tty) VMIN=0 gives the same behaviour.
+    nothing) and a write takes what fits (None when the pty is full). In a
+    terminal (a blocking tty) VMIN=0 gives the same reads, but writes block.
 
     When the host closes its side (the pty's reads fail with EIO, poll says
     POLLHUP) the link is `closed`: readinto() returns -1, which the firmware
-    takes as a lost link, and writes are dropped. The firmware keeps running;
+    takes as a lost link, and a write takes nothing (the firmware's queue
+    keeps the newest lines for the next host). The firmware keeps running;
     the board notices when a host opens the pty again (Board._watch_link)."""
 
     def __init__(self):
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
-        self._wpoll = select.poll()
-        self._wpoll.register(sys.stdout, select.POLLOUT)
         self.up = True
         self.closed = False
+        self.full = False  # the last write was short: Board.wait() wakes when it drains
         try:
             import termios
 
@@ -257,23 +258,20 @@ class Link:
         return n if self.up else 0
 
     def write(self, buf):
-        """Write all of buf; waits (bounded by the host reading) when the pty is full."""
-        if not self.up or self.closed:
-            return
-        mv = memoryview(buf)
-        done = 0
-        while done < len(buf) and not self.closed:
-            try:
-                n = self._out.write(mv[done:])
-            except OSError:
-                self.closed = True
-                return
-            if n:
-                done += n
-            else:
-                for _, ev in self._wpoll.poll(100):
-                    if ev & (select.POLLHUP | select.POLLERR):
-                        self.closed = True
+        """Non-blocking: the bytes taken from the front of buf, 0 when the pty
+        is full or the host has closed it. With the link cut (rig `link 0`) the
+        bytes are taken and lost on the wire."""
+        if not self.up:
+            return len(buf)
+        if self.closed:
+            return 0
+        try:
+            n = self._out.write(buf) or 0
+        except OSError:  # EIO: the host has closed its side
+            self.closed = True
+            return 0
+        self.full = n < len(buf)
+        return n
 
 
 class Store(FileStore):
@@ -383,6 +381,8 @@ class Board:
         self.crash = False
         self.woken = False
         self.loops = 0  # control-loop iterations (each ends in wait())
+        self.loop_max_us = 0  # longest board time between two wait() calls (rig `stats`)
+        self._loop_t = -1
         self.heap_base = 0  # heap the simulator itself holds, set by main.py
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
@@ -426,6 +426,7 @@ class Board:
         the firmware itself must drive them off (SR-1)."""
         self.cause = cause
         self.stall_until = -1
+        self._loop_t = -1  # a reboot is not a loop period
         cold = cause == hal.RESET_WATCHDOG or cause == hal.RESET_POWER
         self.laser.reset(cold)
         if cold:
@@ -453,9 +454,14 @@ class Board:
         raise Reset(cause)
 
     def wait(self, deadline):
-        """Idle until `deadline` (ticks) or an event: a serial byte, a rig
-        command, a fired pulse. In virtual mode this is where time passes."""
+        """Idle until `deadline` (ticks) or an event: a serial byte, the serial
+        line draining after a short write, a rig command, a fired pulse. In
+        virtual mode this is where time passes."""
         self.loops += 1
+        t = self.t if self.virtual else self._real()
+        if self._loop_t >= 0 and t - self._loop_t > self.loop_max_us:
+            self.loop_max_us = t - self._loop_t
+        self._loop_t = t
         while True:
             stalled = self.stall_until > self.t
             self.woken = False
@@ -523,12 +529,19 @@ class Board:
     def _block(self, timeout_ms):
         if self.link.closed and not 0 <= timeout_ms <= _REOPEN_POLL_MS:
             timeout_ms = _REOPEN_POLL_MS
+        if self._stdin_polled:
+            # After a short write, the pty draining (the host reads again) is
+            # an event too, so queued output goes out without waiting for input.
+            self._poll.modify(sys.stdin, select.POLLIN | select.POLLOUT if self.link.full else select.POLLIN)
         for obj, ev in self._poll.poll(timeout_ms):
             self.woken = True
             if self.rig is not None and obj is self.rig.sock:
                 self.rig.serve()
-            elif ev & (select.POLLHUP | select.POLLERR):
-                self.link.closed = True  # the host closed its side: the loop sees it now
+            else:
+                if ev & (select.POLLHUP | select.POLLERR):
+                    self.link.closed = True  # the host closed its side: the loop sees it now
+                if ev & select.POLLOUT:
+                    self.link.full = False
         self._watch_link()
 
     def _watch_link(self):

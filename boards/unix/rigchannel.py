@@ -56,7 +56,10 @@ def _now(b, w):
 
 def _stats(b, w):
     gc.collect()
-    return "= loops=%d heap_bytes=%d board_heap_bytes=%d" % (b.loops, gc.mem_alloc(), b.heap_base)
+    out = "= loops=%d heap_bytes=%d board_heap_bytes=%d loop_max_us=%d" % (
+        b.loops, gc.mem_alloc(), b.heap_base, b.loop_max_us)
+    b.loop_max_us = 0  # the next `stats` reports the longest period since this one
+    return out
 
 
 def _info(b, w):

@@ -1,8 +1,13 @@
 """Collect firmware unit tests (mp_test_*.py) and run each test function
-inside the MicroPython Unix port, not CPython: the target is MicroPython."""
+inside the MicroPython Unix port, not CPython: the target is MicroPython.
+
+The test functions are listed by MicroPython itself (mp_runner.py imports the
+module), not read off the source: a module that does not import, or defines no
+test, fails its collection loudly instead of passing with nothing run. A file
+named on the command line is collected the same way (pytest would otherwise
+import it into CPython, where the firmware modules do not exist)."""
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -12,23 +17,45 @@ from handpiece.targets import find_micropython
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "mp_runner.py"
-TEST_RE = re.compile(r"^def (test_\w+)\(", re.M)
+
+
+def _is_mp_test(path: Path) -> bool:
+    return path.name.startswith("mp_test_") and path.suffix == ".py"
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.name.startswith("mp_test_") and file_path.suffix == ".py":
+    # A file named on the command line reaches pytest_pycollect_makemodule below.
+    if _is_mp_test(file_path) and not parent.session.isinitpath(file_path):
         return MicroPythonFile.from_parent(parent, path=file_path)
     return None
 
 
-class MicroPythonFile(pytest.File):
-    def collect(self):
-        for name in TEST_RE.findall(self.path.read_text()):
-            yield MicroPythonItem.from_parent(self, name=name)
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    if _is_mp_test(module_path):
+        return MicroPythonFile.from_parent(parent, path=module_path)
+    return None
 
 
 class MicroPythonFailure(Exception):
     pass
+
+
+class MicroPythonFile(pytest.File):
+    def collect(self):
+        mp = find_micropython(self.config.getoption("--micropython"))
+        proc = subprocess.run([mp, str(RUNNER), str(self.path)], capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise MicroPythonFailure(f"{self.path.name} does not import in MicroPython:\n{proc.stdout}{proc.stderr}")
+        names = proc.stdout.split()
+        if not names:
+            raise MicroPythonFailure(f"{self.path.name} defines no test_ function")
+        for name in names:
+            yield MicroPythonItem.from_parent(self, name=name)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MicroPythonFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
 
 
 class MicroPythonItem(pytest.Item):

@@ -123,6 +123,7 @@ class Part:
 
     def write(self, data):
         self.out.append(bytes(data))
+        return len(data)
 
     def readinto(self, buf):
         return 0

@@ -4,7 +4,7 @@ from parse import fixed, pairs
 from program import POINT, Program, parse_phase
 
 LIM = Limits({
-    "power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_max": 40,
+    "power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_min": 10, "rate_hz_max": 40,
     "avg_power_mw_max": 10500, "avg_window_ms": 1000, "session_j_max": 1500,
     "spacing_um_min": 1000, "spacing_um_max": 20000, "dwell_mj_per_cm_max": 15000,
     "dwell_window_ms": 10000, "point_tol_um_max": 2000,
@@ -77,6 +77,10 @@ def test_every_limit_is_named_in_its_refusal():
     expect_error(SCAN.replace("spacing_mm=3.3", "spacing_mm=0.5"), "spacing_mm(um) 500 < 1000")
     expect_error(POINT_PH.replace("tol_mm=0.5", "tol_mm=2.5"), "tol_mm(um) 2500 > 2000")
     expect_error(POINT_PH.replace("points=8", "points=33"), "points 33 > 32")
+    expect_error(SCAN.replace("rate_hz=30", "rate_hz=9"), "rate_hz 9 < 10")  # the device's 10-40 Hz
+    expect_error(SCAN.replace("rate_hz=30", "rate_hz=0"), "rate_hz 0 < 10")
+    expect_error(SCAN.replace("power_w=3000", "power_w=0"), "power_w 0 < 1")
+    expect_error(POINT_PH.replace("points=8", "points=0"), "points 0 < 1")
 
 
 def test_malformed_phases_are_refused():

@@ -1,6 +1,6 @@
 # Line intake: real-time bytes, framing, checksums, bounded lines (SR-12).
 import codes
-from protocol import FLAG_STATUS, FLAG_STOP, MAX_LINE, Intake, checksum
+from protocol import MAX_LINE, Intake, checksum
 
 
 def framed(seq, text):
@@ -16,9 +16,9 @@ class Sink:
 
     def feed(self, data):
         buf = bytearray(data)
-        flags = self.intake.realtime(buf, len(buf))
+        n = self.intake.realtime(buf, len(buf))
         self.intake.lines(buf, len(buf))
-        return flags
+        return n
 
 
 def test_framed_line_parses():
@@ -36,9 +36,28 @@ def test_unframed_line_is_marked():
 def test_realtime_bytes_act_mid_line_and_leave_it_intact():
     s = Sink()
     data = framed(3, "PCLR")
-    flags = s.feed(data[:4] + b"!?" + data[4:])
-    assert flags == FLAG_STOP | FLAG_STATUS
+    assert s.feed(data[:4] + b"!?" + data[4:]) == 2
+    assert (s.intake.stops, s.intake.statuses) == (1, 1)
     assert s.lines == [(3, ["PCLR"])] and not s.errors
+
+
+def test_each_realtime_byte_is_its_own_request():
+    s = Sink()
+    assert s.feed(b"??!?!!!") == 7
+    assert (s.intake.stops, s.intake.statuses) == (4, 3)
+    assert s.feed(b"VER\n") == 0 and (s.intake.stops, s.intake.statuses) == (0, 0)
+
+
+def test_spaces_around_a_frame_are_not_part_of_it():
+    s = Sink()
+    s.feed(b"  " + framed(4, "HB")[:-1] + b"   \n")
+    assert s.lines == [(4, ["HB"])] and not s.errors
+
+
+def test_a_command_starting_with_n_is_not_a_frame():
+    s = Sink()
+    s.feed(b"NEWSESSION\n")
+    assert s.lines == [(-1, ["NEWSESSION"])] and not s.errors
 
 
 def test_bad_checksum_is_refused():
@@ -62,6 +81,16 @@ def test_oversized_line_is_one_error_and_the_next_line_works():
     s.feed(b"A" * (MAX_LINE + 50) + b"\n" + framed(1, "HB"))
     assert s.errors == [(-1, codes.E_TOO_LONG)]
     assert s.lines == [(1, ["HB"])]
+
+
+def test_a_huge_line_in_small_reads_is_one_error():
+    s = Sink()
+    chunk = b"x" * 64
+    for _ in range(512 * 1024 // 64):  # 512 KiB, as the loop reads it
+        s.feed(chunk)
+    s.feed(b"\n" + framed(2, "HB"))
+    assert s.errors == [(-1, codes.E_TOO_LONG)]
+    assert s.lines == [(2, ["HB"])]
 
 
 def test_garbage_bytes_are_refused():

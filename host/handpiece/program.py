@@ -240,6 +240,7 @@ def validate(prog: Program, limits: dict[str, int]) -> None:
         over("power_w", ph["power_w"], limits["power_w_max"])
         under("width_us", ph["width_us"], limits["width_us_min"])
         over("width_us", ph["width_us"], limits["width_us_max"])
+        under("rate_hz", ph["rate_hz"], limits["rate_hz_min"])
         over("rate_hz", ph["rate_hz"], limits["rate_hz_max"])
         over("energy_j", ph["energy_j"], limits["session_j_max"])
         if ph.mode == "scan":

@@ -27,6 +27,9 @@ class SerialTransport:
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.log: collections.deque[tuple[float, str, bytes]] = collections.deque(maxlen=LOG_LINES)
         self._closed = threading.Event()
+        self._reading = threading.Event()  # cleared: the host stops reading (hold_reading)
+        self._reading.set()
+        self._idle = threading.Event()  # set by the reader while it is held
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._reader, name=f"rx {port}", daemon=True)
         self._thread.start()
@@ -40,9 +43,23 @@ class SerialTransport:
             except (serial.SerialException, OSError) as e:
                 raise TransportError(f"write to {self.port} failed: {e}") from e
 
+    def hold_reading(self) -> None:
+        """Stop reading the port, as a host that hangs: the device's output
+        backs up in the port (tests of SR-11). Returns once the reader is idle."""
+        self._idle.clear()
+        self._reading.clear()
+        self._idle.wait(timeout=5.0)
+
+    def resume_reading(self) -> None:
+        self._reading.set()
+
     def _reader(self) -> None:
         buf = b""
         while not self._closed.is_set():
+            if not self._reading.is_set():
+                self._idle.set()
+                self._reading.wait(timeout=0.05)
+                continue
             try:
                 # Block for one byte (up to the timeout), then take what waits.
                 chunk = self._ser.read(max(1, self._ser.in_waiting))

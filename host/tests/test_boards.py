@@ -20,7 +20,7 @@ DEVICE_BOARDS = ("rp2", "stm32", "esp32")
 ALL_BOARDS = DEVICE_BOARDS + ("rig_pico",)
 
 # DESIGN.md section 2: the device figures every board's hard limits must carry.
-DESIGN_LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_max": 40,
+DESIGN_LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_min": 10, "rate_hz_max": 40,
                  "avg_power_mw_max": 10500}
 REFERENCE_SESSION_J = 1250  # the reference program must fit under the board's session cap
 WDT_MAX_MS = {"rp2": 8388, "stm32": 32768, "esp32": 60_000}  # hardware watchdog ranges
@@ -106,6 +106,7 @@ def test_hal_contract_and_tables_match_unix(board, tmp_path):
     assert got["missing"] == []
     assert got["name"] == board
     assert got["same_tables"]
+    assert got["link_write"] == 1  # link.write returns how much it took (SR-11)
     assert got["limits"] == unix["limits"]
     assert got["settings"] == unix["settings"]
 

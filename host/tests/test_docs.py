@@ -37,6 +37,43 @@ def test_firmware_imports_no_port_module():
         assert not bad.search(path.read_text()), path
 
 
+def test_the_documented_pty_recipe_runs_the_firmware(tmp_path):
+    """The recipe in docs/protocol.md, run as written, gives a firmware that
+    answers a client with nothing but the pty's slave."""
+    import os
+    import select
+    import signal
+
+    from handpiece.targets import find_micropython
+
+    page = (ROOT / "docs/protocol.md").read_text()
+    recipe = re.search(r"## Running the firmware in the Unix port.*?```python\n(.*?)```", page, re.S).group(1)
+    recipe = recipe.replace('"micropython"', repr(find_micropython()))
+    recipe = recipe.replace('HP_STORE="/tmp/"', f"HP_STORE={str(tmp_path) + '/'!r}")
+    assert str(tmp_path) in recipe and find_micropython() in recipe
+    cwd = os.getcwd()
+    ns: dict = {}
+    os.chdir(ROOT)
+    try:
+        exec(recipe, ns)  # noqa: S102 - the documented recipe itself is under test
+    finally:
+        os.chdir(cwd)
+    fd = os.open(ns["port"], os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"N0 HELLO 1*0D\n")
+        got = b""
+        while b"ok 0 HILT" not in got:
+            ready, _, _ = select.select([fd], [], [], 10)
+            assert ready, f"no reply; so far: {got!r}"
+            got += os.read(fd, 4096)
+        assert b" boot fw=" in got
+    finally:
+        os.close(fd)
+        os.close(ns["slave"])
+        ns["proc"].send_signal(signal.SIGKILL)
+        ns["proc"].wait(timeout=5)
+
+
 def test_fault_gravity_order_in_the_docs_is_the_firmware_order():
     src = (ROOT / "firmware/codes.py").read_text()
     gravity = [int(n) for n in re.search(r"^GRAVITY = \(([\d, ]+)\)", src, re.M).group(1).split(",")]

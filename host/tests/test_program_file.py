@@ -5,7 +5,7 @@ import pytest
 
 from handpiece.program import ProgramError, load, parse, rate_notes, validate
 
-LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_max": 40,
+LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_min": 10, "rate_hz_max": 40,
           "avg_power_mw_max": 10500, "avg_window_ms": 1000, "session_j_max": 1500, "spacing_um_min": 1000,
           "spacing_um_max": 20000, "dwell_mj_per_cm_max": 15000, "dwell_window_ms": 10000, "point_tol_um_max": 2000}
 
@@ -28,6 +28,7 @@ def test_reference_program_is_valid_and_exact():
 @pytest.mark.parametrize("over,message", [
     ({"power_w": 3500}, "phase 1 (s): power_w 3500 above the limit 3000"),
     ({"width_us": 90}, "width_us 90 below the limit 100"),
+    ({"rate_hz": 5}, "rate_hz 5 below the limit 10"),
     ({"spacing_mm": 0.5}, "spacing_mm 0.5 below the limit 1"),
     ({"energy_j": 2000}, "energy_j 2000 above the limit 1500"),
     ({"speed_min_mm_s": 200}, "speed_min_mm_s must be above 0 and below speed_max_mm_s"),
