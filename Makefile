@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOARD ?= rp2
 PORT ?=
+# `make test`: JOBS pytest-xdist workers (0: one test at a time in one process), ARGS more pytest options
+JOBS ?= auto
+ARGS ?=
 
 .PHONY: setup test run bench clean
 
@@ -15,11 +18,12 @@ $(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -r boards/requirements-boards.txt
 	$(PY) -m pip install -q --no-deps -e .
+	$(PY) boards/typecheck.py --install-stubs
 	touch $@
 
 # pytest exits 5 when it collects nothing: that is a failure, not a pass.
 test: $(STAMP)
-	@$(PY) -m pytest -q; rc=$$?; \
+	@$(PY) -m pytest -q -n $(JOBS) --dist worksteal $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 run: $(STAMP)

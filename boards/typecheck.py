@@ -1,13 +1,14 @@
 """Type-check a board's modules and the firmware core against its port's stubs.
 
     python boards/typecheck.py BOARD      (rp2, stm32, esp32, rig_pico)
+    python boards/typecheck.py --install-stubs     (make setup runs this)
 
-Installs the official MicroPython stubs package for the port into
-build/stubs/<port>/ once (pip --target: the packages conflict with each
-other), then runs mypy with those stubs as its typeshed, so `machine`,
-`rp2`, `pyb`, `esp32` and the builtins are MicroPython's, not CPython's.
-Errors inside the stubs themselves are not ours and are silenced module by
-module; everything under firmware/ and boards/ is checked, bodies included
+--install-stubs puts the official MicroPython stubs package of each port
+into build/stubs/<port>/ (pip --target: the packages conflict with each
+other); a check never downloads. It runs mypy with those stubs as its
+typeshed, so `machine`, `rp2`, `pyb`, `esp32` and the builtins are
+MicroPython's, not CPython's. Errors inside the stubs themselves are not
+ours and are silenced module by module; everything under firmware/ and boards/ is checked, bodies included
 (check_untyped_defs). Exit status: 0 clean, 1 type errors, 2 usage/set-up.
 """
 import os
@@ -26,11 +27,15 @@ sys.path.insert(0, str(ROOT / "boards"))
 from build import BOARDS, sources  # noqa: E402 - one list of what goes into each image
 
 
-def stubs_dir(board):
+def stubs_dir(board, install=False):
     folder, package = STUBS[board]
     path = ROOT / "build" / "stubs" / folder
     marker = path / (package.split("==")[0].replace("-", "_") + ".installed")
     if not marker.exists():
+        if not install:
+            print("typecheck: the %s stubs are not installed: run `make setup` (or %s boards/typecheck.py "
+                  "--install-stubs)" % (folder, sys.executable), file=sys.stderr)
+            sys.exit(2)
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--upgrade",
                "--disable-pip-version-check", "--target", str(path), package]
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -61,8 +66,13 @@ def config(board, path):
 
 
 def main(argv):
+    if argv == ["--install-stubs"]:
+        for board in STUBS:
+            stubs_dir(board, install=True)
+        return 0
     if len(argv) != 1 or argv[0] not in STUBS:
-        print("usage: python boards/typecheck.py BOARD   (BOARD: %s)" % ", ".join(sorted(STUBS)), file=sys.stderr)
+        print("usage: python boards/typecheck.py BOARD | --install-stubs   (BOARD: %s)" % ", ".join(sorted(STUBS)),
+              file=sys.stderr)
         return 2
     board = argv[0]
     try:

@@ -1,5 +1,7 @@
 """pytest plugin: --target, device/rig/station fixtures, the safety marker,
-and the serial traffic of a failed test saved to a log file."""
+the serial traffic of a failed test saved to a log file, and the safety
+requirements' traceability table (--sr-report). Works under pytest-xdist:
+the summary and the table are made in the controller from the workers' reports."""
 from __future__ import annotations
 
 import os
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .srreport import SrReport
 from .strategy import Station
 from .targets import TargetError, find_micropython, make_target
 
@@ -20,12 +23,18 @@ def pytest_addoption(parser):
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
+    g.addoption("--sr-report", default=None, metavar="PATH",
+                help="write the safety requirements' traceability table (Markdown) to PATH; "
+                "a report from another target at PATH keeps its column")
 
 
 def pytest_sessionstart(session):
     """A target that cannot work stops the run at once, with one clear line,
     instead of failing every test the same way."""
     spec = session.config.getoption("--target", default="unix")
+    if spec.startswith("serial:") and getattr(session.config.option, "numprocesses", None):
+        pytest.exit(f"--target {spec}: one board runs one test at a time: run without -n (or with -n 0)",
+                    returncode=2)
     try:
         if spec == "unix":
             find_micropython(session.config.getoption("--micropython", default=None))
@@ -40,6 +49,9 @@ def pytest_sessionstart(session):
 def pytest_configure(config):
     config.addinivalue_line("markers", "safety(sr): the safety requirement (SR-n) a test verifies")
     config.addinivalue_line("markers", "needs_rig: the test drives the rig (skipped without one)")
+    path = config.getoption("--sr-report", default=None)
+    if path and not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
+        config.pluginmanager.register(SrReport(config, Path(path)), "handpiece-sr-report")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,6 +60,7 @@ def pytest_collection_modifyitems(config, items):
             for sr in m.args:
                 if not SR_RE.match(str(sr)):
                     raise pytest.UsageError(f"{item.nodeid}: safety marker {sr!r} is not SR-1..SR-15")
+                item.user_properties.append(("safety", str(sr)))  # into the JUnit XML (--junitxml)
 
 
 @pytest.fixture(scope="session")

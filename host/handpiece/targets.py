@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import importlib.util
 import os
 import shutil
 import signal
@@ -48,6 +49,31 @@ def find_micropython(explicit: str | None = None) -> str:
     if not found:
         raise TargetError(f"no micropython binary: run `make setup`, or set {ENV_MICROPYTHON}")
     return found
+
+
+_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from micropython_run import run_main; "
+           "sys.exit(run_main(sys.argv[1:]))")
+
+
+def micropython_argv(binary: str) -> list[str]:
+    """The command that starts `binary`. The pip-installed Unix port is a
+    console script around an extension module (micropython_run); when that
+    script runs on this Python, start the module under `python -S` instead:
+    the same interpreter without CPython's site set-up, which is about half
+    of every firmware start."""
+    try:
+        with open(binary, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return [binary]
+    shebang = head.split(b"\n", 1)[0][2:].strip().decode(errors="replace")
+    if not head.startswith(b"#!") or b"from micropython_unix import main" not in head \
+            or os.path.realpath(shebang) != os.path.realpath(sys.executable):
+        return [binary]
+    spec = importlib.util.find_spec("micropython_run")
+    if spec is None or not spec.origin:
+        return [binary]
+    return [sys.executable, "-S", "-c", _LAUNCH, os.path.dirname(spec.origin), binary]
 
 
 def _die_with_parent() -> None:
@@ -98,7 +124,7 @@ class UnixPortTarget:
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [self.micropython, str(ROOT / "boards" / "unix" / "main.py")],
+                micropython_argv(self.micropython) + [str(ROOT / "boards" / "unix" / "main.py")],
                 stdin=master, stdout=master, stderr=err, env=env,
                 start_new_session=True, preexec_fn=_die_with_parent,
             )
