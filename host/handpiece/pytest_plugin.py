@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .benchrig import parse_rig_spec
+from .rig import CAPABILITIES
 from .srreport import SrReport
 from .strategy import Station
 from .targets import TargetError, find_micropython, make_target
@@ -20,6 +22,8 @@ SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
 def pytest_addoption(parser):
     g = parser.getgroup("handpiece")
     g.addoption("--target", default="unix", help="unix (simulated board, default) or serial:/dev/ttyACM0[@baud]")
+    g.addoption("--rig", default=None, metavar="serial:PORT[@baud]",
+                help="the bench rig (boards/rig_pico) beside a --target serial:PORT board")
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
@@ -44,11 +48,22 @@ def pytest_sessionstart(session):
                 raise TargetError(f"serial port {port} does not exist (is the board plugged in?)")
     except TargetError as e:
         pytest.exit(f"--target {spec}: {e}", returncode=2)
+    rig = session.config.getoption("--rig", default=None)
+    if rig:
+        try:
+            make_target(spec, rig=rig)  # a rig beside a board, in a valid spec
+            rig_port = parse_rig_spec(rig)[0]
+            if not os.path.exists(rig_port):
+                raise TargetError(f"serial port {rig_port} does not exist (is the rig plugged in?)")
+        except TargetError as e:
+            pytest.exit(f"--rig {rig}: {e}", returncode=2)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "safety(sr): the safety requirement (SR-n) a test verifies")
     config.addinivalue_line("markers", "needs_rig: the test drives the rig (skipped without one)")
+    for name, what in CAPABILITIES.items():
+        config.addinivalue_line("markers", f"needs_{name}: the test needs {what} (skipped on targets without)")
     path = config.getoption("--sr-report", default=None)
     if path and not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
         config.pluginmanager.register(SrReport(config, Path(path)), "handpiece-sr-report")
@@ -68,13 +83,24 @@ def target_spec(request) -> str:
     return request.config.getoption("--target")
 
 
+def missing_capabilities(item, capabilities) -> list[str]:
+    """The needs_<capability> markers of `item` the target cannot meet."""
+    needed = [m.name[len("needs_"):] for m in item.iter_markers() if m.name.startswith("needs_")]
+    return [c for c in needed if c in CAPABILITIES and c not in capabilities]
+
+
 @pytest.fixture
 def hil(request, target_spec):
     """The opened target: (device, rig). A fresh firmware per test on the unix target."""
     try:
-        target = make_target(target_spec, request.config.getoption("--micropython"))
+        target = make_target(target_spec, request.config.getoption("--micropython"),
+                             rig=request.config.getoption("--rig"))
     except TargetError as e:
         pytest.fail(str(e), pytrace=False)
+    missing = missing_capabilities(request.node, getattr(target, "capabilities", frozenset()))
+    if missing:
+        target.close()
+        pytest.skip(f"needs {CAPABILITIES[missing[0]]}: the {target_spec} target has none")
     try:
         device, rig = target.open()
     except TargetError as e:
@@ -85,7 +111,11 @@ def hil(request, target_spec):
         raise
     request.node._hil_target = target
     yield device, rig
+    problems = list(getattr(rig, "problems", ()))
     target.close()
+    if problems:
+        pytest.fail(f"the bench rig's record is incomplete (FIFO ran dry or events lost): {problems[:3]}",
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -18,6 +18,17 @@ from .motion import Motion
 INPUTS = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 RIG_TIMEOUT_S = 30.0  # hang protection for one rig command
 
+# What a rig may or may not be able to do; a test that needs one is marked
+# needs_<name> and skipped, with this reason, on a target without it.
+CAPABILITIES = {
+    "virtual_clock": "a virtual clock the rig advances (time stands still between steps)",
+    "reset_model": "modelled resets inside the device (exception, soft reset, watchdog stall, "
+                   "torn or scrambled store)",
+    "fault_injection": "faults injected inside the device (photodiode gain, dropouts, stray light; "
+                       "a cut serial link)",
+    "light_meter": "each pulse's light as the laser made it (energy, power); a bench rig sees the fire line only",
+}
+
 
 class RigError(RuntimeError):
     pass
@@ -36,6 +47,8 @@ class Rig:
     """Interface. Times are the board's microseconds."""
 
     counts_per_mm = 20
+    virtual = False
+    capabilities: frozenset[str] = frozenset()  # names from CAPABILITIES
 
     def set_input(self, name: str, on: bool) -> int:
         raise NotImplementedError
@@ -99,6 +112,7 @@ class UnixRig(Rig):
         fields = dict(w.split("=", 1) for w in info.split())
         self.counts_per_mm = int(fields["counts_per_mm"])
         self.virtual = fields["clock"] == "virtual"
+        self.capabilities = frozenset(CAPABILITIES) - (set() if self.virtual else {"virtual_clock"})
 
     def _reader(self) -> None:
         buf = b""
@@ -184,6 +198,12 @@ class UnixRig(Rig):
         self._pending = [k for k in kfs[1:] if k[0] > now]
         self._feed(now + 1_000_000)
         return now
+
+    def feed(self) -> None:
+        """On a real clock (nothing calls adv): queue the keyframes due within
+        the next second of board time."""
+        if self._pending:
+            self._feed(self.now_us() + 1_000_000)
 
     def position(self) -> int:
         return int(self.cmd("pos"))
