@@ -17,6 +17,7 @@ from .rig import Rig
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
 WAIT_MARGIN_S = 5.0  # wall clock: hang protection beyond the device time waited for
 POLL_S = 0.01  # wall clock: how often the device's clock is read while waiting
+T_WRAP_MS = 0x40000000 // 1000 + 1  # status `t` is the 30-bit us tick in ms: it wraps after 1,073,741
 
 # A scan program for tests: 100 J at 3000 W x 120 us (277 pulses, tens of seconds of scanning).
 TEST_SCAN = {
@@ -107,7 +108,7 @@ class Station:
     def _wait_device_ms(self, ms: float) -> int:
         """Wall clock: wait until the device's clock has run `ms` on, sending
         heartbeats if supervised and keeping the rig's hand keyframes fed."""
-        t_end = int(self.device.query_status()["t"]) + ms
+        t0 = int(self.device.query_status()["t"])
         deadline = time.monotonic() + ms / 1000 + WAIT_MARGIN_S
         beat = time.monotonic()
         while True:
@@ -118,11 +119,11 @@ class Station:
             if feed is not None:
                 feed()
             t = int(self.device.query_status()["t"])
-            if t >= t_end:
+            if (t - t0) % T_WRAP_MS >= ms:
                 break
             if time.monotonic() > deadline:
-                raise ProtocolError(f"the device clock stood at {t} ms, short of {t_end:.0f} ms, "
-                                    f"{WAIT_MARGIN_S:.0f} s after it should have got there")
+                raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
+                                    f"in {ms / 1000 + WAIT_MARGIN_S:.0f} s")
             time.sleep(POLL_S)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000

@@ -11,7 +11,8 @@ import pytest
 from handpiece.benchrig import LEAD_US, BenchRig
 from handpiece.motion import Motion
 from handpiece.rig import INPUTS, Pulse, RigError
-from handpiece.strategy import Station
+from handpiece import strategy
+from handpiece.strategy import T_WRAP_MS, Station
 from handpiece.targets import ROOT, SerialTarget, TargetError, UnixPortTarget, find_micropython, make_target, \
     micropython_argv
 
@@ -159,3 +160,26 @@ def test_a_rig_without_a_board_or_port_stops_the_run(tmp_path):
     assert r.returncode == 2 and "has its own rig" in r.stdout + r.stderr
     r = pytest_run(tmp_path, "--target", "serial:/dev/null", "--rig", "serial:/dev/ttyNOPE4")
     assert r.returncode == 2 and "/dev/ttyNOPE4 does not exist (is the rig plugged in?)" in r.stdout + r.stderr
+
+
+class ClockOnlyDevice:
+    """A device that only tells its time: `t` (ms of the 30-bit us tick) moves
+    60 ms per status request, from just before the tick wraps."""
+
+    def __init__(self, t_ms):
+        self.t_ms = t_ms
+        self.events = []
+
+    def query_status(self):
+        self.t_ms = (self.t_ms + 60) % T_WRAP_MS
+        return {"t": str(self.t_ms)}
+
+    def sync(self):
+        pass
+
+
+def test_station_waits_across_the_device_tick_wrap(monkeypatch):
+    monkeypatch.setattr(strategy, "POLL_S", 0)
+    device = ClockOnlyDevice(T_WRAP_MS - 100)
+    t = Station(device, None).advance(300)  # a board without a rig: the device's time, in us
+    assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
