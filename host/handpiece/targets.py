@@ -226,7 +226,7 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
     """'unix' or 'serial:/dev/ttyACM0[@baud]'; `rig` is the bench rig's port
     spec ('serial:/dev/ttyACM1[@baud]') beside a serial target."""
     if rig and not spec.startswith("serial:"):
-        raise TargetError(f"--rig goes with a board (--target serial:PORT); the {spec} target has its own rig")
+        raise TargetError(f"a bench rig goes with a board (--target serial:PORT); the {spec} target has its own rig")
     if rig:
         try:
             parse_rig_spec(rig)
