@@ -183,3 +183,41 @@ def test_station_waits_across_the_device_tick_wrap(monkeypatch):
     device = ClockOnlyDevice(T_WRAP_MS - 100)
     t = Station(device, None).advance(300)  # a board without a rig: the device's time, in us
     assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
+
+
+@pytest.fixture
+def board_port():
+    """The simulated board running alone (no rig channel) behind a pty, as a
+    board on a serial port: it keeps running from test to test."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)  # as UnixPortTarget gives it: the firmware polls its stdin
+    env = dict(os.environ, HP_READY_DELAY_MS="100", HP_CLOCK="real")
+    env.pop("HP_RIG", None)
+    proc = subprocess.Popen(micropython_argv(find_micropython()) + [str(ROOT / "boards" / "unix" / "main.py")],
+                            stdin=master, stdout=master, stderr=subprocess.DEVNULL, env=env)
+    os.close(master)
+    yield os.ttyname(slave)
+    proc.kill()
+    proc.wait(timeout=5)
+    os.close(slave)
+
+
+def test_a_board_and_its_bench_rig_through_the_plugin(tmp_path, board_port, rig_port):
+    """--target serial: and --rig serial: give the fixtures a board and a bench
+    rig; the station readies the board on its own clock; what only the
+    simulated board can do is skipped, saying why."""
+    (tmp_path / "test_bench.py").write_text(
+        "import pytest\n"
+        "def test_ready(station, rig):\n"
+        "    assert not rig.virtual and rig.capabilities == frozenset()\n"
+        "    assert rig.now_us() > 0\n"
+        "    station.ready()\n"
+        "    assert station.state() == 'READY'\n"
+        "@pytest.mark.needs_reset_model\n"
+        "def test_crash(station, rig):\n"
+        "    rig.crash()\n")
+    r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "--rig", f"serial:{rig_port}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 passed, 1 skipped" in r.stdout
+    assert "needs modelled resets inside the device" in r.stdout
