@@ -130,7 +130,7 @@ class SrReport:
             tests = sorted(t for s, t in table if s == sr)
             text = _cell(self.requirements.get(sr, "(not in docs/requirements.md)"))
             if not tests:
-                out.append(f"| {sr} | {text} | **no test** |" + " |" * len(targets))
+                out.append(f"| {sr} | {text} | **no test in this run** |" + " |" * len(targets))
             for i, test in enumerate(tests):
                 cols = table[(sr, test)]
                 out.append(f"| {sr if i == 0 else ''} | {text if i == 0 else ''} | `{_cell(test)}` | "
