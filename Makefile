@@ -10,7 +10,7 @@ PORT ?=
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: setup test run bench clean
+.PHONY: setup test run bench clean lab-setup lab-test
 
 setup: $(STAMP)
 
@@ -26,6 +26,20 @@ test: $(STAMP)
 	@$(PY) -m pytest -q -n $(JOBS) --dist worksteal $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# labgrid in its own venv (it needs its own pyserial); lab-test runs a HIL subset
+# through a labgrid place on this machine (coordinator, exporter, ser2net): docs/labgrid.md
+LAB_VENV ?= .venv-lab
+lab-setup: $(LAB_VENV)/.installed
+
+$(LAB_VENV)/.installed: requirements-lab.txt pyproject.toml
+	$(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install -q -r requirements-lab.txt
+	$(LAB_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+lab-test: $(STAMP) lab-setup
+	$(LAB_VENV)/bin/python .ci/lab.py
+
 run: $(STAMP)
 	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs/latest
 
@@ -33,7 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) build runs test-logs
+	rm -rf $(VENV) $(LAB_VENV) build runs test-logs
 
 # Real boards: make build|flash|hil|typecheck BOARD=rp2|stm32|esp32|rig_pico [PORT=...]
 include boards/boards.mk

@@ -59,7 +59,10 @@ class BenchRig(UnixRig):
 
     def __init__(self, port: str, baudrate: int = 115200):
         try:
-            ser = serial.Serial(port, baudrate=baudrate, timeout=0.05, exclusive=True)
+            if "://" in port:  # a port on the network (rfc2217://host:port, as labgrid exports one)
+                ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+            else:
+                ser = serial.Serial(port, baudrate=baudrate, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError) as e:
             raise RigError(f"cannot open the rig's serial port {port}: {e}") from e
         self.port = port

@@ -4,6 +4,7 @@ requirements' traceability table (--sr-report). Works under pytest-xdist:
 the summary and the table are made in the controller from the workers' reports."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .benchrig import parse_rig_spec
+from .lab import labgrid_target
 from .rig import CAPABILITIES
 from .srreport import SrReport
 from .strategy import Station
@@ -27,6 +29,9 @@ def pytest_addoption(parser):
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
+    if importlib.util.find_spec("labgrid") is None:  # with labgrid, its own plugin has --lg-env
+        g.addoption("--lg-env", default=None, metavar="ENV.yaml",
+                    help="take the board and rig from a labgrid place (needs labgrid: make lab-setup)")
     g.addoption("--sr-report", default=None, metavar="PATH",
                 help="write the safety requirements' traceability table (Markdown) to PATH; "
                 "a report from another target at PATH keeps its column")
@@ -36,6 +41,15 @@ def pytest_sessionstart(session):
     """A target that cannot work stops the run at once, with one clear line,
     instead of failing every test the same way."""
     spec = session.config.getoption("--target", default="unix")
+    lg_env = getattr(session.config.option, "lg_env", None)
+    if lg_env:
+        if importlib.util.find_spec("labgrid") is None:
+            pytest.exit(f"--lg-env {lg_env}: labgrid is not installed here: make lab-setup, then use .venv-lab",
+                        returncode=2)
+        if getattr(session.config.option, "numprocesses", None):
+            pytest.exit(f"--lg-env {lg_env}: a place is one bench, one test at a time: run without -n",
+                        returncode=2)
+        return  # the board and the rig come from the place
     if spec.startswith("serial:") and getattr(session.config.option, "numprocesses", None):
         pytest.exit(f"--target {spec}: one board runs one test at a time: run without -n (or with -n 0)",
                     returncode=2)
@@ -93,8 +107,12 @@ def missing_capabilities(item, capabilities) -> list[str]:
 def hil(request, target_spec):
     """The opened target: (device, rig). A fresh firmware per test on the unix target."""
     try:
-        target = make_target(target_spec, request.config.getoption("--micropython"),
-                             rig=request.config.getoption("--rig"))
+        if getattr(request.config.option, "lg_env", None):
+            target = labgrid_target(request.getfixturevalue("env"))  # labgrid's fixture, from --lg-env
+            target_spec = f"labgrid place of {request.config.option.lg_env}"
+        else:
+            target = make_target(target_spec, request.config.getoption("--micropython"),
+                                 rig=request.config.getoption("--rig"))
     except TargetError as e:
         pytest.fail(str(e), pytrace=False)
     missing = missing_capabilities(request.node, getattr(target, "capabilities", frozenset()))

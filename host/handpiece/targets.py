@@ -184,6 +184,11 @@ class UnixPortTarget:
         self.close()
 
 
+def _exists(port: str) -> bool:
+    """A device path that exists, or a network port URL (checked when opened)."""
+    return "://" in port or os.path.exists(port)
+
+
 class SerialTarget:
     name = "serial"
     capabilities: frozenset[str] = frozenset()  # a board in real time, a bench rig outside it
@@ -196,12 +201,12 @@ class SerialTarget:
         self.rig: BenchRig | None = None
 
     def open(self) -> tuple[Device, BenchRig | None]:
-        if not os.path.exists(self.port):
+        if not _exists(self.port):
             raise TargetError(f"serial port {self.port} does not exist (is the board plugged in?)")
         if self.rig_spec:
             try:
                 rig_port, rig_baud = parse_rig_spec(self.rig_spec)
-                if not os.path.exists(rig_port):
+                if not _exists(rig_port):
                     raise RigError(f"serial port {rig_port} does not exist (is the rig plugged in?)")
                 self.rig = BenchRig(rig_port, rig_baud)
             except RigError as e:
