@@ -63,7 +63,7 @@ def wait_for(what, check, timeout_s=30.0):
 
 def main() -> int:
     if shutil.which("ser2net") is None:
-        sys.exit("lab: ser2net is not installed (Debian: apt-get install ser2net); labgrid exports serial ports with it")
+        sys.exit("lab: ser2net is not installed (Debian: apt-get install ser2net): labgrid exports ports with it")
     if not MICROPYTHON.exists():
         sys.exit(f"lab: {MICROPYTHON} is missing: run `make setup` first")
     work = Path(tempfile.mkdtemp(prefix="hilt-lab-"))
@@ -116,7 +116,8 @@ def main() -> int:
         client("acquire")
         wait_for("both ports in the place", lambda: all(
             f"NetworkSerialPort/{name}" in client("show").stdout for name in ("dut", "rig")))
-        (work / "bench.yaml").write_text(f"targets:\n  main:\n    resources:\n      RemotePlace:\n        name: {PLACE}\n")
+        # lab/bench.yaml, with this place's name
+        (work / "bench.yaml").write_text((ROOT / "lab" / "bench.yaml").read_text().replace("bench-1", PLACE))
 
         r = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--lg-env",
                             str(work / "bench.yaml"), *SUBSET], cwd=ROOT, env=env, text=True,
