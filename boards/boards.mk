@@ -1,4 +1,5 @@
 # Real-board targets, included by the main Makefile (`include boards/boards.mk`).
+# `make hil` takes RIG=/dev/ttyACM1 when the bench rig (boards/rig_pico) is wired.
 # Uses PY, BOARD, PORT and STAMP (the venv's install stamp) from the main Makefile;
 # include it after they are defined. Defaults here if they are unset.
 BOARD ?= rp2
@@ -35,7 +36,7 @@ flash: check-board check-port build
 	$(PY) boards/build.py --flash $(BOARD) $(PORT)
 
 hil: check-board check-port $(STAMP)
-	$(PY) -m pytest hil_tests --target serial:$(PORT)
+	$(PY) -m pytest hil_tests --target serial:$(PORT) $(if $(RIG),--rig serial:$(RIG))
 
 typecheck: check-board $(STAMP) $(STUBS_STAMP)
 	$(PY) boards/typecheck.py $(BOARD)

@@ -35,6 +35,7 @@ def run_scan_to_the_end(station, rig):
 
 
 @pytest.mark.safety("SR-6")
+@pytest.mark.needs_light_meter
 def test_phase_ends_on_the_last_whole_pulse(station, rig):
     run_scan_to_the_end(station, rig)
     assert len(rig.pulses) == SCAN_PULSES
@@ -45,6 +46,7 @@ def test_phase_ends_on_the_last_whole_pulse(station, rig):
 
 
 @pytest.mark.safety("SR-6")
+@pytest.mark.needs_light_meter
 def test_session_never_passes_its_target(station, rig):
     run_scan_to_the_end(station, rig)
     rig.release()
@@ -95,6 +97,7 @@ def test_reference_program_file_totals_1250_j():
 @pytest.mark.safety("SR-10")
 @pytest.mark.parametrize("gain,faults", [(100, False), (85, False), (119, False), (121, True), (79, True),
                                          (80, False), (120, False)])  # exactly +-20 % is inside
+@pytest.mark.needs_fault_injection
 def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
     rig.photodiode(gain_pct=gain)
     station.emitting(motion=sweep())
@@ -109,6 +112,7 @@ def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
 
 
 @pytest.mark.safety("SR-10")
+@pytest.mark.needs_fault_injection
 def test_photodiode_dropout_faults(station, rig):
     station.emitting(motion=sweep())
     station.advance(1000)
@@ -121,6 +125,7 @@ def test_photodiode_dropout_faults(station, rig):
 
 
 @pytest.mark.safety("SR-10")
+@pytest.mark.needs_fault_injection
 def test_light_without_a_pulse_faults_in_any_state(station, rig):
     station.standby()
     station.load()
@@ -163,6 +168,7 @@ def test_power_cycle_mid_phase_cannot_reset_the_count(station, rig, stop_ms):
 
 
 @pytest.mark.safety("SR-14")
+@pytest.mark.needs_reset_model
 def test_torn_store_write_keeps_the_count(station, rig):
     station.emitting(program=TWO_PHASES, motion=sweep())
     station.advance(200)
@@ -263,6 +269,7 @@ def test_reset_during_trigger_points_resumes_without_sticking(station, rig):
 
 
 @pytest.mark.safety("SR-14")
+@pytest.mark.needs_reset_model
 def test_unreadable_store_needs_an_explicit_new_session(station, rig):
     station.emitting(motion=sweep())
     station.advance(500)

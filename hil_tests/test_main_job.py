@@ -14,6 +14,7 @@ REFERENCE = "programs/knee-oa-reference.toml"
 
 
 @pytest.mark.safety("SR-6")
+@pytest.mark.needs_light_meter
 def test_reference_session_delivers_1250_j_to_the_last_whole_pulse(hil, tmp_path):
     device, rig = hil
     program = load(REFERENCE)

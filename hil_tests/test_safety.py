@@ -40,6 +40,7 @@ def test_boot_leaves_outputs_off(station, rig):
 
 
 @pytest.mark.safety("SR-1")
+@pytest.mark.needs_reset_model
 def test_exception_drops_enable_before_the_restart(station, rig):
     station.emitting(motion=long_sweep())
     station.advance(500)
@@ -59,6 +60,7 @@ def test_exception_drops_enable_before_the_restart(station, rig):
 
 
 @pytest.mark.safety("SR-1")
+@pytest.mark.needs_reset_model
 def test_the_firmware_itself_drives_outputs_off_at_boot(station, rig):
     """A soft reset leaves the output latches as they were: only the
     firmware's own first step can turn the laser off."""
@@ -77,6 +79,7 @@ def test_the_firmware_itself_drives_outputs_off_at_boot(station, rig):
 
 @pytest.mark.safety("SR-1")
 @pytest.mark.safety("SR-11")
+@pytest.mark.needs_reset_model
 def test_stalled_loop_is_bitten_by_the_watchdog(station, rig):
     station.emitting(motion=long_sweep())
     t0 = station.advance(500)
@@ -145,6 +148,7 @@ def test_emission_with_everything_in_place(station, rig):
 
 @pytest.mark.safety("SR-3")
 @pytest.mark.parametrize("name", INTERLOCKS)
+@pytest.mark.needs_virtual_clock
 def test_interlock_trip_stops_emission_at_once(station, rig, name):
     station.emitting(motion=long_sweep())
     station.advance(700)
@@ -321,6 +325,7 @@ def test_silent_host_stops_supervised_emission_within_500_ms(station, rig):
 
 
 @pytest.mark.safety("SR-13")
+@pytest.mark.needs_fault_injection
 def test_cut_link_stops_supervised_emission(station, rig):
     station.standby()
     station.supervise(200)

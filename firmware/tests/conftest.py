@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from handpiece.targets import find_micropython
+from handpiece.targets import find_micropython, micropython_argv
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "mp_runner.py"
@@ -61,7 +61,7 @@ class MicroPythonFile(pytest.File):
 class MicroPythonItem(pytest.Item):
     def runtest(self):
         mp = find_micropython(self.config.getoption("--micropython"))
-        proc = subprocess.run([mp, str(RUNNER), str(self.path), self.name],
+        proc = subprocess.run([*micropython_argv(mp), str(RUNNER), str(self.path), self.name],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not proc.stdout.rstrip().endswith("PASS"):
             raise MicroPythonFailure(proc.stdout + proc.stderr)

@@ -1,13 +1,20 @@
 """pytest plugin: --target, device/rig/station fixtures, the safety marker,
-and the serial traffic of a failed test saved to a log file."""
+the serial traffic of a failed test saved to a log file, and the safety
+requirements' traceability table (--sr-report). Works under pytest-xdist:
+the summary and the table are made in the controller from the workers' reports."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
 
 import pytest
 
+from .benchrig import parse_rig_spec
+from .lab import labgrid_target
+from .rig import CAPABILITIES
+from .srreport import SrReport
 from .strategy import Station
 from .targets import TargetError, find_micropython, make_target
 
@@ -17,17 +24,37 @@ SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
 def pytest_addoption(parser):
     g = parser.getgroup("handpiece")
     g.addoption("--target", default="unix", help="unix (simulated board, default) or serial:/dev/ttyACM0[@baud]")
+    g.addoption("--rig", default=None, metavar="serial:PORT[@baud]",
+                help="the bench rig (boards/rig_pico) beside a --target serial:PORT board")
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
                 "(default: $MICROPY_MICROPYTHON, else the venv's)")
     g.addoption("--hil-logs", default="test-logs", help="folder for the traffic logs of failed tests")
     g.addoption("--safety", action="append", default=[], metavar="SR-n",
                 help="run only the tests marked with this safety requirement (repeatable)")
+    if importlib.util.find_spec("labgrid") is None:  # with labgrid, its own plugin has --lg-env
+        g.addoption("--lg-env", default=None, metavar="ENV.yaml",
+                    help="take the board and rig from a labgrid place (needs labgrid: make lab-setup)")
+    g.addoption("--sr-report", default=None, metavar="PATH",
+                help="write the safety requirements' traceability table (Markdown) to PATH; "
+                "a report from another target at PATH keeps its column")
 
 
 def pytest_sessionstart(session):
     """A target that cannot work stops the run at once, with one clear line,
     instead of failing every test the same way."""
     spec = session.config.getoption("--target", default="unix")
+    lg_env = getattr(session.config.option, "lg_env", None)
+    if lg_env:
+        if importlib.util.find_spec("labgrid") is None:
+            pytest.exit(f"--lg-env {lg_env}: labgrid is not installed here: make lab-setup, then use .venv-lab",
+                        returncode=2)
+        if getattr(session.config.option, "numprocesses", None):
+            pytest.exit(f"--lg-env {lg_env}: a place is one bench, one test at a time: run without -n",
+                        returncode=2)
+        return  # the board and the rig come from the place
+    if spec.startswith("serial:") and getattr(session.config.option, "numprocesses", None):
+        pytest.exit(f"--target {spec}: one board runs one test at a time: run without -n (or with -n 0)",
+                    returncode=2)
     try:
         if spec == "unix":
             find_micropython(session.config.getoption("--micropython", default=None))
@@ -37,11 +64,25 @@ def pytest_sessionstart(session):
                 raise TargetError(f"serial port {port} does not exist (is the board plugged in?)")
     except TargetError as e:
         pytest.exit(f"--target {spec}: {e}", returncode=2)
+    rig = session.config.getoption("--rig", default=None)
+    if rig:
+        try:
+            make_target(spec, rig=rig)  # a rig beside a board, in a valid spec
+            rig_port = parse_rig_spec(rig)[0]
+            if not os.path.exists(rig_port):
+                raise TargetError(f"serial port {rig_port} does not exist (is the rig plugged in?)")
+        except TargetError as e:
+            pytest.exit(f"--rig {rig}: {e}", returncode=2)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "safety(sr): the safety requirement (SR-n) a test verifies")
     config.addinivalue_line("markers", "needs_rig: the test drives the rig (skipped without one)")
+    for name, what in CAPABILITIES.items():
+        config.addinivalue_line("markers", f"needs_{name}: the test needs {what} (skipped on targets without)")
+    path = config.getoption("--sr-report", default=None)
+    if path and not hasattr(config, "workerinput"):  # the xdist controller, or a run without xdist
+        config.pluginmanager.register(SrReport(config, Path(path)), "handpiece-sr-report")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -50,6 +91,7 @@ def pytest_collection_modifyitems(config, items):
             for sr in m.args:
                 if not SR_RE.match(str(sr)):
                     raise pytest.UsageError(f"{item.nodeid}: safety marker {sr!r} is not SR-1..SR-15")
+                item.user_properties.append(("safety", str(sr)))  # into the JUnit XML (--junitxml)
     wanted = set(config.getoption("--safety", default=[]))
     for sr in wanted:
         if not SR_RE.match(sr):
@@ -69,13 +111,28 @@ def target_spec(request) -> str:
     return request.config.getoption("--target")
 
 
+def missing_capabilities(item, capabilities) -> list[str]:
+    """The needs_<capability> markers of `item` the target cannot meet."""
+    needed = [m.name[len("needs_"):] for m in item.iter_markers() if m.name.startswith("needs_")]
+    return [c for c in needed if c in CAPABILITIES and c not in capabilities]
+
+
 @pytest.fixture
 def hil(request, target_spec):
     """The opened target: (device, rig). A fresh firmware per test on the unix target."""
     try:
-        target = make_target(target_spec, request.config.getoption("--micropython"))
+        if getattr(request.config.option, "lg_env", None):
+            target = labgrid_target(request.getfixturevalue("env"))  # labgrid's fixture, from --lg-env
+            target_spec = f"labgrid place of {request.config.option.lg_env}"
+        else:
+            target = make_target(target_spec, request.config.getoption("--micropython"),
+                                 rig=request.config.getoption("--rig"))
     except TargetError as e:
         pytest.fail(str(e), pytrace=False)
+    missing = missing_capabilities(request.node, getattr(target, "capabilities", frozenset()))
+    if missing:
+        target.close()
+        pytest.skip(f"needs {CAPABILITIES[missing[0]]}: the {target_spec} target has none")
     try:
         device, rig = target.open()
     except TargetError as e:
@@ -86,7 +143,11 @@ def hil(request, target_spec):
         raise
     request.node._hil_target = target
     yield device, rig
+    problems = list(getattr(rig, "problems", ()))
     target.close()
+    if problems:
+        pytest.fail(f"the bench rig's record is incomplete (FIFO ran dry or events lost): {problems[:3]}",
+                    pytrace=False)
 
 
 @pytest.fixture

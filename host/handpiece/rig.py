@@ -21,6 +21,17 @@ KEYFRAMES_MAX = 1024  # the simulated board's keyframe queue (docs/rig.md)
 AHEAD_US = 1_000_000  # keyframes are sent this far ahead of the time the board runs to
 BATCH = KEYFRAMES_MAX // 4  # at most this many keyframes sent for one `adv`
 
+# What a rig may or may not be able to do; a test that needs one is marked
+# needs_<name> and skipped, with this reason, on a target without it.
+CAPABILITIES = {
+    "virtual_clock": "a virtual clock the rig advances (time stands still between steps)",
+    "reset_model": "modelled resets inside the device (exception, soft reset, watchdog stall, "
+                   "torn or scrambled store)",
+    "fault_injection": "faults injected inside the device (photodiode gain, dropouts, stray light; "
+                       "a cut serial link)",
+    "light_meter": "each pulse's light as the laser made it (energy, power); a bench rig sees the fire line only",
+}
+
 
 class RigError(RuntimeError):
     pass
@@ -39,6 +50,8 @@ class Rig:
     """Interface. Times are the board's microseconds."""
 
     counts_per_mm = 20
+    virtual = False
+    capabilities: frozenset[str] = frozenset()  # names from CAPABILITIES
 
     def set_input(self, name: str, on: bool) -> int:
         raise NotImplementedError
@@ -103,6 +116,7 @@ class UnixRig(Rig):
         fields = dict(w.split("=", 1) for w in info.split())
         self.counts_per_mm = int(fields["counts_per_mm"])
         self.virtual = fields["clock"] == "virtual"
+        self.capabilities = frozenset(CAPABILITIES) - (set() if self.virtual else {"virtual_clock"})
 
     def _reader(self) -> None:
         buf = b""
@@ -198,6 +212,12 @@ class UnixRig(Rig):
         self._sent_us = now  # `hold` emptied the board's queue
         self._feed(now + AHEAD_US)
         return now
+
+    def feed(self) -> None:
+        """On a real clock (nothing calls adv): queue the keyframes due within
+        the next second of board time."""
+        if self._pending:
+            self._feed(self.now_us() + 1_000_000)
 
     def position(self) -> int:
         return int(self.cmd("pos"))

@@ -1,13 +1,23 @@
 """Bring a device into the state a test asks for (labgrid's Strategy idea):
-tests say `station.emitting()`, not the boot steps."""
+tests say `station.emitting()`, not the boot steps.
+
+On the virtual clock the station lets device time pass through the rig. On
+a wall-clock target (a board, with or without the bench rig) it waits
+instead, with timeouts: for the device's own clock to run on, and for the
+events that say a step happened."""
 from __future__ import annotations
 
-from .device import Device
+import time
+
+from .device import Device, ProtocolError
 from .motion import Motion
 from .program import Program, parse, upload
 from .rig import Rig
 
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
+WAIT_MARGIN_S = 5.0  # wall clock: hang protection beyond the device time waited for
+POLL_S = 0.01  # wall clock: how often the device's clock is read while waiting
+T_WRAP_MS = 0x40000000 // 1000 + 1  # status `t` is the 30-bit us tick in ms: it wraps after 1,073,741
 
 # A scan program for tests: 100 J at 3000 W x 120 us (277 pulses, tens of seconds of scanning).
 TEST_SCAN = {
@@ -44,17 +54,33 @@ class Station:
         self.standby()
         self.load(program)
         self.device.request("READY")
-        if self.rig is not None:
-            self.advance(self.ready_delay_ms + 1)
+        self.advance(self.ready_delay_ms + 1)
         return self
 
     def emitting(self, program: Program | dict | None = None, motion: Motion | None = None) -> Station:
         self.ready(program)
         if motion is not None:
             self.rig.hand(motion)
+        n = len(self.device.events)
         self.rig.press()
-        self.advance(DEBOUNCE_MS)
+        if self.virtual:
+            self.advance(DEBOUNCE_MS)
+        else:
+            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=1.0)
         return self
+
+    @property
+    def virtual(self) -> bool:
+        """Device time runs only when the rig advances it."""
+        return self.rig is not None and self.rig.virtual
+
+    def wait_event(self, name: str, pred=lambda e: True, since: int = 0, timeout_s: float = WAIT_MARGIN_S):
+        """Wall clock: the first event `name` from event number `since` on that
+        satisfies `pred`, waiting up to timeout_s for it."""
+        def find():
+            return next((e for e in self.device.events[since:] if e.name == name and pred(e)), None)
+
+        return self.device.wait(find, timeout=timeout_s, what=f"a {name!r} event")
 
     def supervise(self, sup_ms: int) -> None:
         """Host-supervised mode: the device needs a frame every sup_ms; this
@@ -64,7 +90,10 @@ class Station:
 
     def advance(self, ms: float) -> int:
         """Let device time pass (heartbeating if supervised), then catch up
-        with everything the device said."""
+        with everything the device said. Returns the rig's time after (the
+        device's time, in us, on a wall-clock target without a rig)."""
+        if not self.virtual:
+            return self._wait_device_ms(ms)
         left = ms
         while self.heartbeat_ms and left > self.heartbeat_ms:
             self.device.request("HB")
@@ -75,6 +104,29 @@ class Station:
         t = self.rig.advance(left)
         self.device.sync()
         return t
+
+    def _wait_device_ms(self, ms: float) -> int:
+        """Wall clock: wait until the device's clock has run `ms` on, sending
+        heartbeats if supervised and keeping the rig's hand keyframes fed."""
+        t0 = int(self.device.query_status()["t"])
+        deadline = time.monotonic() + ms / 1000 + WAIT_MARGIN_S
+        beat = time.monotonic()
+        while True:
+            if self.heartbeat_ms and time.monotonic() >= beat:
+                self.device.request("HB")
+                beat = time.monotonic() + self.heartbeat_ms / 1000
+            feed = getattr(self.rig, "feed", None)
+            if feed is not None:
+                feed()
+            t = int(self.device.query_status()["t"])
+            if (t - t0) % T_WRAP_MS >= ms:
+                break
+            if time.monotonic() > deadline:
+                raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
+                                    f"in {ms / 1000 + WAIT_MARGIN_S:.0f} s")
+            time.sleep(POLL_S)
+        self.device.sync()
+        return self.rig.now_us() if self.rig is not None else t * 1000
 
     def state(self) -> str:
         return self.device.state()

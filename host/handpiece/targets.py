@@ -3,12 +3,17 @@
 UnixPortTarget runs `boards/unix/main.py` in the MicroPython Unix port behind
 a pty: the firmware gets the pty master as stdin/stdout, and the host opens
 the slave's /dev/pts/N path with pyserial exactly as it would open
-/dev/ttyACM0. SerialTarget talks to a real board on a serial port.
+/dev/ttyACM0. SerialTarget talks to a real board on a serial port, and to
+the bench rig (boards/rig_pico) on another one if it is wired.
+
+`capabilities` says what a target's rig can do beyond the common Rig
+interface (rig.CAPABILITIES); tests that need more are skipped elsewhere.
 """
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import importlib.util
 import os
 import shutil
 import signal
@@ -21,7 +26,8 @@ import tty
 from pathlib import Path
 
 from .device import Device
-from .rig import UnixRig
+from .benchrig import BenchRig, parse_rig_spec
+from .rig import CAPABILITIES, RigError, UnixRig
 from .transport import SerialTransport, TransportError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +56,31 @@ def find_micropython(explicit: str | None = None) -> str:
     return found
 
 
+_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from micropython_run import run_main; "
+           "sys.exit(run_main(sys.argv[1:]))")
+
+
+def micropython_argv(binary: str) -> list[str]:
+    """The command that starts `binary`. The pip-installed Unix port is a
+    console script around an extension module (micropython_run); when that
+    script runs on this Python, start the module under `python -S` instead:
+    the same interpreter without CPython's site set-up, which is about half
+    of every firmware start."""
+    try:
+        with open(binary, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return [binary]
+    shebang = head.split(b"\n", 1)[0][2:].strip().decode(errors="replace")
+    if not head.startswith(b"#!") or b"from micropython_unix import main" not in head \
+            or os.path.realpath(shebang) != os.path.realpath(sys.executable):
+        return [binary]
+    spec = importlib.util.find_spec("micropython_run")
+    if spec is None or not spec.origin:
+        return [binary]
+    return [sys.executable, "-S", "-c", _LAUNCH, os.path.dirname(spec.origin), binary]
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGKILL if the host process dies, however it dies."""
     try:
@@ -75,6 +106,10 @@ class UnixPortTarget:
         self.rig: UnixRig | None = None
         self.stderr_path = Path(self._tmp.name) / "stderr.txt"
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(c for c in CAPABILITIES if c != "virtual_clock" or self.clock == "virtual")
+
     def open(self) -> tuple[Device, UnixRig]:
         rig_path = os.path.join(self._tmp.name, "rig.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -99,7 +134,7 @@ class UnixPortTarget:
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [self.micropython, str(ROOT / "boards" / "unix" / "main.py")],
+                micropython_argv(self.micropython) + [str(ROOT / "boards" / "unix" / "main.py")],
                 stdin=master, stdout=master, stderr=err, env=env,
                 start_new_session=True, preexec_fn=_die_with_parent,
             )
@@ -168,24 +203,41 @@ class UnixPortTarget:
         self.close()
 
 
+def _exists(port: str) -> bool:
+    """A device path that exists, or a network port URL (checked when opened)."""
+    return "://" in port or os.path.exists(port)
+
+
 class SerialTarget:
     name = "serial"
+    capabilities: frozenset[str] = frozenset()  # a board in real time, a bench rig outside it
 
-    def __init__(self, port: str, baudrate: int = 115200):
+    def __init__(self, port: str, baudrate: int = 115200, rig: str | None = None):
         self.port = port
         self.baudrate = baudrate
+        self.rig_spec = rig  # 'serial:/dev/ttyACM1[@baud]': the bench rig, if one is wired
         self.device: Device | None = None
-        self.rig = None  # a bench rig would be attached here
+        self.rig: BenchRig | None = None
 
-    def open(self) -> tuple[Device, None]:
-        if not os.path.exists(self.port):
+    def open(self) -> tuple[Device, BenchRig | None]:
+        if not _exists(self.port):
             raise TargetError(f"serial port {self.port} does not exist (is the board plugged in?)")
+        if self.rig_spec:
+            try:
+                rig_port, rig_baud = parse_rig_spec(self.rig_spec)
+                if not _exists(rig_port):
+                    raise RigError(f"serial port {rig_port} does not exist (is the rig plugged in?)")
+                self.rig = BenchRig(rig_port, rig_baud)
+            except RigError as e:
+                raise TargetError(f"--rig {self.rig_spec}: {e}") from e
         self.device = Device(SerialTransport(self.port, self.baudrate))
-        return self.device, None
+        return self.device, self.rig
 
     def close(self) -> None:
         if self.device:
             self.device.close()
+        if self.rig:
+            self.rig.close_channel()
 
     def __enter__(self):
         return self.open()
@@ -194,8 +246,16 @@ class SerialTarget:
         self.close()
 
 
-def make_target(spec: str, micropython: str | None = None, clock: str = "virtual"):
-    """'unix' or 'serial:/dev/ttyACM0[@baud]'."""
+def make_target(spec: str, micropython: str | None = None, clock: str = "virtual", rig: str | None = None):
+    """'unix' or 'serial:/dev/ttyACM0[@baud]'; `rig` is the bench rig's port
+    spec ('serial:/dev/ttyACM1[@baud]') beside a serial target."""
+    if rig and not spec.startswith("serial:"):
+        raise TargetError(f"a bench rig goes with a board (--target serial:PORT); the {spec} target has its own rig")
+    if rig:
+        try:
+            parse_rig_spec(rig)
+        except RigError as e:
+            raise TargetError(str(e)) from e
     if spec == "unix":
         return UnixPortTarget(micropython, clock=clock)
     if spec.startswith("serial:"):
@@ -204,5 +264,5 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
             raise TargetError("serial target needs a port: serial:/dev/ttyACM0")
         if baud and not baud.isdigit():
             raise TargetError(f"baud rate must be a whole number, got {baud!r}")
-        return SerialTarget(port, int(baud) if baud else 115200)
+        return SerialTarget(port, int(baud) if baud else 115200, rig=rig)
     raise TargetError(f"unknown target {spec!r}: use 'unix' or 'serial:/dev/ttyACM0'")

@@ -20,7 +20,10 @@ class TransportError(RuntimeError):
 class SerialTransport:
     def __init__(self, port: str, baudrate: int = 115200):
         try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05, exclusive=True)
+            if "://" in port:  # a port on the network (rfc2217://host:port, as labgrid exports one)
+                self._ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+            else:
+                self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"cannot open serial port {port}: {e}") from e
         self.port = port

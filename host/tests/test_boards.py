@@ -186,3 +186,16 @@ def test_flash_to_missing_port_is_a_clear_error():
 def test_unknown_board_refused():
     r = subprocess.run([sys.executable, str(ROOT / "boards" / "build.py"), "pdp11"], capture_output=True, text=True)
     assert r.returncode != 0 and "unknown board" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_typecheck_never_downloads_the_stubs(tmp_path):
+    """`make setup` installs the stubs; a check without them stops with a
+    clear line instead of fetching them (a copy of the tree that has none)."""
+    (tmp_path / "boards").mkdir()
+    for name in ("typecheck.py", "build.py", "mypy.ini", "requirements-boards.txt"):
+        (tmp_path / "boards" / name).write_text((ROOT / "boards" / name).read_text())
+    r = subprocess.run([sys.executable, str(tmp_path / "boards" / "typecheck.py"), "rp2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "the rp2 stubs are not installed: run `make setup`" in r.stderr
+    assert not (tmp_path / "build" / "stubs").exists()

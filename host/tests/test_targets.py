@@ -8,7 +8,7 @@ import time
 import pytest
 
 from handpiece import cli
-from handpiece.targets import ENV_MICROPYTHON, TargetError, find_micropython, make_target
+from handpiece.targets import ENV_MICROPYTHON, TargetError, find_micropython, make_target, micropython_argv
 
 
 def test_micropython_from_the_environment_wins(tmp_path, monkeypatch):
@@ -133,3 +133,21 @@ def test_a_target_that_cannot_work_stops_the_run_at_once(tmp_path):
                         "serial:/dev/ttyNOPE9", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2
     assert "serial port /dev/ttyNOPE9 does not exist" in r.stdout + r.stderr
+
+
+def test_the_pip_micropython_starts_without_the_site_setup():
+    """The venv's `micropython` is a console script: it is started as its
+    extension module under `python -S`, and still runs MicroPython."""
+    binary = find_micropython()
+    argv = micropython_argv(binary)
+    assert argv[:3] == [sys.executable, "-S", "-c"]
+    r = subprocess.run(argv + ["-c", "import sys; print(sys.implementation.name, 6 * 7)"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == "micropython 42\n", r.stdout + r.stderr
+
+
+def test_another_micropython_binary_is_started_as_it_is(tmp_path):
+    fake = tmp_path / "micropython"
+    fake.write_text("#!/bin/sh\necho native\n")
+    fake.chmod(0o755)
+    assert micropython_argv(str(fake)) == [str(fake)]

@@ -1,0 +1,223 @@
+"""The bench rig's host driver against the rig's own firmware (boards/rig_pico,
+in the Unix port with fake port modules, behind a pty: boards/tests/rig_peer.py),
+the plugin's --rig and capability markers, and the station on a wall clock."""
+import os
+import subprocess
+import sys
+import tty
+
+import pytest
+
+from handpiece.benchrig import LEAD_US, BenchRig
+from handpiece.motion import Motion
+from handpiece.rig import INPUTS, Pulse, RigError
+from handpiece import strategy
+from handpiece.strategy import T_WRAP_MS, Station
+from handpiece.targets import ROOT, SerialTarget, TargetError, UnixPortTarget, find_micropython, make_target, \
+    micropython_argv
+
+
+@pytest.fixture
+def rig_port():
+    """The pty path the rig peer answers on, as a USB serial port would."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen(micropython_argv(find_micropython()) + [str(ROOT / "boards" / "tests" / "rig_peer.py")],
+                            stdin=master, stdout=master, stderr=subprocess.PIPE)
+    os.close(master)
+    path = os.ttyname(slave)
+    yield path
+    proc.kill()
+    proc.wait(timeout=5)
+    os.close(slave)
+
+
+@pytest.fixture
+def rig(rig_port):
+    r = BenchRig(rig_port)
+    yield r
+    r.close_channel()
+
+
+def line_level(rig, name):
+    return int(rig.cmd(f"_out {name}"))
+
+
+def test_opening_leaves_the_bench_as_a_fresh_simulated_board_starts(rig):
+    """Every interlock line closed, the footswitch up: the rig's own power-up
+    state is every line open."""
+    assert rig.virtual is False and rig.capabilities == frozenset()
+    assert rig.counts_per_mm == 20
+    assert {n: line_level(rig, n) for n in INPUTS} == {n: int(n != "foot") for n in INPUTS}
+
+
+def test_inputs_and_hand_commands_reach_the_rig(rig):
+    t0 = rig.now_us()
+    t1 = rig.open("door")
+    assert t1 >= t0 and line_level(rig, "door") == 0
+    rig.press()
+    assert line_level(rig, "foot") == 1
+    rig.release()
+    assert line_level(rig, "foot") == 0
+    with pytest.raises(RigError, match="no input 'lid'"):
+        rig.set_input("lid", True)
+    start = rig.hand(Motion(5).hold(0.5).move(10, 50))
+    assert start >= t1 + LEAD_US
+    assert rig.position() == 100  # 5 mm x 20 counts/mm, held until the motion starts
+
+
+def test_notifications_become_pulses_and_enable_changes(rig):
+    rig.cmd("_fire 120")
+    rig.cmd("_en 1")
+    rig.cmd("_en 0")
+    rig.wait_notification(lambda: len(rig.outputs) >= 2 and rig.pulses)
+    (p,) = rig.pulses
+    assert isinstance(p, Pulse) and (p.pos, p.uj, p.width_us, p.power_w) == (0, 0, 120, 0)
+    assert [(name, v) for _, name, v in rig.outputs] == [("en", 1), ("en", 0)]
+    assert rig.enable_drops() == [rig.outputs[1][0]] and rig.enable_level() == 0
+    assert rig.outputs[0][0] < rig.outputs[1][0]  # the rig's own microseconds, in order
+    assert rig.problems == []
+
+
+def test_lost_events_are_a_problem_not_an_output(rig):
+    rig.cmd("_fill 40")  # more edges than the rig's ring holds before its loop reports
+    rig.wait_notification(lambda: rig.problems)
+    assert "lost=1" in rig.problems[0]
+    assert all(name in ("ind", "en") for _, name, _ in rig.outputs)
+
+
+@pytest.mark.parametrize("call, marker", [
+    (lambda r: r.advance(10), "needs_virtual_clock"),
+    (lambda r: r.photodiode(gain_pct=50), "needs_fault_injection"),
+    (lambda r: r.host_link(False), "needs_fault_injection"),
+    (lambda r: r.stall(300), "needs_reset_model"),
+    (lambda r: r.crash(), "needs_reset_model"),
+    (lambda r: r.soft_reset(), "needs_reset_model"),
+])
+def test_what_a_bench_cannot_do_names_the_marker(rig, call, marker):
+    with pytest.raises(RigError, match=marker):
+        call(rig)
+
+
+def test_power_cycle_is_reported_as_a_reset(rig):
+    rig.power_cycle()
+    rig.wait_notification(lambda: rig.resets)
+    assert [what for _, what in rig.resets] == ["power"]  # the rig's own boot line is not the device's
+
+
+def test_serial_target_opens_device_and_rig(rig_port, tmp_path):
+    device_port = tmp_path / "ttyDUT"
+    device_port.write_text("")  # a stand-in path: nothing is read from it here
+    target = make_target(f"serial:{device_port}", rig=f"serial:{rig_port}")
+    assert isinstance(target, SerialTarget) and target.capabilities == frozenset()
+    with pytest.raises(TargetError, match="has its own rig"):
+        make_target("unix", rig=f"serial:{rig_port}")
+    with pytest.raises(TargetError, match="rig baud rate"):
+        make_target("serial:/dev/null", rig=f"serial:{rig_port}@fast")
+    with pytest.raises(TargetError, match="/dev/ttyNOPE3 does not exist"):
+        SerialTarget("/dev/null", rig="serial:/dev/ttyNOPE3").open()
+
+
+def test_station_on_a_wall_clock_waits_for_the_device(tmp_path):
+    """The simulated board on its real clock: nothing advances time, the
+    station waits for the device's clock and its events instead."""
+    with UnixPortTarget(clock="real", board_env={"HP_READY_DELAY_MS": "100"}) as (device, rig):
+        assert not rig.virtual and "virtual_clock" not in rig.capabilities
+        station = Station(device, rig)
+        station.emitting(motion=Motion(0).move(40, 60))
+        states = [e.text for e in device.events if e.name == "state"]
+        assert states[states.index("STANDBY>READY"):] == ["STANDBY>READY", "READY>EMITTING"]
+        t0 = rig.now_us()
+        t1 = station.advance(300)
+        assert t1 - t0 >= 300_000  # device time passed, on the board's own clock
+        assert rig.pulses, "the hand moved 40 mm while emitting"
+
+
+def pytest_run(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+
+def test_tests_needing_what_a_target_lacks_are_skipped_saying_why(tmp_path):
+    (tmp_path / "test_caps.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.needs_virtual_clock\n"
+        "def test_clock(hil):\n    assert hil[1].virtual\n"
+        "@pytest.mark.needs_reset_model\n"
+        "def test_reset(hil):\n    assert 'reset_model' in hil[1].capabilities\n")
+    r = pytest_run(tmp_path, "--target", "serial:/dev/null")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 skipped" in r.stdout
+    assert "needs a virtual clock the rig advances" in r.stdout and "the serial:/dev/null target has none" in r.stdout
+    assert "needs modelled resets inside the device" in r.stdout
+    r = pytest_run(tmp_path)  # the simulated board has both
+    assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_rig_without_a_board_or_port_stops_the_run(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    r = pytest_run(tmp_path, "--rig", "serial:/dev/null")
+    assert r.returncode == 2 and "has its own rig" in r.stdout + r.stderr
+    r = pytest_run(tmp_path, "--target", "serial:/dev/null", "--rig", "serial:/dev/ttyNOPE4")
+    assert r.returncode == 2 and "/dev/ttyNOPE4 does not exist (is the rig plugged in?)" in r.stdout + r.stderr
+
+
+class ClockOnlyDevice:
+    """A device that only tells its time: `t` (ms of the 30-bit us tick) moves
+    60 ms per status request, from just before the tick wraps."""
+
+    def __init__(self, t_ms):
+        self.t_ms = t_ms
+        self.events = []
+
+    def query_status(self):
+        self.t_ms = (self.t_ms + 60) % T_WRAP_MS
+        return {"t": str(self.t_ms)}
+
+    def sync(self):
+        pass
+
+
+def test_station_waits_across_the_device_tick_wrap(monkeypatch):
+    monkeypatch.setattr(strategy, "POLL_S", 0)
+    device = ClockOnlyDevice(T_WRAP_MS - 100)
+    t = Station(device, None).advance(300)  # a board without a rig: the device's time, in us
+    assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
+
+
+@pytest.fixture
+def board_port():
+    """The simulated board running alone (no rig channel) behind a pty, as a
+    board on a serial port: it keeps running from test to test."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)  # as UnixPortTarget gives it: the firmware polls its stdin
+    env = dict(os.environ, HP_READY_DELAY_MS="100", HP_CLOCK="real")
+    env.pop("HP_RIG", None)
+    proc = subprocess.Popen(micropython_argv(find_micropython()) + [str(ROOT / "boards" / "unix" / "main.py")],
+                            stdin=master, stdout=master, stderr=subprocess.DEVNULL, env=env)
+    os.close(master)
+    yield os.ttyname(slave)
+    proc.kill()
+    proc.wait(timeout=5)
+    os.close(slave)
+
+
+def test_a_board_and_its_bench_rig_through_the_plugin(tmp_path, board_port, rig_port):
+    """--target serial: and --rig serial: give the fixtures a board and a bench
+    rig; the station readies the board on its own clock; what only the
+    simulated board can do is skipped, saying why."""
+    (tmp_path / "test_bench.py").write_text(
+        "import pytest\n"
+        "def test_ready(station, rig):\n"
+        "    assert not rig.virtual and rig.capabilities == frozenset()\n"
+        "    assert rig.now_us() > 0\n"
+        "    station.ready()\n"
+        "    assert station.state() == 'READY'\n"
+        "@pytest.mark.needs_reset_model\n"
+        "def test_crash(station, rig):\n"
+        "    rig.crash()\n")
+    r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "--rig", f"serial:{rig_port}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 passed, 1 skipped" in r.stdout
+    assert "needs modelled resets inside the device" in r.stdout
