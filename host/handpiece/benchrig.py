@@ -25,7 +25,7 @@ HEALTHY = {"foot": False, **{name: True for name in INPUTS if name != "foot"}}
 
 
 class _SerialConn:
-    """A pyserial port with the three socket calls UnixRig makes."""
+    """A pyserial port with the socket calls UnixRig makes."""
 
     def __init__(self, port: serial.Serial):
         self._port = port
@@ -46,6 +46,9 @@ class _SerialConn:
             self._port.write(data)
         except (serial.SerialException, OSError) as e:
             raise RigError(f"rig serial port {self._port.port}: {e}") from e
+
+    def shutdown(self, how: int) -> None:
+        self._closed = True  # the reader's next read returns: close() can follow
 
     def close(self) -> None:
         self._closed = True
