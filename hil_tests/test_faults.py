@@ -96,6 +96,21 @@ def test_an_opening_shorter_than_a_control_step_is_latched(station, rig, name, c
     assert rig.enable_level() == 0
 
 
+@pytest.mark.safety("SR-4", "SR-3")
+def test_causes_arriving_together_all_latch(station, rig):
+    """An e-stop and an open door in the same control step: the e-stop's
+    fault must not hide the door's (both are recorded, the gravest named)."""
+    station.emitting(motion=long_sweep())
+    station.advance(300)
+    rig.stall(1)  # both open before the loop looks again
+    rig.open("door")
+    rig.open("estop")
+    station.advance(50)
+    assert station.state() == "FAULT" and sorted(reported(station.device)) == [F_INTERLOCK, F_ESTOP]
+    assert fault_code(station.device) == F_ESTOP
+    assert any(e.text.startswith("F02") and e.text.endswith(": door") for e in station.device.events_named("fault"))
+
+
 @pytest.mark.safety("SR-2")
 def test_stop_event_names_the_state_the_stop_arrived_in(station, rig):
     station.emitting(motion=long_sweep())
