@@ -140,6 +140,9 @@ def c_pend(c, seq, args):
         c.program.valid = False
         if not s.loaded:
             return c.rep.err(seq, codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it")
+        if s.closed:
+            return c.rep.err(seq, codes.E_SESSION,
+                             "the session of program %08X is complete: NEWSESSION starts another" % s.program_crc)
         return c.rep.err(seq, codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc)
     c.pacer.new_phase()
     c.point_no = 0
@@ -149,7 +152,7 @@ def c_pend(c, seq, args):
 def c_newsession(c, seq, args):
     if not _editable(c, seq):
         return
-    c.session.close()
+    c.session.release()
     c.store_ok = True
     c.program.clear()
     c.rep.ok(seq, "session closed")

@@ -208,17 +208,20 @@ class Controller:
     # -- safety
 
     def check_safety(self):
-        """Runs in FAULT too, so a later, graver fault is still reported."""
+        """Runs in FAULT too, so a later, graver fault is still reported.
+        Causes found in the same loop all latch: the state they are judged
+        in is the one the loop found, not the FAULT the first of them made."""
         bits = self.bits
         if self.state == st.BOOT:
             return
+        armed = self.state in st.ARMED_STATES
         if not bits & il.ESTOP:
             self.trip(codes.F_ESTOP, "pressed")
-        if self.state in st.ARMED_STATES:
+        if armed:
             sup = self.settings["sup_ms"]
-            if ~bits & il.INTERLOCKS:
-                self.trip(codes.F_INTERLOCK, il.open_names(bits))
-            elif self.link_closed:
+            if ~bits & il.INTERLOCKS & ~il.ESTOP:  # the e-stop is F03's
+                self.trip(codes.F_INTERLOCK, il.open_names(bits | il.ESTOP))
+            if self.link_closed:
                 self.trip(codes.F_LINK_LOST, "the host closed the link")
             elif sup and self.link_quiet_us >= sup * 1000:
                 self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)

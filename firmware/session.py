@@ -87,10 +87,19 @@ class Session:
         """A new session may start only over a known, closed one."""
         return self.loaded and self.closed
 
+    def completed(self, program):
+        """The closed session in the store is `program`'s own, ended by its
+        last phase and not yet released by NEWSESSION. A host that missed its
+        end (a reset at the closing write, or just after it) uploads the same
+        program again: that must not begin a second dose."""
+        return (self.loaded and self.closed and self.program_crc == program.crc
+                and self.n_phases == len(program.phases))
+
     def begin(self, program):
         """Start a session of `program`. Returns False, changing nothing, if
-        the session in the store is open or unknown."""
-        if not self.may_begin():
+        the session in the store is open or unknown, or is this program's
+        completed one (NEWSESSION releases it)."""
+        if not self.may_begin() or self.completed(program):
             return False
         self.program_crc = program.crc
         self.n_phases = len(program.phases)
@@ -108,6 +117,13 @@ class Session:
         self.closed = True
         self.loaded = True
         self._save()
+
+    def release(self):
+        """NEWSESSION, the operator's decision: the session is closed and
+        belongs to no program, so any program, the same one too, may begin."""
+        self.program_crc = 0
+        self.n_phases = 0
+        self.close()
 
     def need_reserve(self, pulses_max):
         """True when the next pulses of this phase are not yet reserved."""

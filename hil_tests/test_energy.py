@@ -469,3 +469,54 @@ def test_a_store_left_short_is_unreadable_not_blank(request, station, size):
     station.device.request("NEWSESSION")
     station.device.request("RESET")
     assert station.load(TWO_PHASES)["resumed"] == "0"
+
+
+SHORT = {
+    "program": {"name": "short"},
+    "phase": [dict(TWO_PHASES["phase"][0], energy_j=3)],
+}
+SHORT_PULSES = 8  # 3 J / 0.36 J: one reservation holds them all, so the next write closes the session
+
+
+@pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.parametrize("how", ["power", "soft", "error", "kill", "stall", "done"])
+def test_a_completed_session_does_not_begin_again(request, station, how):
+    """A reset cuts the session's closing write once its data is whole (or
+    the host just missed the end): the host, which never saw session-done,
+    uploads the same program again. PEND must not begin a fresh session,
+    which would give the whole dose a second time; only NEWSESSION does."""
+    t = Treatment(request, station, SHORT, SHORT_PULSES)
+    station.emitting(program=SHORT, motion=sweep())
+    station.advance(100)
+    assert 0 < len(station.rig.pulses) < SHORT_PULSES
+    if how == "done":
+        station.advance(3000)
+        assert station.state() == "DONE"
+        station.rig.release()
+        station.advance(30)
+        station.device.request("STANDBY")
+    else:
+        rig = station.rig
+        rig.cut_next_write("swap", how, stall_ms=WDT_MS + 300)
+        if how == "kill":
+            with pytest.raises(RigError):
+                station.advance(3000)
+        else:
+            station.advance(3000)
+        assert any(w == "cut swap " + how for _, w in rig.resets), "the closing write was not cut"
+        if how == "kill":
+            t.restart()
+    st = t.station
+    st.rig.release()
+    st.advance(50)
+    st.standby()
+    if st.device.query_status()["state"] == "FAULT":
+        st.device.request("RESET")
+    assert t.pulses() == SHORT_PULSES
+    with pytest.raises(DeviceError) as e:
+        st.load(SHORT)
+    assert e.value.code == E_SESSION and "complete" in e.value.text
+    with pytest.raises(DeviceError):
+        st.device.request("READY")  # no program: nothing to emit
+    st.device.request("NEWSESSION")  # the operator's decision: the next patient
+    assert st.load(SHORT)["resumed"] == "0"

@@ -12,7 +12,7 @@ from handpiece.targets import UnixPortTarget
 from handpiece.transport import SerialTransport
 
 E_INTERLOCK, E_FAULTED = 12, 13
-F_ESTOP, F_PHOTODIODE, F_STRAY_LIGHT, F_LINK = 3, 6, 7, 8
+F_INTERLOCK, F_ESTOP, F_PHOTODIODE, F_STRAY_LIGHT, F_LINK = 2, 3, 6, 7, 8
 CONTROL_PERIOD_US = 2_000  # the reference board's loop period
 
 
@@ -77,6 +77,38 @@ def test_a_later_fault_is_reported_and_reset_needs_every_cause_gone(station, rig
     rig.open("estop")  # every fault was cleared: the same cause latches and reports again
     station.advance(50)
     assert reported(station.device) == [first_code, F_ESTOP, F_ESTOP]
+
+
+@pytest.mark.safety("SR-4", "SR-3")
+@pytest.mark.parametrize("name,code", [("door", F_INTERLOCK), ("flow", F_INTERLOCK), ("estop", F_ESTOP)])
+def test_an_opening_shorter_than_a_control_step_is_latched(station, rig, name, code):
+    """The loop is held up for 1 ms (less than a control step) while an
+    interlock opens and closes again: the loop never samples it open, but the
+    trip is latched, as the boards' interrupts latch it."""
+    station.emitting(motion=long_sweep())
+    station.advance(300)
+    assert station.state() == "EMITTING"
+    rig.stall(1)
+    rig.open(name)
+    rig.close(name)
+    station.advance(50)
+    assert station.state() == "FAULT" and reported(station.device) == [code]
+    assert rig.enable_level() == 0
+
+
+@pytest.mark.safety("SR-4", "SR-3")
+def test_causes_arriving_together_all_latch(station, rig):
+    """An e-stop and an open door in the same control step: the e-stop's
+    fault must not hide the door's (both are recorded, the gravest named)."""
+    station.emitting(motion=long_sweep())
+    station.advance(300)
+    rig.stall(1)  # both open before the loop looks again
+    rig.open("door")
+    rig.open("estop")
+    station.advance(50)
+    assert station.state() == "FAULT" and sorted(reported(station.device)) == [F_INTERLOCK, F_ESTOP]
+    assert fault_code(station.device) == F_ESTOP
+    assert any(e.text.startswith("F02") and e.text.endswith(": door") for e in station.device.events_named("fault"))
 
 
 @pytest.mark.safety("SR-2")

@@ -8,7 +8,8 @@ What it models, and how it knows:
   injectable). Nothing in hardware gates the laser on the interlocks, so the
   firmware alone is under test;
 - the encoder: position in counts from hand keyframes (time, count);
-- inputs: interlocks and footswitch as the rig sets them;
+- inputs: interlocks and footswitch as the rig sets them; an interlock
+  opening is latched until the firmware's next read, as on the MCU boards;
 - the watchdog: bites when not fed for its timeout (virtual or real time):
   the enable line drops and the firmware restarts with RESET_WATCHDOG;
 - the store: the real boards' file store (one file per slot, HP_STORE the
@@ -199,11 +200,26 @@ class Encoder:
 
 
 class Inputs:
+    """Interlock opening latched as the MCU boards' trip IRQs latch it
+    (mcu.Inputs, SR-4): an interlock the rig opened reads open at the next
+    read() even if the rig closed it again before the loop looked, so an
+    opening shorter than one control step still reaches the core."""
+
     def __init__(self):
         self.bits = 0x3F  # every interlock closed, footswitch up
+        self.tripped = 0  # interlocks opened since the last read()
+
+    def set(self, bit, on):
+        if on:
+            self.bits |= bit
+        else:
+            self.bits &= ~bit
+            self.tripped |= bit & 0x3F
 
     def read(self):
-        return self.bits
+        bits = self.bits & ~self.tripped
+        self.tripped = 0
+        return bits
 
 
 class Indicator:

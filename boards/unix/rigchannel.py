@@ -70,7 +70,7 @@ def _info(b, w):
 def _in(b, w):
     bit = 1 << _INPUT_NAMES.index(w[0])
     b.stamp()
-    b.inputs.bits = b.inputs.bits | bit if w[1] == "1" else b.inputs.bits & ~bit
+    b.inputs.set(bit, w[1] == "1")
     return "= %d" % b.t
 
 

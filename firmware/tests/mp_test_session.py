@@ -184,3 +184,25 @@ def test_a_slot_of_the_old_format_is_corrupt():
     store = MemStore()
     store.blocks = [None, old + b"\xff" * (128 - len(old))]
     assert not Session(store).load()
+
+
+def test_a_completed_session_does_not_begin_again_until_released():
+    """A host that missed the end (a reset at the closing write) uploads the
+    same program again: no second dose without NEWSESSION (SR-14, SR-6)."""
+    store = MemStore()
+    s = new(store)
+    assert s.begin(Prog(0xBEEF, 20))
+    fire(s, 20, 20)
+    s.close()  # the last phase done
+    t = new(store)
+    assert t.closed and t.completed(Prog(0xBEEF, 20))
+    slots = list(store.blocks)
+    assert not t.begin(Prog(0xBEEF, 20)), "the same program began a second session"
+    assert store.blocks == slots
+    assert t.begin(Prog(0xCAFE, 20))  # another program: a new treatment
+    t.close()
+    u = new(store)
+    assert not u.begin(Prog(0xCAFE, 20))
+    u.release()  # NEWSESSION: the operator's decision
+    v = new(store)
+    assert v.closed and not v.completed(Prog(0xCAFE, 20)) and v.begin(Prog(0xCAFE, 20))

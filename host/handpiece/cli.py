@@ -150,6 +150,20 @@ def cmd_reset(args) -> int:
     return 0
 
 
+def cmd_newsession(args) -> int:
+    """NEWSESSION: the operator ends the session in the device (open or
+    completed), so the next run begins a new one, the same program included."""
+    target = _target(args)
+    try:
+        device, _ = target.open()
+        device.hello()
+        device.request("NEWSESSION")
+        print("session closed: the next run begins a new session")
+    finally:
+        target.close()
+    return 0
+
+
 def check_png(png: str) -> Path:
     """--png: a .png file in a folder that exists; checked before any work."""
     p = Path(png)
@@ -193,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(fn=cmd_check)
     z = sub.add_parser("reset", help="clear a fault once its cause is gone")
     z.set_defaults(fn=cmd_reset)
+    n = sub.add_parser("newsession", help="end the device's session (the next run begins a new one)")
+    n.set_defaults(fn=cmd_newsession)
     p = sub.add_parser("report", help="summarize a session record")
     p.add_argument("record", help="a session.jsonl, a run folder, or runs/latest")
     p.add_argument("--png", default=None)
