@@ -104,6 +104,6 @@ def cause_of(machine_cause):
     """hal.RESET_* for a machine.reset_cause() value."""
     if machine_cause == machine.WDT_RESET:
         return hal.RESET_WATCHDOG
-    if machine_cause == machine.SOFT_RESET:
+    if machine_cause == getattr(machine, "SOFT_RESET", None):  # the rp2 port has no SOFT_RESET
         return hal.RESET_SOFT
     return hal.RESET_POWER
