@@ -11,10 +11,11 @@ PORT ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml
+$(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml boards/rp2/emu/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -r boards/requirements-boards.txt
 	$(PY) -m pip install -q --no-deps -e .
+	npm ci --prefix boards/rp2/emu --no-audit --no-fund --silent
 	touch $@
 
 # pytest exits 5 when it collects nothing: that is a failure, not a pass.
