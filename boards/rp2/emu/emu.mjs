@@ -25,7 +25,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const FLASH_BASE = 0x10000000;
 const CYCLE_NS = 8; // rp2040js runs the core at 125 MHz
 const CDC_FIFO_BYTES = 512;
-const WATCHDOG_BASE_HI = 0x40058; // rp2040js keys peripherals by address >>> 12
+// rp2040js keys its peripherals by address >>> 12
+const WATCHDOG_BASE_HI = 0x40058;
+const IO_BANK0_BASE_HI = 0x40014;
+const PADS_BANK0_BASE_HI = 0x4001c;
 const SLICE_WALL_MS = 20; // run this long between turns of the event loop (I/O)
 
 const UF2_MAGIC0 = 0x0a324655;
@@ -87,45 +90,161 @@ class Chip {
       this.watchdog.reason = watchdog.reason;
     }
     this.watchdog.onWatchdogTrigger = () => bench.requestReset('watchdog');
-    for (const pio of mcu.pio) {
-      pio.run = () => {}; // stepped from Bench.run in lockstep instead
-      for (const sm of pio.machines) sm.nextNs = 0;
+    this.blocks = mcu.pio.map((pio) => new PioBlock(this, pio));
+    for (const base of [IO_BANK0_BASE_HI, PADS_BANK0_BASE_HI]) {
+      // Pin function and input-enable changes alter what a state machine reads.
+      const periph = mcu.peripherals[base];
+      const write = periph.writeUint32Atomic.bind(periph);
+      periph.writeUint32Atomic = (offset, value, type) => {
+        this.wakePio();
+        write(offset, value, type);
+      };
     }
     this.cdc = new USBCDC(mcu.usbCtrl);
     this.cdc.onSerialData = (data) => bench.toHost(data);
     this.cdc.onDeviceConnected = () => log(`usb connected t_us=${Math.round(bench.nowNs() / 1000)}`);
-    for (const [gpio, level] of inputs) mcu.gpio[gpio].setInputValue(level);
+    for (const [gpio, level] of inputs) this.setInput(gpio, level);
     mcu.core.PC = FLASH_BASE; // as the boot ROM would after its flash checks
   }
 
-  /** Run the enabled PIO state machines up to the core's time nowNs. */
+  /** Run the PIO state machines up to the core's time nowNs. */
   stepPio(nowNs) {
-    for (const pio of this.mcu.pio) {
-      if (pio.stopped) continue;
-      for (const sm of pio.machines) {
-        if (!sm.enabled) {
-          sm.nextNs = nowNs;
-          continue;
-        }
-        const div = (sm.clockDivInt || 65536) + sm.clockDivFrac / 256;
-        while (sm.nextNs <= nowNs) {
-          const before = sm.cycles;
-          sm.step();
-          sm.nextNs += Math.max(1, sm.cycles - before) * div * CYCLE_NS;
-          pio.checkChangedPins();
-        }
+    for (const blk of this.blocks) if (!blk.pio.stopped && !blk.parked) blk.step(nowNs);
+  }
+
+  /** Chip-clock nanoseconds of the next PIO step, or Infinity when none is due. */
+  nextPioNs() {
+    let next = Infinity;
+    for (const blk of this.blocks) {
+      if (blk.pio.stopped || blk.parked) continue;
+      for (const sm of blk.pio.machines) if (sm.enabled && sm.nextNs < next) next = sm.nextNs;
+    }
+    return next;
+  }
+
+  /** Bring every parked state machine back to stepping, caught up to now. */
+  wakePio() {
+    const now = this.sim.clock.nanos;
+    for (const blk of this.blocks) blk.wake(now);
+  }
+
+  /** Set an input pin as the carrier board would drive it. */
+  setInput(gpio, level) {
+    this.wakePio();
+    this.mcu.gpio[gpio].setInputValue(level);
+  }
+}
+
+// State that decides a state machine's future, compared to detect an idle loop.
+const SIG_FIELDS = 16;
+function signature(sm, pio, out) {
+  out[0] = sm.pc;
+  out[1] = sm.x;
+  out[2] = sm.y;
+  out[3] = sm.inputShiftReg;
+  out[4] = sm.inputShiftCount;
+  out[5] = sm.outputShiftReg;
+  out[6] = sm.outputShiftCount;
+  out[7] = sm.txFIFO.itemCount;
+  out[8] = sm.rxFIFO.itemCount;
+  out[9] = sm.waiting ? 1 : 0;
+  out[10] = sm.execValid ? 1 : 0;
+  out[11] = sm.execCtrl;
+  out[12] = pio.irq;
+  out[13] = pio.pinValues;
+  out[14] = pio.pinDirections;
+  out[15] = sm.waitDelay;
+}
+
+/**
+ * One PIO block stepped in lockstep with the system clock. When it has a
+ * single enabled state machine whose whole state recurs after a stretch with
+ * no pin, IRQ or FIFO change, the block parks: the machine would only repeat
+ * that loop, so it is not stepped until the core touches the block, a pin
+ * input or pin setting changes; it then resumes from the last whole period,
+ * exactly where stepping would have left it. Quadrature polling at the full
+ * system clock costs nothing while the hand does not move.
+ */
+class PioBlock {
+  constructor(chip, pio) {
+    this.chip = chip;
+    this.pio = pio;
+    this.parked = false;
+    this.single = null; // the only enabled state machine, or null
+    this.ref = new Int32Array(SIG_FIELDS);
+    this.cur = new Int32Array(SIG_FIELDS);
+    this.refNs = -1; // -1: no reference state taken
+    this.parkNs = 0;
+    this.periodNs = 0;
+    pio.run = () => {}; // rp2040js' own free-running loop: replaced by step()
+    for (const sm of pio.machines) sm.nextNs = 0;
+    const read = pio.readUint32.bind(pio);
+    const write = pio.writeUint32Atomic.bind(pio);
+    pio.readUint32 = (offset) => {
+      this.wake(chip.sim.clock.nanos);
+      return read(offset); // an RX FIFO read changes the machine's state
+    };
+    pio.writeUint32Atomic = (offset, value, type) => {
+      this.wake(chip.sim.clock.nanos);
+      write(offset, value, type);
+      this.single = null;
+      let n = 0;
+      for (const sm of pio.machines) if (sm.enabled) (n += 1), (this.single = sm);
+      if (n !== 1) this.single = null;
+    };
+  }
+
+  wake(nowNs) {
+    this.refNs = -1;
+    if (!this.parked) return;
+    this.parked = false;
+    const sm = this.single;
+    if (nowNs > this.parkNs) sm.nextNs = this.parkNs + Math.floor((nowNs - this.parkNs) / this.periodNs) * this.periodNs;
+    if (!this.pio.stopped) this.step(nowNs);
+  }
+
+  step(nowNs) {
+    const { pio, single } = this;
+    for (const sm of pio.machines) {
+      if (!sm.enabled) {
+        sm.nextNs = nowNs;
+        continue;
+      }
+      const cycleNs = ((sm.clockDivInt || 65536) + sm.clockDivFrac / 256) * CYCLE_NS;
+      while (sm.nextNs <= nowNs) {
+        const before = sm.cycles;
+        sm.step();
+        sm.nextNs += Math.max(1, sm.cycles - before) * cycleNs;
+        pio.checkChangedPins();
+        if (sm === single && this.watch(sm)) return;
       }
     }
   }
 
-  /** Nanoseconds (chip clock) of the next PIO step, or Infinity when no PIO runs. */
-  nextPioNs() {
-    let next = Infinity;
-    for (const pio of this.mcu.pio) {
-      if (pio.stopped) continue;
-      for (const sm of pio.machines) if (sm.enabled && sm.nextNs < next) next = sm.nextNs;
+  /** True when the machine just completed an idle period and the block parked. */
+  watch(sm) {
+    const { ref, cur } = this;
+    signature(sm, this.pio, cur);
+    if (this.refNs >= 0) {
+      // FIFO levels, waits, IRQ flags and pins must hold still for the whole period.
+      let stable = true;
+      for (let i = 7; i < SIG_FIELDS; i++) if (cur[i] !== ref[i]) stable = false;
+      if (stable) {
+        let recurred = true;
+        for (let i = 0; i < 7; i++) if (cur[i] !== ref[i]) recurred = false;
+        if (recurred) {
+          this.parked = true;
+          this.parkNs = sm.nextNs;
+          this.periodNs = sm.nextNs - this.refNs;
+          return true;
+        }
+        if (++this.watched < 64) return false;
+      }
     }
-    return next;
+    ref.set(cur);
+    this.refNs = sm.nextNs;
+    this.watched = 0;
+    return false;
   }
 }
 
