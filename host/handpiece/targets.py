@@ -4,6 +4,8 @@ UnixPortTarget runs `boards/unix/main.py` in the MicroPython Unix port behind
 a pty: the firmware gets the pty master as stdin/stdout, and the host opens
 the slave's /dev/pts/N path with pyserial exactly as it would open
 /dev/ttyACM0. SerialTarget talks to a real board on a serial port.
+Rp2EmuTarget boots the flashable rp2 UF2 on an emulated RP2040
+(boards/rp2/emu) and reaches its USB CDC through a pty the same way.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from .device import Device
 from .rig import UnixRig
+from .rp2emu import EmulatorError, Rp2Emulator
 from .transport import SerialTransport, TransportError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,10 +178,87 @@ class SerialTarget:
         self.close()
 
 
+def _load_script(name: str, path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_IMAGE_DIR: tempfile.TemporaryDirectory | None = None
+
+
+def rp2_image() -> Path:
+    """The project UF2 built from this tree (once per process), as `make image BOARD=rp2` builds it."""
+    global _IMAGE_DIR
+    if _IMAGE_DIR is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hilt-rp2img-")
+        build = _load_script("hilt_build", ROOT / "boards" / "build.py")
+        uf2image = _load_script("hilt_uf2image", ROOT / "boards" / "rp2" / "image" / "uf2image.py")
+        out = build.build("rp2", Path(tmp.name) / "rp2")
+        files = {p.name: p.read_bytes() for p in out.iterdir()}
+        (Path(tmp.name) / "handpiece-rp2.uf2").write_bytes(
+            uf2image.project_image(uf2image.BASE_UF2.read_bytes(), files))
+        _IMAGE_DIR = tmp
+    return Path(_IMAGE_DIR.name) / "handpiece-rp2.uf2"
+
+
+class Rp2EmuTarget:
+    """The rp2 image on the emulated RP2040. No rig yet: tests that drive the
+    bench skip (the emulator's GPIO bench channel is not wired to a Rig)."""
+
+    name = "rp2-emu"
+    BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
+
+    def __init__(self, uf2: str | None = None):
+        self.uf2 = Path(uf2) if uf2 else None
+        self.emu: Rp2Emulator | None = None
+        self.device: Device | None = None
+        self.rig = None
+
+    def open(self) -> tuple[Device, None]:
+        try:
+            self.emu = Rp2Emulator(self.uf2 or rp2_image())
+            path = self.emu.open_pty()
+            transport = SerialTransport(path)  # before boot: the boot line is kept
+            self.emu.start()
+        except (EmulatorError, TransportError) as e:
+            self.close()
+            raise TargetError(str(e)) from e
+        self.device = Device(transport)
+        deadline = time.monotonic() + self.BOOT_TIMEOUT_S
+        while not self.device.events_named("boot"):
+            if not self.emu.alive() or time.monotonic() > deadline or self.device.events_named("exception"):
+                err = self.stderr()
+                self.close()
+                raise TargetError(f"the rp2 image did not boot on the emulator; its stderr:\n{err}")
+            time.sleep(0.05)
+        return self.device, None
+
+    def stderr(self) -> str:
+        return self.emu.stderr() if self.emu else ""
+
+    def close(self) -> None:
+        if self.device:
+            self.device.close()
+        if self.emu:
+            self.emu.close()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def make_target(spec: str, micropython: str | None = None, clock: str = "virtual"):
-    """'unix' or 'serial:/dev/ttyACM0[@baud]'."""
+    """'unix', 'serial:/dev/ttyACM0[@baud]', 'rp2-emu' (image built from the tree) or 'rp2-emu:IMAGE.uf2'."""
     if spec == "unix":
         return UnixPortTarget(micropython, clock=clock)
+    if spec == "rp2-emu" or spec.startswith("rp2-emu:"):
+        return Rp2EmuTarget(spec[8:] or None)
     if spec.startswith("serial:"):
         port, _, baud = spec[7:].partition("@")
         if not port:
@@ -186,4 +266,4 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
         if baud and not baud.isdigit():
             raise TargetError(f"baud rate must be a whole number, got {baud!r}")
         return SerialTarget(port, int(baud) if baud else 115200)
-    raise TargetError(f"unknown target {spec!r}: use 'unix' or 'serial:/dev/ttyACM0'")
+    raise TargetError(f"unknown target {spec!r}: use 'unix', 'serial:/dev/ttyACM0' or 'rp2-emu[:IMAGE.uf2]'")

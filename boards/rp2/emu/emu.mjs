@@ -28,6 +28,8 @@ const CDC_FIFO_BYTES = 512;
 // rp2040js keys its peripherals by address >>> 12
 const WATCHDOG_BASE_HI = 0x40058;
 const IO_BANK0_BASE_HI = 0x40014;
+const IO_QSPI_BASE_HI = 0x40018;
+const SSI_BASE_HI = 0x18000;
 const PADS_BANK0_BASE_HI = 0x4001c;
 const SLICE_WALL_MS = 20; // run this long between turns of the event loop (I/O)
 
@@ -91,6 +93,7 @@ class Chip {
     }
     this.watchdog.onWatchdogTrigger = () => bench.requestReset('watchdog');
     this.blocks = mcu.pio.map((pio) => new PioBlock(this, pio));
+    this.spiFlash = new SpiFlash(mcu);
     for (const base of [IO_BANK0_BASE_HI, PADS_BANK0_BASE_HI]) {
       // Pin function and input-enable changes alter what a state machine reads.
       const periph = mcu.peripherals[base];
@@ -132,6 +135,102 @@ class Chip {
   setInput(gpio, level) {
     this.wakePio();
     this.mcu.gpio[gpio].setInputValue(level);
+  }
+}
+
+/**
+ * A 25-series SPI NOR flash behind the SSI, for the boot ROM's flash routines:
+ * they force chip select low through IO_QSPI, shift command bytes through the
+ * SSI data register one at a time and raise chip select to end the command.
+ * Write enable, page program (bits only go 1 -> 0, within one 256-byte page),
+ * 4/32/64 KB and chip erase, status, read data and unique id are modelled;
+ * erase and program take no time (status never reads busy). With chip select
+ * not forced (the XIP boot stage) every byte reads back 0, as in rp2040js.
+ */
+class SpiFlash {
+  constructor(mcu) {
+    this.flash = mcu.flash;
+    this.csLow = false;
+    this.cmd = [];
+    this.rx = [];
+    this.wel = false;
+    const ssi = mcu.peripherals[SSI_BASE_HI];
+    const ssiRead = ssi.readUint32.bind(ssi);
+    const ssiWrite = ssi.writeUint32.bind(ssi);
+    ssi.readUint32 = (offset) => {
+      if (offset === 0x28) return 0x06 | (this.rx.length ? 0x08 : 0); // SR: TFNF, TFE, RFNE
+      if (offset === 0x24) return this.rx.length; // RXFLR
+      if (offset === 0x60) return this.rx.length ? this.rx.shift() : 0; // DR0
+      return ssiRead(offset);
+    };
+    ssi.writeUint32 = (offset, value) => {
+      if (offset !== 0x60) return ssiWrite(offset, value);
+      const b = this.csLow ? this.shift(value & 0xff) : 0;
+      if (this.rx.length < 16) this.rx.push(b); // the SSI's RX FIFO drops on overflow
+    };
+    // IO_QSPI: kept as plain registers; GPIO_QSPI_SS_CTRL's OUTOVER drives chip select.
+    const qspi = mcu.peripherals[IO_QSPI_BASE_HI];
+    const regs = new Uint32Array(12);
+    qspi.readUint32 = (offset) => (offset < 48 ? regs[offset >> 2] : 0);
+    qspi.writeUint32 = (offset, value) => {
+      if (offset >= 48) return;
+      regs[offset >> 2] = value;
+      if (offset === 0x0c) this.chipSelect(((value >>> 8) & 3) === 2);
+    };
+  }
+
+  chipSelect(low) {
+    if (low && !this.csLow) this.cmd = [];
+    if (low !== this.csLow) this.rx = [];
+    if (!low && this.csLow) this.execute();
+    this.csLow = low;
+  }
+
+  /** The byte the flash returns while `b` is shifted in. */
+  shift(b) {
+    const { cmd } = this;
+    cmd.push(b);
+    const n = cmd.length - 1; // bytes before this one
+    switch (cmd[0]) {
+      case 0x05: // read status: never busy; write-enable latch
+        return n ? (this.wel ? 0x02 : 0) : 0;
+      case 0x03: // read data
+        return n >= 4 ? this.flash[(this.address() + n - 4) % this.flash.length] : 0;
+      case 0x4b: // unique id after 4 dummy bytes: a fixed made-up id
+        return n >= 5 ? [0xe6, 0x60, 0x58, 0x38, 0x83, 0x4a, 0x31, 0x2c][(n - 5) & 7] : 0;
+      case 0x9f: // JEDEC id: a 2 MB Winbond W25Q16
+        return [0, 0xef, 0x40, 0x15][n] ?? 0;
+      default:
+        return 0;
+    }
+  }
+
+  address() {
+    return ((this.cmd[1] << 16) | (this.cmd[2] << 8) | this.cmd[3]) >>> 0;
+  }
+
+  execute() {
+    const { cmd, flash } = this;
+    if (!cmd.length) return;
+    const op = cmd[0];
+    if (op === 0x06) this.wel = true;
+    else if (op === 0x04) this.wel = false;
+    else if (this.wel && cmd.length >= 4 && (op === 0x02 || op === 0x20 || op === 0x52 || op === 0xd8)) {
+      const addr = this.address() % flash.length;
+      if (op === 0x02) {
+        const page = addr & ~0xff;
+        for (let i = 4; i < cmd.length; i++) flash[page + ((addr + i - 4) & 0xff)] &= cmd[i];
+      } else {
+        const size = op === 0x20 ? 4096 : op === 0x52 ? 32768 : 65536;
+        const start = addr & ~(size - 1);
+        flash.fill(0xff, start, start + size);
+      }
+      this.wel = false;
+    } else if (this.wel && (op === 0xc7 || op === 0x60)) {
+      flash.fill(0xff);
+      this.wel = false;
+    }
+    this.cmd = [];
   }
 }
 
