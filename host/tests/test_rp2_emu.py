@@ -38,36 +38,80 @@ def image(tmp_path_factory):
     return path
 
 
-def read_lines_until(ser, emu, pattern, wait_s):
-    """Device lines up to and including the first that matches `pattern`."""
-    seen = []
-    buf = b""
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        buf += ser.read(max(1, ser.in_waiting))
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            seen.append(line.rstrip(b"\r"))
-            if re.search(pattern, seen[-1]):
-                return seen
-        if not emu.alive():
-            break
-    pytest.fail("no line matching %r; the device said:\n%s\nemulator stderr:\n%s"
-                % (pattern, b"\n".join(seen[-20:]).decode(errors="replace"), emu.stderr()))
+class Console:
+    """The device's serial path as the host sees it, with one read buffer
+    (bytes that arrive after a match are kept for the next read)."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.ser = serial.Serial(emu.open_pty(), timeout=0.1)  # opened before boot: no line is lost
+        self.buf = b""
+        self.seen = []
+
+    def _more(self, deadline):
+        if time.monotonic() > deadline or not self.emu.alive():
+            pytest.fail("the device went quiet; last lines:\n%s\nunread: %r\nemulator stderr:\n%s"
+                        % (b"\n".join(self.seen[-20:]).decode(errors="replace"), self.buf[-300:], self.emu.stderr()))
+        self.buf += self.ser.read(max(1, self.ser.in_waiting))
+
+    def line_matching(self, pattern, wait_s=BOOT_WAIT_S):
+        """The first whole line that matches `pattern` (earlier lines are skipped)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                self.seen.append(line.rstrip(b"\r"))
+                if re.search(pattern, self.seen[-1]):
+                    return self.seen[-1]
+            self._more(deadline)
+
+    def prompt(self, wait_s=BOOT_WAIT_S):
+        """REPL output up to the next `>>> ` prompt (which ends no line)."""
+        deadline = time.monotonic() + wait_s
+        while b">>> " not in self.buf:
+            self._more(deadline)
+        out, self.buf = self.buf.split(b">>> ", 1)
+        return out.decode(errors="replace")
+
+    def repl(self, line):
+        """Type one line at the REPL; what it printed (the echo dropped)."""
+        self.ser.write(line.encode() + b"\r\n")
+        return self.prompt().split("\r\n", 1)[1].strip()
 
 
 def test_image_boots_into_the_controller_over_the_serial_path(image):
     with Rp2Emulator(image) as emu:
-        path = emu.open_pty()
-        ser = serial.Serial(path, timeout=0.1)  # opened before boot: no line is lost
+        con = Console(emu)
         emu.start()
-        lines = read_lines_until(ser, emu, rb" boot fw=| exception ", BOOT_WAIT_S)
-        boot = parse(lines[-1])
-        assert boot.name == "boot", lines
+        boot = parse(con.line_matching(rb" boot fw=| exception "))
+        assert boot.name == "boot", con.seen
         assert boot.fields["board"] == "rp2"
         assert boot.fields["reset"] == "power"
         assert boot.fields["fw"] == re.search(r'FW_VERSION = "(.*)"', (ROOT / "firmware" / "version.py").read_text())[1]
         # The controller then reaches STANDBY, its emulated clock still counting from power-on.
-        standby = parse(read_lines_until(ser, emu, rb"state \w+>STANDBY", BOOT_WAIT_S)[-1])
+        standby = parse(con.line_matching(rb"state \w+>STANDBY"))
         assert standby.t_ms >= boot.t_ms
-        ser.close()
+        con.ser.close()
+
+
+def test_watchdog_resets_the_chip_and_flash_survives(image):
+    """In safe mode (SAFE_MODE jumper to GND) the REPL is free: write a file,
+    let the watchdog bite, and find the file and the reset cause after the reboot."""
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    inputs = carrier_inputs()
+    inputs[rp2_pins()["SAFE_MODE"]] = 0
+    with Rp2Emulator(image, inputs) as emu:
+        con = Console(emu)
+        emu.start()
+        con.line_matching(rb"safe mode")
+        con.prompt()
+        assert con.repl("import machine; machine.reset_cause() == machine.PWRON_RESET") == "True"
+        con.repl("f = open('kept.txt', 'w'); f.write('survives'); f.close()")
+        con.ser.write(b"w = machine.WDT(timeout=50)\r\n")  # not fed: bites 50 ms (emulated) later
+        con.line_matching(rb"safe mode")
+        con.prompt()
+        assert con.repl("import machine; machine.reset_cause() == machine.WDT_RESET") == "True"
+        assert con.repl("open('kept.txt').read()") == "'survives'"
+        assert "reset watchdog" in emu.stderr()
+        con.ser.close()

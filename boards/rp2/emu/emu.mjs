@@ -91,7 +91,13 @@ class Chip {
       this.watchdog.scratchData.set(watchdog.scratch);
       this.watchdog.reason = watchdog.reason;
     }
-    this.watchdog.onWatchdogTrigger = () => bench.requestReset('watchdog');
+    this.watchdog.onWatchdogTrigger = () => {
+      // rp2040js 1.4.1 re-arms the expired watchdog alarm at the same instant
+      // (an endless loop in the clock): stop it, the chip resets anyway.
+      this.watchdog.alarm.enable = false;
+      this.watchdog.timer.enable = false;
+      bench.requestReset('watchdog');
+    };
     this.blocks = mcu.pio.map((pio) => new PioBlock(this, pio));
     this.spiFlash = new SpiFlash(mcu);
     for (const base of [IO_BANK0_BASE_HI, PADS_BANK0_BASE_HI]) {
