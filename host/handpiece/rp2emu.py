@@ -57,8 +57,9 @@ def find_node() -> str:
 class Rp2Emulator:
     """start() boots `uf2` and returns the pty path; close() stops everything."""
 
-    def __init__(self, uf2: Path, inputs: dict[int, int] | None = None):
+    def __init__(self, uf2: Path, inputs: dict[int, int] | None = None, trace: tuple[int, ...] = ()):
         self.uf2 = Path(uf2)
+        self.trace = trace  # GPIOs whose edges the emulator logs (edges())
         self.inputs = carrier_inputs() if inputs is None else inputs
         if not self.uf2.is_file():
             raise EmulatorError(f"no UF2 image at {self.uf2}: run `make image BOARD=rp2`")
@@ -83,7 +84,8 @@ class Rp2Emulator:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [self.node, str(EMU_DIR / "emu.mjs"), str(self.uf2)]
-                + [a for gpio, level in sorted(self.inputs.items()) for a in ("--in", f"{gpio}={level}")],
+                + [a for gpio, level in sorted(self.inputs.items()) for a in ("--in", f"{gpio}={level}")]
+                + [a for gpio in self.trace for a in ("--trace", str(gpio))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 start_new_session=True,
             )
@@ -109,6 +111,15 @@ class Rp2Emulator:
                     os.write(self._master, data)
             except OSError:
                 return
+
+    def edges(self, gpio: int) -> list[tuple[int, int]]:
+        """(emulated ns, level) of each logged level change of a traced GPIO."""
+        out = []
+        for line in self.stderr_path.read_text(errors="replace").splitlines():
+            w = line.split()
+            if len(w) == 5 and w[1] == "edge" and w[2] == str(gpio) and w[3] in "01":
+                out.append((int(w[4]), int(w[3])))
+        return out
 
     def stderr(self) -> str:
         try:

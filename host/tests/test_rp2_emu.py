@@ -115,3 +115,53 @@ def test_watchdog_resets_the_chip_and_flash_survives(image):
         assert con.repl("open('kept.txt').read()") == "'survives'"
         assert "reset watchdog" in emu.stderr()
         con.ser.close()
+
+
+def safe_mode_repl(emu):
+    con = Console(emu)
+    emu.start()
+    con.line_matching(rb"safe mode")
+    con.prompt()
+    return con
+
+
+def high_times_ns(edges):
+    """[(rise ns, high ns)] from a traced pin's (ns, level) edges."""
+    out = []
+    for (t0, v0), (t1, v1) in zip(edges, edges[1:]):
+        if v0 == 1 and v1 == 0:
+            out.append((t0, t1 - t0))
+    return out
+
+
+def test_pio_runs_in_lockstep_with_the_emulated_clock(image):
+    """The firmware's own pulse program (boards/rp2/pio.py) on the emulated PIO:
+    the FIRE pin is high for the programmed width, to the clock divider and
+    loop cycle, and a square wave with delay cycles keeps its period."""
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    pins = rp2_pins()
+    inputs = carrier_inputs()
+    inputs[pins["SAFE_MODE"]] = 0
+    fire = pins["LASER_FIRE"]
+    with Rp2Emulator(image, inputs, trace=(fire, 16)) as emu:
+        con = safe_mode_repl(emu)
+        con.repl("import machine, rp2, pio")
+        con.repl("sm = rp2.StateMachine(4, pio.pulse, freq=pio.PULSE_HZ, set_base=machine.Pin(%d))" % fire)
+        con.repl("sm.active(1)")
+        for width_us in (100, 150, 120):
+            con.repl("sm.put(pio.width_word(%d))" % width_us)
+        con.repl("import time; time.sleep_ms(2)")
+        # 8 us period, 4 us high: 2 x (1 + 19 delay) cycles at 5 MHz (divider 25).
+        con.repl(r"exec('@rp2.asm_pio(set_init=rp2.PIO.OUT_LOW)\ndef sq():\n set(pins, 1) [19]\n set(pins, 0) [19]\n')")
+        con.repl("sq_sm = rp2.StateMachine(0, sq, freq=5_000_000, set_base=machine.Pin(16)); sq_sm.active(1)")
+        con.repl("time.sleep_ms(1); sq_sm.active(0)")
+        pulses = high_times_ns(emu.edges(fire))
+        assert [round(w / 1000) for _, w in pulses] == [100, 150, 120], pulses
+        assert all(abs(w - us * 1000) <= 8 for (_, w), us in zip(pulses, (100, 150, 120))), pulses
+        square = high_times_ns(emu.edges(16))
+        assert len(square) >= 100, "about 125 periods in 1 ms"
+        assert all(abs(w - 4000) <= 8 for _, w in square), square
+        periods = [b[0] - a[0] for a, b in zip(square, square[1:])]
+        assert all(abs(p - 8000) <= 8 for p in periods), periods
+        con.ser.close()

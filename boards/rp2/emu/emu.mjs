@@ -3,10 +3,12 @@
 // starting with "emu:". The host side (host/handpiece/rp2emu.py) puts a pty
 // in front of the pipes so the host opens the device like /dev/ttyACM0.
 //
-//   node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...]
+//   node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...]
 //
 // --in sets the level the carrier board holds a GPIO input at from power-on
 // (rp2040js does not model pull resistors or open inputs; they read low).
+// --trace logs every level change of that GPIO's pad to stderr as
+// "emu: edge GPIO LEVEL T_NS" (emulated nanoseconds since the first power-on).
 //
 // Differences from the stock rp2040js Simulator, each needed by the firmware:
 // - PIO state machines run in lockstep with the emulated system clock (clock
@@ -80,7 +82,7 @@ export function loadUF2(bytes, flash) {
 
 /** One power-on of the chip: a fresh rp2040js instance over the kept flash. */
 class Chip {
-  constructor(bench, bootrom, flash, watchdog, inputs) {
+  constructor(bench, bootrom, flash, watchdog, inputs, traced) {
     this.sim = new Simulator();
     const mcu = (this.mcu = this.sim.rp2040);
     mcu.logger = new ConsoleLogger(LogLevel.Error);
@@ -98,6 +100,7 @@ class Chip {
       this.watchdog.timer.enable = false;
       bench.requestReset('watchdog');
     };
+    this.pioStepNs = -1; // while a PIO step runs: its time on the chip clock
     this.blocks = mcu.pio.map((pio) => new PioBlock(this, pio));
     this.spiFlash = new SpiFlash(mcu);
     for (const base of [IO_BANK0_BASE_HI, PADS_BANK0_BASE_HI]) {
@@ -113,6 +116,13 @@ class Chip {
     this.cdc.onSerialData = (data) => bench.toHost(data);
     this.cdc.onDeviceConnected = () => log(`usb connected t_us=${Math.round(bench.nowNs() / 1000)}`);
     for (const [gpio, level] of inputs) this.setInput(gpio, level);
+    for (const gpio of traced) {
+      mcu.gpio[gpio].addListener((state) => {
+        const level = state === 1 ? 1 : state === 0 ? 0 : 'z'; // GPIOPinState High / Low / an input
+        const t = this.pioStepNs >= 0 ? bench.offsetNs + this.pioStepNs : bench.nowNs();
+        log(`edge ${gpio} ${level} ${Math.round(t)}`);
+      });
+    }
     mcu.core.PC = FLASH_BASE; // as the boot ROM would after its flash checks
   }
 
@@ -290,11 +300,18 @@ class PioBlock {
       return read(offset); // an RX FIFO read changes the machine's state
     };
     pio.writeUint32Atomic = (offset, value, type) => {
-      this.wake(chip.sim.clock.nanos);
+      const now = chip.sim.clock.nanos;
+      this.wake(now);
+      const was = pio.machines.map((sm) => sm.enabled && !pio.stopped);
       write(offset, value, type);
       this.single = null;
       let n = 0;
-      for (const sm of pio.machines) if (sm.enabled) (n += 1), (this.single = sm);
+      pio.machines.forEach((sm, i) => {
+        if (!sm.enabled) return;
+        if (!was[i]) sm.nextNs = now; // starts now, not where it last stopped
+        n += 1;
+        this.single = sm;
+      });
       if (n !== 1) this.single = null;
     };
   }
@@ -318,9 +335,11 @@ class PioBlock {
       const cycleNs = ((sm.clockDivInt || 65536) + sm.clockDivFrac / 256) * CYCLE_NS;
       while (sm.nextNs <= nowNs) {
         const before = sm.cycles;
+        this.chip.pioStepNs = sm.nextNs; // pin changes happen at the step's own time
         sm.step();
-        sm.nextNs += Math.max(1, sm.cycles - before) * cycleNs;
         pio.checkChangedPins();
+        this.chip.pioStepNs = -1;
+        sm.nextNs += Math.max(1, sm.cycles - before) * cycleNs;
         if (sm === single && this.watch(sm)) return;
       }
     }
@@ -354,7 +373,8 @@ class PioBlock {
 }
 
 export class Bench {
-  constructor(uf2Bytes, inputs = new Map()) {
+  constructor(uf2Bytes, inputs = new Map(), traced = []) {
+    this.traced = traced; // GPIOs whose edges are logged
     this.inputs = inputs; // GPIO -> level the board holds it at
     this.bootrom = loadBootrom();
     const flash = new Uint8Array(16 * 1024 * 1024).fill(0xff);
@@ -362,7 +382,7 @@ export class Bench {
     this.offsetNs = 0; // emulated time before the current chip's power-on
     this.hostQueue = [];
     this.resetWhy = null;
-    this.chip = new Chip(this, this.bootrom, flash, null, this.inputs);
+    this.chip = new Chip(this, this.bootrom, flash, null, this.inputs, this.traced);
     this.onHostData = (data) => process.stdout.write(data);
   }
 
@@ -399,7 +419,7 @@ export class Bench {
     this.offsetNs = this.nowNs();
     log(`reset ${this.resetWhy} t_us=${Math.round(this.offsetNs / 1000)}`);
     this.resetWhy = null;
-    this.chip = new Chip(this, this.bootrom, old.flash, watchdog, this.inputs);
+    this.chip = new Chip(this, this.bootrom, old.flash, watchdog, this.inputs, this.traced);
   }
 
   /** Run the emulation for up to SLICE_WALL_MS of wall time; false when the chip sleeps with nothing scheduled. */
@@ -438,10 +458,17 @@ export class Bench {
 }
 
 function main(argv) {
-  const usage = 'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...]';
+  const usage = 'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...]';
   const inputs = new Map();
+  const traced = [];
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--trace') {
+      const gpio = /^\d+$/.test(argv[++i] ?? '') ? Number(argv[i]) : -1;
+      if (gpio < 0 || gpio > 29) die(`--trace wants a GPIO 0..29, got ${argv[i]}; ${usage}`);
+      traced.push(gpio);
+      continue;
+    }
     if (argv[i] !== '--in') {
       rest.push(argv[i]);
       continue;
@@ -460,7 +487,7 @@ function main(argv) {
   }
   let bench;
   try {
-    bench = new Bench(bytes, inputs);
+    bench = new Bench(bytes, inputs, traced);
   } catch (e) {
     die(`${argv[0]}: ${e.message}`);
   }
