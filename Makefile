@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BOARD ?= rp2
 PORT ?=
 
-.PHONY: setup test run bench clean
+.PHONY: setup test test-emu run bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml boards/
 test: $(STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# The protocol tests on the flashable rp2 image in the emulated RP2040 (no rig yet).
+test-emu: $(STAMP)
+	$(MAKE) --no-print-directory image BOARD=rp2
+	$(PY) -m pytest -q hil_tests/test_protocol.py --target rp2-emu:$$(ls build/image/*.uf2)
 
 run: $(STAMP)
 	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs/latest
