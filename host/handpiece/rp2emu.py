@@ -6,6 +6,7 @@ slave path with pyserial exactly as it opens /dev/ttyACM0 on a real Pico.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -35,6 +36,14 @@ def rp2_pins() -> dict[str, int]:
     return pins
 
 
+def rig_pins() -> dict[str, int]:
+    """The rig channel's names (docs/rig.md) -> GPIO: inputs it drives, outputs it reports."""
+    p = rp2_pins()
+    names = {n.lower(): p[n] for n in ("KEY", "DOOR", "ESTOP", "HANDPIECE", "TEMP", "FLOW", "FOOT")}
+    names.update(en=p["LASER_EN"], ind=p["INDICATOR"])
+    return names
+
+
 def carrier_inputs() -> dict[int, int]:
     """GPIO -> level the carrier board holds at power-on: no SAFE_MODE jumper,
     every interlock contact closed (healthy), footswitch released, encoder at rest."""
@@ -57,8 +66,10 @@ def find_node() -> str:
 class Rp2Emulator:
     """start() boots `uf2` and returns the pty path; close() stops everything."""
 
-    def __init__(self, uf2: Path, inputs: dict[int, int] | None = None, trace: tuple[int, ...] = ()):
+    def __init__(self, uf2: Path, inputs: dict[int, int] | None = None, trace: tuple[int, ...] = (),
+                 rig_socket: str | None = None):
         self.uf2 = Path(uf2)
+        self.rig_socket = rig_socket  # a Unix socket the host listens on: the emulator serves the rig there
         self.trace = trace  # GPIOs whose edges the emulator logs (edges())
         self.inputs = carrier_inputs() if inputs is None else inputs
         if not self.uf2.is_file():
@@ -85,7 +96,8 @@ class Rp2Emulator:
             self.proc = subprocess.Popen(
                 [self.node, str(EMU_DIR / "emu.mjs"), str(self.uf2)]
                 + [a for gpio, level in sorted(self.inputs.items()) for a in ("--in", f"{gpio}={level}")]
-                + [a for gpio in self.trace for a in ("--trace", str(gpio))],
+                + [a for gpio in self.trace for a in ("--trace", str(gpio))]
+                + (["--rig", self.rig_socket, "--rig-pins", json.dumps(rig_pins())] if self.rig_socket else []),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 start_new_session=True,
             )

@@ -23,7 +23,7 @@ import tty
 from pathlib import Path
 
 from .device import Device
-from .rig import UnixRig
+from .rig import RigError, UnixRig
 from .rp2emu import EmulatorError, Rp2Emulator
 from .transport import SerialTransport, TransportError
 
@@ -205,9 +205,32 @@ def rp2_image() -> Path:
     return Path(_IMAGE_DIR.name) / "handpiece-rp2.uf2"
 
 
+class Rp2EmuRig(UnixRig):
+    """The emulator's rig channel: the simulated board's protocol (docs/rig.md)
+    on emulated time. `adv` waits for the emulation, which runs 10-50x slower
+    than the chip: its hang protection scales with the emulator's speed as
+    measured on this run, never a guess."""
+
+    def __init__(self, conn: socket.socket):
+        self._wall0 = time.monotonic()
+        super().__init__(conn)
+        self._t0_us = int(self.cmd("now"))
+
+    def slowdown(self) -> float:
+        """Wall seconds per emulated second so far (at least 1)."""
+        emulated_s = max(1e-3, (int(self.cmd("now")) - self._t0_us) / 1e6)
+        return max(1.0, (time.monotonic() - self._wall0) / emulated_s)
+
+    def advance(self, ms: float) -> int:
+        us = round(ms * 1000)
+        if us <= 0:
+            raise RigError("advance needs a positive time")
+        return int(self.cmd(f"adv {us}", timeout_s=30.0 + 4 * self.slowdown() * us / 1e6))
+
+
 class Rp2EmuTarget:
-    """The rp2 image on the emulated RP2040. No rig yet: tests that drive the
-    bench skip (the emulator's GPIO bench channel is not wired to a Rig)."""
+    """The rp2 image on the emulated RP2040, with the emulator's rig channel
+    (inputs, enable/indicator edges, resets, time on the emulated clock)."""
 
     name = "rp2-emu"
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
@@ -216,18 +239,29 @@ class Rp2EmuTarget:
         self.uf2 = Path(uf2) if uf2 else None
         self.emu: Rp2Emulator | None = None
         self.device: Device | None = None
-        self.rig = None
+        self.rig: Rp2EmuRig | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
 
-    def open(self) -> tuple[Device, None]:
+    def open(self) -> tuple[Device, UnixRig]:
+        self._tmp = tempfile.TemporaryDirectory(prefix="hilt-emurig-")
+        rig_path = os.path.join(self._tmp.name, "rig.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(rig_path)
+        listener.listen(1)
+        listener.settimeout(self.BOOT_TIMEOUT_S)
         try:
-            self.emu = Rp2Emulator(self.uf2 or rp2_image())
+            self.emu = Rp2Emulator(self.uf2 or rp2_image(), rig_socket=rig_path)
             path = self.emu.open_pty()
             transport = SerialTransport(path)  # before boot: the boot line is kept
             self.emu.start()
-        except (EmulatorError, TransportError) as e:
+            conn = listener.accept()[0]
+        except (EmulatorError, TransportError, OSError) as e:
             self.close()
-            raise TargetError(str(e)) from e
+            raise TargetError(f"{e}\n{self.stderr()}") from e
+        finally:
+            listener.close()
         self.device = Device(transport)
+        self.rig = Rp2EmuRig(conn)
         deadline = time.monotonic() + self.BOOT_TIMEOUT_S
         while not self.device.events_named("boot"):
             if not self.emu.alive() or time.monotonic() > deadline or self.device.events_named("exception"):
@@ -235,7 +269,7 @@ class Rp2EmuTarget:
                 self.close()
                 raise TargetError(f"the rp2 image did not boot on the emulator; its stderr:\n{err}")
             time.sleep(0.05)
-        return self.device, None
+        return self.device, self.rig
 
     def stderr(self) -> str:
         return self.emu.stderr() if self.emu else ""
@@ -243,8 +277,12 @@ class Rp2EmuTarget:
     def close(self) -> None:
         if self.device:
             self.device.close()
+        if self.rig:
+            self.rig.close_channel()
         if self.emu:
             self.emu.close()
+        if self._tmp:
+            self._tmp.cleanup()
 
     def __enter__(self):
         return self.open()

@@ -165,3 +165,28 @@ def test_pio_runs_in_lockstep_with_the_emulated_clock(image):
         periods = [b[0] - a[0] for a, b in zip(square, square[1:])]
         assert all(abs(p - 8000) <= 8 for p in periods), periods
         con.ser.close()
+
+
+def test_rig_channel_on_emulated_time(image):
+    """The rp2-emu target's rig: inputs reach the firmware, `adv` runs the
+    emulated clock, a power cycle reboots the chip keeping its flash."""
+    from handpiece.targets import Rp2EmuTarget
+
+    with Rp2EmuTarget(str(image)) as (device, rig):
+        assert not rig.virtual and rig.counts_per_mm == 20
+        t0 = rig.now_us()
+        assert rig.advance(50) >= t0 + 50_000
+        rig.open("door")
+        rig.advance(50)  # past the firmware's 20 ms input debounce, on the emulated clock
+        assert "door" in device.query_status()["open"]
+        rig.close("door")
+        rig.advance(50)
+        assert device.query_status()["open"] == "-"
+        rig.power_cycle()
+        rig.wait_notification(lambda: rig.resets)
+        assert rig.resets[0][1] == "power" and rig.resets[0][0] >= t0 + 90_000
+        device.wait(lambda: len(device.events_named("boot")) == 2, timeout=Rp2EmuTarget.BOOT_TIMEOUT_S,
+                    what="the second boot")
+        assert device.events_named("boot")[1].fields["reset"] == "power"
+        with pytest.raises(Exception, match="not on the emulated bench"):
+            rig.crash()

@@ -4,7 +4,10 @@
 // in front of the pipes so the host opens the device like /dev/ttyACM0.
 //
 //   node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...]
+//                [--rig SOCKET --rig-pins JSON [--counts-per-mm N]]
 //
+// --rig connects to the host's Unix socket and serves the rig channel there
+// (RigChannel below); --rig-pins maps the rig's names to GPIOs.
 // --in sets the level the carrier board holds a GPIO input at from power-on
 // (rp2040js does not model pull resistors or open inputs; they read low).
 // --trace logs every level change of that GPIO's pad to stderr as
@@ -21,6 +24,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createConnection } from 'node:net';
 import { Simulator, USBCDC, ConsoleLogger, LogLevel } from 'rp2040js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -83,6 +87,7 @@ export function loadUF2(bytes, flash) {
 /** One power-on of the chip: a fresh rp2040js instance over the kept flash. */
 class Chip {
   constructor(bench, bootrom, flash, watchdog, inputs, traced) {
+    this.bench = bench;
     this.sim = new Simulator();
     const mcu = (this.mcu = this.sim.rp2040);
     mcu.logger = new ConsoleLogger(LogLevel.Error);
@@ -119,11 +124,22 @@ class Chip {
     for (const gpio of traced) {
       mcu.gpio[gpio].addListener((state) => {
         const level = state === 1 ? 1 : state === 0 ? 0 : 'z'; // GPIOPinState High / Low / an input
-        const t = this.pioStepNs >= 0 ? bench.offsetNs + this.pioStepNs : bench.nowNs();
-        log(`edge ${gpio} ${level} ${Math.round(t)}`);
+        log(`edge ${gpio} ${level} ${Math.round(this.edgeNs())}`);
       });
     }
+    for (const [gpio, fn] of bench.watchers) this.watch(gpio, fn);
     mcu.core.PC = FLASH_BASE; // as the boot ROM would after its flash checks
+  }
+
+  /** Call fn(level, t_ns) on each change of a pin's level. */
+  watch(gpio, fn) {
+    // An undriven output reads low: the carrier board pulls LASER_EN/FIRE down.
+    this.mcu.gpio[gpio].addListener((state) => fn(state === 1 ? 1 : 0, this.edgeNs()));
+  }
+
+  /** Emulated ns (since first power-on) of a pin change happening now. */
+  edgeNs() {
+    return this.bench.offsetNs + (this.pioStepNs >= 0 ? this.pioStepNs : this.sim.clock.nanos);
   }
 
   /** Run the PIO state machines up to the core's time nowNs. */
@@ -375,6 +391,8 @@ class PioBlock {
 export class Bench {
   constructor(uf2Bytes, inputs = new Map(), traced = []) {
     this.traced = traced; // GPIOs whose edges are logged
+    this.watchers = []; // [GPIO, fn(level, t_ns)]: the rig's view of outputs
+    this.waiters = []; // [t_ns, fn]: called once emulated time reaches t_ns
     this.inputs = inputs; // GPIO -> level the board holds it at
     this.bootrom = loadBootrom();
     const flash = new Uint8Array(16 * 1024 * 1024).fill(0xff);
@@ -412,10 +430,28 @@ export class Bench {
     this.resetWhy = why;
   }
 
-  /** Reset the chip: flash and watchdog scratch/reason kept, RAM and peripherals fresh. */
+  /** Call fn(level, t_ns) on each change of a pin's level, on this chip and after resets. */
+  watch(gpio, fn) {
+    this.watchers.push([gpio, fn]);
+    this.chip.watch(gpio, fn);
+  }
+
+  /** Let `fn` run once emulated time reaches tNs (the rig's adv). */
+  at(tNs, fn) {
+    this.waiters.push([tNs, fn]);
+    this.waiters.sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * Reset the chip, RAM and peripherals fresh, flash kept. A watchdog reset
+   * keeps the watchdog's scratch registers and reason; a power cycle does not.
+   */
   reset() {
     const old = this.chip.mcu;
-    const watchdog = { scratch: this.chip.watchdog.scratchData.slice(), reason: this.chip.watchdog.reason };
+    const watchdog = this.resetWhy === 'watchdog'
+      ? { scratch: this.chip.watchdog.scratchData.slice(), reason: this.chip.watchdog.reason }
+      : null;
+    if (this.onReset) this.onReset(this.resetWhy, this.nowNs());
     this.offsetNs = this.nowNs();
     log(`reset ${this.resetWhy} t_us=${Math.round(this.offsetNs / 1000)}`);
     this.resetWhy = null;
@@ -429,11 +465,13 @@ export class Bench {
       const { chip } = this;
       const { core } = chip.mcu;
       const clock = chip.sim.clock;
-      for (let i = 0; i < 10000; i++) {
+      const { waiters } = this;
+      const stopAt = waiters.length ? waiters[0][0] - this.offsetNs : Infinity; // chip clock
+      for (let i = 0; i < 10000 && clock.nanos < stopAt; i++) {
         if (core.waiting) {
           const toAlarm = clock.nanosToNextAlarm;
           const toPio = chip.nextPioNs() - clock.nanos;
-          let step = Math.min(toAlarm > 0 ? toAlarm : Infinity, toPio);
+          const step = Math.min(toAlarm > 0 ? toAlarm : Infinity, toPio, stopAt - clock.nanos);
           if (step === Infinity) return false; // asleep with nothing scheduled: wait for the host
           clock.tick(Math.max(step, CYCLE_NS));
         } else {
@@ -443,6 +481,7 @@ export class Bench {
         if (this.resetWhy) break;
       }
       if (this.resetWhy) this.reset();
+      while (waiters.length && waiters[0][0] <= this.nowNs()) waiters.shift()[1]();
       if (this.hostQueue.length) this.feedCdc();
     }
     return true;
@@ -457,16 +496,111 @@ export class Bench {
   }
 }
 
+/**
+ * The rig channel (docs/rig.md) on emulated time, over a Unix socket the host
+ * listens on. Implemented: info, now, adv, in, power, and the `o` (enable,
+ * indicator) and `r` (watchdog, power) notifications. Other commands get
+ * `? not on the emulated bench` until the bench models them.
+ */
+class RigChannel {
+  constructor(bench, path, pins, countsPerMm) {
+    this.bench = bench;
+    this.pins = pins; // rig name -> GPIO: inputs by their docs/rig.md names, en, ind
+    this.countsPerMm = countsPerMm;
+    this.sock = createConnection(path);
+    this.sock.on('error', (e) => die(`rig channel: ${e.message}`));
+    this.sock.on('close', () => process.exit(0));
+    let buf = '';
+    this.sock.on('data', (data) => {
+      buf += data.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        this.command(buf.slice(0, nl).trim());
+        buf = buf.slice(nl + 1);
+      }
+    });
+    const levels = new Map();
+    for (const name of ['en', 'ind']) {
+      bench.watch(pins[name], (level, tNs) => {
+        if (levels.get(name) === level) return;
+        levels.set(name, level);
+        this.send(`o ${Math.floor(tNs / 1000)} ${name}=${level}`);
+      });
+    }
+    bench.onReset = (why, tNs) => {
+      levels.clear(); // a reset floats the outputs: the pull-downs hold them low
+      for (const name of ['en', 'ind']) this.send(`o ${Math.floor(tNs / 1000)} ${name}=0`);
+      this.send(`r ${Math.floor(tNs / 1000)} ${why}`);
+    };
+  }
+
+  send(line) {
+    this.sock.write(line + '\n');
+  }
+
+  nowUs() {
+    return Math.floor(this.bench.nowNs() / 1000);
+  }
+
+  command(line) {
+    const w = line.split(/\s+/);
+    const { bench } = this;
+    switch (w[0]) {
+      case 'info':
+        return this.send(`= clock=emulated counts_per_mm=${this.countsPerMm} t=${this.nowUs()}`);
+      case 'now':
+        return this.send(`= ${this.nowUs()}`);
+      case 'adv': {
+        const us = Number(w[1]);
+        if (!Number.isInteger(us) || us <= 0) return this.send('? adv wants a positive whole number of us');
+        const target = (this.nowUs() + us) * 1000;
+        return bench.at(target, () => this.send(`= ${this.nowUs()}`));
+      }
+      case 'in': {
+        const gpio = this.pins[w[1]];
+        if (gpio === undefined || !['0', '1'].includes(w[2])) return this.send(`? in wants NAME 0|1, got ${line}`);
+        const level = w[2] === '1';
+        bench.inputs.set(gpio, level); // held through resets, as the wiring would
+        bench.chip.setInput(gpio, level);
+        return this.send(`= ${this.nowUs()}`);
+      }
+      case 'power':
+        bench.requestReset('power');
+        return this.send('= ok');
+      default:
+        return this.send(`? not on the emulated bench: ${w[0]}`);
+    }
+  }
+}
+
 function main(argv) {
-  const usage = 'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...]';
+  const usage =
+    'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...] [--rig SOCKET --rig-pins JSON [--counts-per-mm N]]';
   const inputs = new Map();
   const traced = [];
+  const rig = { path: null, pins: null, countsPerMm: 20 };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--trace') {
       const gpio = /^\d+$/.test(argv[++i] ?? '') ? Number(argv[i]) : -1;
       if (gpio < 0 || gpio > 29) die(`--trace wants a GPIO 0..29, got ${argv[i]}; ${usage}`);
       traced.push(gpio);
+      continue;
+    }
+    if (argv[i] === '--rig') {
+      rig.path = argv[++i];
+      continue;
+    }
+    if (argv[i] === '--rig-pins') {
+      try {
+        rig.pins = JSON.parse(argv[++i]);
+      } catch (e) {
+        die(`--rig-pins wants a JSON object of name: GPIO: ${e.message}`);
+      }
+      continue;
+    }
+    if (argv[i] === '--counts-per-mm') {
+      rig.countsPerMm = Number(argv[++i]);
       continue;
     }
     if (argv[i] !== '--in') {
@@ -490,6 +624,10 @@ function main(argv) {
     bench = new Bench(bytes, inputs, traced);
   } catch (e) {
     die(`${argv[0]}: ${e.message}`);
+  }
+  if (rig.path) {
+    if (!rig.pins || rig.pins.en === undefined || rig.pins.ind === undefined) die(`--rig needs --rig-pins with en and ind; ${usage}`);
+    new RigChannel(bench, rig.path, rig.pins, rig.countsPerMm);
   }
   process.stdin.on('data', (chunk) => bench.fromHost(chunk));
   process.stdin.on('end', () => process.exit(0));
