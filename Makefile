@@ -23,7 +23,7 @@ test: $(STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
-# The protocol tests on the flashable rp2 image in the emulated RP2040 (no rig yet).
+# The protocol tests on the flashable rp2 image in the emulated RP2040.
 test-emu: $(STAMP)
 	$(MAKE) --no-print-directory image BOARD=rp2
 	$(PY) -m pytest -q hil_tests/test_protocol.py --target rp2-emu:$$(ls build/image/*.uf2)
