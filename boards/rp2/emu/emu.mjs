@@ -19,8 +19,11 @@
 //   unrelated to emulated time.
 // - A watchdog timeout or trigger resets the chip: flash, the watchdog's
 //   scratch registers and its reset reason survive, RAM and peripherals do not.
+// - The QSPI flash takes the boot ROM's erase and program commands (rp2040js
+//   only models reads), so littlefs and the session store can write.
 // - Host bytes wait in a queue and enter the CDC's 512-byte FIFO only while it
 //   has room: rp2040js drops bytes pushed into a full FIFO.
+// - A power cycle (the rig's `power`) starts a fresh chip over the kept flash.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
