@@ -40,7 +40,7 @@ def rig_pins() -> dict[str, int]:
     """The rig channel's names (docs/rig.md) -> GPIO: inputs it drives, outputs it reports."""
     p = rp2_pins()
     names = {n.lower(): p[n] for n in ("KEY", "DOOR", "ESTOP", "HANDPIECE", "TEMP", "FLOW", "FOOT")}
-    names.update(en=p["LASER_EN"], ind=p["INDICATOR"])
+    names.update(en=p["LASER_EN"], ind=p["INDICATOR"], fire=p["LASER_FIRE"], enc_a=p["ENC_A"], enc_b=p["ENC_B"])
     return names
 
 

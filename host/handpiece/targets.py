@@ -225,6 +225,7 @@ class Rp2EmuRig(UnixRig):
         us = round(ms * 1000)
         if us <= 0:
             raise RigError("advance needs a positive time")
+        self._feed(self.now_us() + us + 1_000_000)
         return int(self.cmd(f"adv {us}", timeout_s=30.0 + 4 * self.slowdown() * us / 1e6))
 
 

@@ -190,3 +190,35 @@ def test_rig_channel_on_emulated_time(image):
         assert device.events_named("boot")[1].fields["reset"] == "power"
         with pytest.raises(Exception, match="not on the emulated bench"):
             rig.crash()
+
+
+def test_encoder_keyframes_reach_the_firmware_as_quadrature(image, tmp_path):
+    """The hand moved by keyframes over the rig channel: the board's own PIO
+    decoder (board.make() from the REPL, safe mode) counts the A/B edges the
+    bench makes, to the count the keyframes say, both ways."""
+    import socket
+
+    from handpiece.rig import UnixRig
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    inputs = carrier_inputs()
+    inputs[rp2_pins()["SAFE_MODE"]] = 0
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "rig.sock"))
+    listener.listen(1)
+    listener.settimeout(BOOT_WAIT_S)
+    with Rp2Emulator(image, inputs, rig_socket=str(tmp_path / "rig.sock")) as emu:
+        con = safe_mode_repl(emu)
+        rig = UnixRig(listener.accept()[0])
+        con.repl("import board; b = board.make(); c0 = b.encoder.count()")
+        t = rig.now_us()
+        rig.cmd("hold 0")
+        rig.cmd(f"kf {t + 50_000} 100")  # 100 counts (5 mm) in 50 ms
+        rig.cmd(f"kf {t + 80_000} 100")
+        rig.cmd(f"kf {t + 100_000} 37")
+        rig.cmd(f"adv {t + 150_000 - rig.now_us()}")
+        assert rig.position() == 37
+        assert con.repl("b.encoder.count() - c0") == "37"
+        rig.close_channel()
+        con.ser.close()
+    listener.close()

@@ -411,6 +411,10 @@ export class Bench {
     return this.offsetNs + this.chip.sim.clock.nanos;
   }
 
+  nowUs() {
+    return Math.floor(this.nowNs() / 1000);
+  }
+
   toHost(data) {
     this.onHostData(Buffer.from(data));
   }
@@ -500,9 +504,101 @@ export class Bench {
 }
 
 /**
+ * The handpiece encoder: the hand's position in counts, linear between
+ * keyframes (the same integer rule as boards/shared/keyframes.py), turned
+ * into quadrature levels on A/B at the emulated microsecond each count is
+ * reached. A jump (`hold` elsewhere) is walked one count per microsecond so
+ * the decoder never sees two pins change at once.
+ */
+class Encoder {
+  constructor(bench, pinA, pinB) {
+    this.bench = bench;
+    this.pinA = pinA;
+    this.pinB = pinB;
+    this.kt = [0];
+    this.kx = [0];
+    this.applied = 0; // the count the A/B levels show
+    this.generation = 0; // a newer schedule makes older pending events void
+  }
+
+  position(t) {
+    const { kt, kx } = this;
+    if (t <= kt[0]) return kx[0];
+    for (let i = 1; i < kt.length; i++) {
+      if (t <= kt[i]) {
+        const [a, b, xa, xb] = [kt[i - 1], kt[i], kx[i - 1], kx[i]];
+        return xa + Math.floor(((xb - xa) * (t - a)) / (b - a));
+      }
+    }
+    return kx[kx.length - 1];
+  }
+
+  /** The first whole microsecond after t at which the position differs from position(t). */
+  nextChange(t) {
+    const x = this.position(t);
+    const { kt } = this;
+    for (let i = 1; i < kt.length; i++) {
+      if (kt[i] <= t || this.kx[i] === this.kx[i - 1]) continue;
+      let lo = Math.max(t, kt[i - 1]); // position(lo) may still equal x
+      let hi = kt[i];
+      if (this.position(hi) === x) continue;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (this.position(mid) === x) lo = mid;
+        else hi = mid;
+      }
+      return hi;
+    }
+    return Infinity;
+  }
+
+  hold(x) {
+    const now = this.bench.nowUs();
+    this.kt = [now];
+    this.kx = [x];
+    this.schedule(now);
+  }
+
+  add(t, x) {
+    if (t <= this.kt[this.kt.length - 1]) return 'keyframe time must increase';
+    if (this.kt.length >= 1024) return 'keyframe queue full (1024)';
+    this.kt.push(t);
+    this.kx.push(x);
+    const now = this.bench.nowUs();
+    while (this.kt.length >= 2 && this.kt[1] <= now) {
+      this.kt.shift();
+      this.kx.shift();
+    }
+    this.schedule(now);
+    return null;
+  }
+
+  schedule(now) {
+    const gen = ++this.generation;
+    const step = () => {
+      if (gen !== this.generation) return;
+      const t = this.bench.nowUs();
+      const target = this.position(t);
+      if (target !== this.applied) {
+        this.applied += target > this.applied ? 1 : -1;
+        const q = [0, 1, 3, 2][this.applied & 3]; // bit 0: A, bit 1: B
+        this.bench.chip.setInput(this.pinA, !!(q & 1));
+        this.bench.chip.setInput(this.pinB, !!(q & 2));
+        this.bench.inputs.set(this.pinA, !!(q & 1));
+        this.bench.inputs.set(this.pinB, !!(q & 2));
+      }
+      const next = target !== this.applied ? t + 1 : this.nextChange(t);
+      if (next !== Infinity) this.bench.at(next * 1000, step);
+    };
+    step();
+  }
+}
+
+/**
  * The rig channel (docs/rig.md) on emulated time, over a Unix socket the host
- * listens on. Implemented: info, now, adv, in, power, and the `o` (enable,
- * indicator) and `r` (watchdog, power) notifications. Other commands get
+ * listens on. Implemented: info, now, adv, in, power, hold, kf, pos, and the
+ * `o` (enable, indicator), `p` (pulse; energy 0: no photodiode model yet) and
+ * `r` (watchdog, power) notifications. Other commands get
  * `? not on the emulated bench` until the bench models them.
  */
 class RigChannel {
@@ -530,6 +626,18 @@ class RigChannel {
         this.send(`o ${Math.floor(tNs / 1000)} ${name}=${level}`);
       });
     }
+    this.encoder = new Encoder(bench, pins.enc_a, pins.enc_b);
+    // Light leaves the laser while FIRE is high with EN high (the driver's
+    // AND gate). Energy is not modelled yet: the photodiode field reads 0.
+    let rise = null;
+    bench.watch(pins.fire, (level, tNs) => {
+      if (level && levels.get('en') === 1) rise = tNs;
+      else if (!level && rise !== null) {
+        const t = Math.floor(rise / 1000);
+        this.send(`p ${t} ${this.encoder.position(t)} 0 ${Math.round((tNs - rise) / 1000)} 0`);
+        rise = null;
+      }
+    });
     bench.onReset = (why, tNs) => {
       levels.clear(); // a reset floats the outputs: the pull-downs hold them low
       for (const name of ['en', 'ind']) this.send(`o ${Math.floor(tNs / 1000)} ${name}=0`);
@@ -570,6 +678,20 @@ class RigChannel {
       case 'power':
         bench.requestReset('power');
         return this.send('= ok');
+      case 'hold': {
+        const x = w.length > 1 ? Number(w[1]) : this.encoder.position(this.nowUs());
+        if (!Number.isInteger(x)) return this.send('? hold wants a whole count');
+        this.encoder.hold(x);
+        return this.send(`= ${x}`);
+      }
+      case 'kf': {
+        const [t, x] = [Number(w[1]), Number(w[2])];
+        if (!Number.isInteger(t) || !Number.isInteger(x)) return this.send('? kf wants T_US COUNT');
+        const err = this.encoder.add(t, x);
+        return this.send(err ? `? ${err}` : `= ${this.encoder.kt.length}`);
+      }
+      case 'pos':
+        return this.send(`= ${this.encoder.position(this.nowUs())}`);
       default:
         return this.send(`? not on the emulated bench: ${w[0]}`);
     }
@@ -629,7 +751,9 @@ function main(argv) {
     die(`${argv[0]}: ${e.message}`);
   }
   if (rig.path) {
-    if (!rig.pins || rig.pins.en === undefined || rig.pins.ind === undefined) die(`--rig needs --rig-pins with en and ind; ${usage}`);
+    for (const name of ['en', 'ind', 'fire', 'enc_a', 'enc_b']) {
+      if (rig.pins?.[name] === undefined) die(`--rig-pins lacks ${name}; ${usage}`);
+    }
     new RigChannel(bench, rig.path, rig.pins, rig.countsPerMm);
   }
   process.stdin.on('data', (chunk) => bench.fromHost(chunk));
