@@ -7,7 +7,7 @@ PORT ?=
 PY ?= .venv/bin/python
 BOARDS := rp2 stm32 esp32 rig_pico
 
-.PHONY: build flash hil typecheck check-board check-port boards-setup
+.PHONY: build flash hil typecheck image check-board check-port boards-setup
 
 check-board:
 	@case " $(BOARDS) " in *" $(BOARD) "*) ;; \
@@ -32,8 +32,23 @@ boards-setup: $(STUBS_STAMP)
 build: check-board $(STAMP)
 	$(PY) boards/build.py $(BOARD)
 
+# The flashable UF2 (rp2 only): the committed stock MicroPython base plus a
+# littlefs filesystem of this tree's compiled modules (boards/rp2/image/).
+IMAGE_DIR := build/image
+image: check-board $(STAMP)
+	@if [ "$(BOARD)" != rp2 ]; then echo "make image: only BOARD=rp2 has a UF2 image; flash $(BOARD) with make flash PORT=..." >&2; exit 2; fi
+	$(PY) boards/build.py rp2
+	$(PY) boards/rp2/image/uf2image.py build/rp2 $(IMAGE_DIR)
+
+# DRIVE=/media/$$USER/RPI-RP2 (a Pico held in BOOTSEL): copy the UF2 there.
+# Otherwise PORT=...: mpremote copies the modules onto a running MicroPython.
+ifneq ($(DRIVE),)
+flash: image
+	$(PY) boards/rp2/image/uf2image.py --copy $(IMAGE_DIR) $(DRIVE)
+else
 flash: check-board check-port build
 	$(PY) boards/build.py --flash $(BOARD) $(PORT)
+endif
 
 hil: check-board check-port $(STAMP)
 	$(PY) -m pytest hil_tests --target serial:$(PORT) $(if $(RIG),--rig serial:$(RIG))

@@ -16,6 +16,7 @@ from .lab import labgrid_target
 from .rig import CAPABILITIES
 from .srreport import SrReport
 from .strategy import Station
+from .rp2emu import EmulatorError, find_node
 from .targets import TargetError, find_micropython, make_target
 
 SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
@@ -23,7 +24,8 @@ SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
 
 def pytest_addoption(parser):
     g = parser.getgroup("handpiece")
-    g.addoption("--target", default="unix", help="unix (simulated board, default) or serial:/dev/ttyACM0[@baud]")
+    g.addoption("--target", default="unix", help="unix (simulated board, default), serial:/dev/ttyACM0[@baud], "
+                "or rp2-emu[:IMAGE.uf2] (the rp2 image on an emulated RP2040)")
     g.addoption("--rig", default=None, metavar="serial:PORT[@baud]",
                 help="the bench rig (boards/rig_pico) beside a --target serial:PORT board")
     g.addoption("--micropython", default=None, help="micropython binary for the unix target "
@@ -58,11 +60,15 @@ def pytest_sessionstart(session):
     try:
         if spec == "unix":
             find_micropython(session.config.getoption("--micropython", default=None))
+        elif spec == "rp2-emu" or spec.startswith("rp2-emu:"):
+            find_node()
+            if spec[8:] and not os.path.isfile(spec[8:]):
+                raise TargetError(f"no UF2 image at {spec[8:]}: run `make image BOARD=rp2`")
         else:
             port = make_target(spec).port
             if not os.path.exists(port):
                 raise TargetError(f"serial port {port} does not exist (is the board plugged in?)")
-    except TargetError as e:
+    except (TargetError, EmulatorError) as e:
         pytest.exit(f"--target {spec}: {e}", returncode=2)
     rig = session.config.getoption("--rig", default=None)
     if rig:

@@ -152,12 +152,12 @@ class UnixRig(Rig):
                     self.resets.append((int(w[1]), " ".join(w[2:])))
             self._cv.notify_all()
 
-    def cmd(self, text: str) -> str:
+    def cmd(self, text: str, timeout_s: float = RIG_TIMEOUT_S) -> str:
         with self._cv:
             if self._closed:
                 raise RigError("the simulated board has gone (rig channel closed)")
             self._conn.sendall(text.encode() + b"\n")
-            end = time.monotonic() + RIG_TIMEOUT_S
+            end = time.monotonic() + timeout_s
             while not self._replies:
                 if self._closed:
                     raise RigError(f"rig channel closed during {text!r}")

@@ -5,6 +5,8 @@ a pty: the firmware gets the pty master as stdin/stdout, and the host opens
 the slave's /dev/pts/N path with pyserial exactly as it would open
 /dev/ttyACM0. SerialTarget talks to a real board on a serial port, and to
 the bench rig (boards/rig_pico) on another one if it is wired.
+Rp2EmuTarget boots the flashable rp2 UF2 on an emulated RP2040
+(boards/rp2/emu) and reaches its USB CDC through a pty the same way.
 
 `capabilities` says what a target's rig can do beyond the common Rig
 interface (rig.CAPABILITIES); tests that need more are skipped elsewhere.
@@ -28,6 +30,7 @@ from pathlib import Path
 from .device import Device
 from .benchrig import BenchRig, parse_rig_spec
 from .rig import CAPABILITIES, RigError, UnixRig
+from .rp2emu import EmulatorError, Rp2Emulator
 from .transport import SerialTransport, TransportError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,9 +249,126 @@ class SerialTarget:
         self.close()
 
 
+def _load_script(name: str, path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_IMAGE_DIR: tempfile.TemporaryDirectory | None = None
+
+
+def rp2_image() -> Path:
+    """The project UF2 built from this tree (once per process), as `make image BOARD=rp2` builds it."""
+    global _IMAGE_DIR
+    if _IMAGE_DIR is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hilt-rp2img-")
+        build = _load_script("hilt_build", ROOT / "boards" / "build.py")
+        uf2image = _load_script("hilt_uf2image", ROOT / "boards" / "rp2" / "image" / "uf2image.py")
+        out = build.build("rp2", Path(tmp.name) / "rp2")
+        files = {p.name: p.read_bytes() for p in out.iterdir()}
+        (Path(tmp.name) / "handpiece-rp2.uf2").write_bytes(
+            uf2image.project_image(uf2image.BASE_UF2.read_bytes(), files))
+        _IMAGE_DIR = tmp
+    return Path(_IMAGE_DIR.name) / "handpiece-rp2.uf2"
+
+
+class Rp2EmuRig(UnixRig):
+    """The emulator's rig channel: the simulated board's protocol (docs/rig.md)
+    on emulated time. `adv` waits for the emulation, which runs 10-50x slower
+    than the chip: its hang protection scales with the emulator's speed as
+    measured on this run, never a guess."""
+
+    def __init__(self, conn: socket.socket):
+        self._wall0 = time.monotonic()
+        super().__init__(conn)
+        self.capabilities = frozenset()  # emulated time runs on by itself; no modelled faults or light
+        self._t0_us = int(self.cmd("now"))
+
+    def slowdown(self) -> float:
+        """Wall seconds per emulated second so far (at least 1)."""
+        emulated_s = max(1e-3, (int(self.cmd("now")) - self._t0_us) / 1e6)
+        return max(1.0, (time.monotonic() - self._wall0) / emulated_s)
+
+    def advance(self, ms: float) -> int:
+        us = round(ms * 1000)
+        if us <= 0:
+            raise RigError("advance needs a positive time")
+        self._feed(self.now_us() + us + 1_000_000)
+        return int(self.cmd(f"adv {us}", timeout_s=30.0 + 4 * self.slowdown() * us / 1e6))
+
+
+class Rp2EmuTarget:
+    """The rp2 image on the emulated RP2040, with the emulator's rig channel
+    (inputs, enable/indicator edges, resets, time on the emulated clock)."""
+
+    name = "rp2-emu"
+    capabilities: frozenset[str] = frozenset()
+    BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
+
+    def __init__(self, uf2: str | None = None):
+        self.uf2 = Path(uf2) if uf2 else None
+        self.emu: Rp2Emulator | None = None
+        self.device: Device | None = None
+        self.rig: Rp2EmuRig | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def open(self) -> tuple[Device, UnixRig]:
+        self._tmp = tempfile.TemporaryDirectory(prefix="hilt-emurig-")
+        rig_path = os.path.join(self._tmp.name, "rig.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(rig_path)
+        listener.listen(1)
+        listener.settimeout(self.BOOT_TIMEOUT_S)
+        try:
+            self.emu = Rp2Emulator(self.uf2 or rp2_image(), rig_socket=rig_path)
+            path = self.emu.open_pty()
+            transport = SerialTransport(path)  # before boot: the boot line is kept
+            self.emu.start()
+            conn = listener.accept()[0]
+        except (EmulatorError, TransportError, OSError) as e:
+            self.close()
+            raise TargetError(f"{e}\n{self.stderr()}") from e
+        finally:
+            listener.close()
+        self.device = Device(transport)
+        self.rig = Rp2EmuRig(conn)
+        deadline = time.monotonic() + self.BOOT_TIMEOUT_S
+        while not self.device.events_named("boot"):
+            if not self.emu.alive() or time.monotonic() > deadline or self.device.events_named("exception"):
+                err = self.stderr()
+                self.close()
+                raise TargetError(f"the rp2 image did not boot on the emulator; its stderr:\n{err}")
+            time.sleep(0.05)
+        return self.device, self.rig
+
+    def stderr(self) -> str:
+        return self.emu.stderr() if self.emu else ""
+
+    def close(self) -> None:
+        if self.device:
+            self.device.close()
+        if self.rig:
+            self.rig.close_channel()
+        if self.emu:
+            self.emu.close()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def make_target(spec: str, micropython: str | None = None, clock: str = "virtual", rig: str | None = None):
-    """'unix' or 'serial:/dev/ttyACM0[@baud]'; `rig` is the bench rig's port
-    spec ('serial:/dev/ttyACM1[@baud]') beside a serial target."""
+    """'unix', 'serial:/dev/ttyACM0[@baud]', 'rp2-emu' (image built from the tree) or
+    'rp2-emu:IMAGE.uf2'; `rig` is the bench rig's port spec ('serial:/dev/ttyACM1[@baud]')
+    beside a serial target."""
     if rig and not spec.startswith("serial:"):
         raise TargetError(f"a bench rig goes with a board (--target serial:PORT); the {spec} target has its own rig")
     if rig:
@@ -258,6 +378,8 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
             raise TargetError(str(e)) from e
     if spec == "unix":
         return UnixPortTarget(micropython, clock=clock)
+    if spec == "rp2-emu" or spec.startswith("rp2-emu:"):
+        return Rp2EmuTarget(spec[8:] or None)
     if spec.startswith("serial:"):
         port, _, baud = spec[7:].partition("@")
         if not port:
@@ -265,4 +387,4 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
         if baud and not baud.isdigit():
             raise TargetError(f"baud rate must be a whole number, got {baud!r}")
         return SerialTarget(port, int(baud) if baud else 115200, rig=rig)
-    raise TargetError(f"unknown target {spec!r}: use 'unix' or 'serial:/dev/ttyACM0'")
+    raise TargetError(f"unknown target {spec!r}: use 'unix', 'serial:/dev/ttyACM0' or 'rp2-emu[:IMAGE.uf2]'")

@@ -151,3 +151,21 @@ def test_another_micropython_binary_is_started_as_it_is(tmp_path):
     fake.write_text("#!/bin/sh\necho native\n")
     fake.chmod(0o755)
     assert micropython_argv(str(fake)) == [str(fake)]
+
+
+def test_rp2_emu_target_specs(tmp_path):
+    from handpiece.targets import Rp2EmuTarget
+
+    assert isinstance(make_target("rp2-emu"), Rp2EmuTarget)
+    assert make_target("rp2-emu:" + str(tmp_path / "x.uf2")).uf2 == tmp_path / "x.uf2"
+    with pytest.raises(TargetError, match="rp2-emu"):
+        make_target("rp2emu")
+
+
+def test_a_missing_rp2_image_stops_the_run_at_once(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x(device):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target",
+                        "rp2-emu:" + str(tmp_path / "nope.uf2"), str(tmp_path)], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 2
+    assert "no UF2 image at " in r.stdout + r.stderr

@@ -1,0 +1,202 @@
+"""The flashable rp2 image: the stock MicroPython base UF2 plus a littlefs
+filesystem holding the project's compiled modules, in one UF2 file.
+
+    python boards/rp2/image/uf2image.py BUILD_DIR OUT_DIR
+    python boards/rp2/image/uf2image.py --copy OUT_DIR DRIVE   (a Pico in BOOTSEL)
+
+BUILD_DIR is `boards/build.py rp2`'s output (the .mpy files, main.py,
+version.txt); the UF2 is named from version.txt's firmware version and
+`git describe`. Every file in it goes into the root of a littlefs2 image with
+the geometry the rp2 port mounts on a Pico (last 1408 KB of the 2 MB flash),
+so the board boots straight into main.py. The whole partition is written,
+not only the blocks in use: a UF2 bootloader only rewrites the blocks a UF2
+names, and stale metadata left from an earlier filesystem could otherwise
+outrank the new superblock.
+"""
+import hashlib
+import os
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BASE_UF2 = HERE / "base" / "firmware-RPI_PICO-v1.28.0.uf2"
+
+UF2_MAGIC0 = 0x0A324655
+UF2_MAGIC1 = 0x9E5D5157
+UF2_MAGIC_END = 0x0AB16F30
+UF2_FLAG_FAMILY = 0x00002000
+RP2040_FAMILY = 0xE48BFF56
+UF2_PAYLOAD = 256  # bytes per block, as the RP2040 boot ROM requires
+
+FLASH_BASE = 0x10000000
+FLASH_BYTES = 2 * 1024 * 1024
+FS_BLOCK_BYTES = 4096
+FS_BLOCK_COUNT = 352  # MICROPY_HW_FLASH_STORAGE_BYTES = 1408 KB on RPI_PICO
+FS_BASE = FLASH_BASE + FLASH_BYTES - FS_BLOCK_BYTES * FS_BLOCK_COUNT  # 0x100A0000
+FS_PROG_BYTES = 256  # _boot.py mounts VfsLfs2(bdev, progsize=256)
+FS_READ_BYTES = 32
+FS_LOOKAHEAD_BYTES = 32
+
+
+class ImageError(Exception):
+    pass
+
+
+def read_uf2(data):
+    """[(target address, payload bytes, family id)] of a UF2 file's blocks."""
+    if len(data) % 512:
+        raise ImageError("UF2 size %d is not a multiple of 512" % len(data))
+    blocks = []
+    for off in range(0, len(data), 512):
+        m0, m1, flags, addr, size, num, total, family = struct.unpack_from("<8I", data, off)
+        (end,) = struct.unpack_from("<I", data, off + 508)
+        if (m0, m1, end) != (UF2_MAGIC0, UF2_MAGIC1, UF2_MAGIC_END):
+            raise ImageError("UF2 block %d at byte %d has bad magic numbers" % (off // 512, off))
+        if size > 476:
+            raise ImageError("UF2 block %d claims a %d-byte payload" % (off // 512, size))
+        if num != off // 512 or total != len(data) // 512:
+            raise ImageError("UF2 block %d is numbered %d of %d" % (off // 512, num, total))
+        blocks.append((addr, data[off + 32:off + 32 + size], family if flags & UF2_FLAG_FAMILY else None))
+    return blocks
+
+
+def write_uf2(blocks):
+    """UF2 bytes for [(address, 256-byte payload)], numbered over the whole file."""
+    out = bytearray()
+    for i, (addr, payload) in enumerate(blocks):
+        if len(payload) != UF2_PAYLOAD:
+            raise ImageError("payload at 0x%08X is %d bytes, not %d" % (addr, len(payload), UF2_PAYLOAD))
+        out += struct.pack("<8I", UF2_MAGIC0, UF2_MAGIC1, UF2_FLAG_FAMILY, addr, UF2_PAYLOAD,
+                           i, len(blocks), RP2040_FAMILY)
+        out += payload + bytes(476 - UF2_PAYLOAD) + struct.pack("<I", UF2_MAGIC_END)
+    return bytes(out)
+
+
+def littlefs_image(files):
+    """The raw littlefs2 partition (FS_BLOCK_COUNT blocks) holding {name: bytes} at its root."""
+    from littlefs import LittleFS
+
+    fs = LittleFS(block_size=FS_BLOCK_BYTES, block_count=FS_BLOCK_COUNT, prog_size=FS_PROG_BYTES,
+                  read_size=FS_READ_BYTES, lookahead_size=FS_LOOKAHEAD_BYTES)
+    for name in sorted(files):
+        with fs.open(name, "wb") as f:
+            f.write(files[name])
+    image = bytes(fs.context.buffer)
+    if len(image) != FS_BLOCK_BYTES * FS_BLOCK_COUNT:
+        raise ImageError("littlefs image is %d bytes, expected %d" % (len(image), FS_BLOCK_BYTES * FS_BLOCK_COUNT))
+    return image
+
+
+def read_littlefs(image):
+    """{name: bytes} of the files at the root of a littlefs2 partition (no subdirectories expected)."""
+    from littlefs import LittleFS, UserContext
+
+    ctx = UserContext(len(image))
+    ctx.buffer[:] = image
+    fs = LittleFS(context=ctx, block_size=FS_BLOCK_BYTES, block_count=FS_BLOCK_COUNT, prog_size=FS_PROG_BYTES,
+                  read_size=FS_READ_BYTES, lookahead_size=FS_LOOKAHEAD_BYTES, mount=True)
+    out = {}
+    for name in fs.listdir("/"):
+        with fs.open(name, "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+def project_image(base_uf2, files):
+    """One UF2: the base image's blocks, then the filesystem partition."""
+    base = read_uf2(base_uf2)
+    for addr, payload, family in base:
+        if family != RP2040_FAMILY or len(payload) != UF2_PAYLOAD:
+            raise ImageError("base image block at 0x%08X is not a 256-byte RP2040 block" % addr)
+        if addr + UF2_PAYLOAD > FS_BASE:
+            raise ImageError("base image reaches 0x%08X, into the filesystem at 0x%08X" % (addr, FS_BASE))
+    fs = littlefs_image(files)
+    blocks = [(addr, payload) for addr, payload, _ in base]
+    blocks += [(FS_BASE + off, fs[off:off + UF2_PAYLOAD]) for off in range(0, len(fs), UF2_PAYLOAD)]
+    return write_uf2(blocks)
+
+
+def flash_contents(uf2):
+    """{address: payload} of a UF2 as the boot ROM would write it."""
+    return {addr: payload for addr, payload, _ in read_uf2(uf2)}
+
+
+def filesystem_of(uf2):
+    """The littlefs partition bytes a UF2 writes (erased 0xFF where it writes nothing)."""
+    part = bytearray(b"\xff" * (FS_BLOCK_BYTES * FS_BLOCK_COUNT))
+    for addr, payload in flash_contents(uf2).items():
+        if FS_BASE <= addr < FS_BASE + len(part):
+            part[addr - FS_BASE:addr - FS_BASE + len(payload)] = payload
+    return bytes(part)
+
+
+def base_sha256():
+    """The base image's sha256 as recorded in base/PROVENANCE.md."""
+    for line in (HERE / "base" / "PROVENANCE.md").read_text().splitlines():
+        if line.startswith("sha256:"):
+            return line.split(":", 1)[1].strip().strip("`")
+    raise ImageError("no 'sha256:' line in base/PROVENANCE.md")
+
+
+def image_name(version_txt):
+    """handpiece-rp2-<fw version>-<git describe>.uf2 from build.py's version.txt line."""
+    fields = dict(f.split("=", 1) for f in version_txt.split() if "=" in f)
+    if "fw" not in fields or "git" not in fields:
+        raise ImageError("version.txt lacks fw= or git=: %r" % version_txt.strip())
+    return "handpiece-rp2-%s-%s.uf2" % (fields["fw"], fields["git"])
+
+
+def copy_to_drive(out_dir, drive):
+    """Copy the one UF2 in out_dir onto a mounted RPI-RP2 boot drive."""
+    drive = Path(drive)
+    if not (drive / "INFO_UF2.TXT").is_file():
+        raise ImageError("%s is not a mounted RPI-RP2 drive (no INFO_UF2.TXT): hold BOOTSEL while "
+                         "plugging the Pico in, then give its mount point" % drive)
+    images = sorted(Path(out_dir).glob("*.uf2"))
+    if len(images) != 1:
+        raise ImageError("expected one UF2 in %s, found %d: run `make image BOARD=rp2`" % (out_dir, len(images)))
+    shutil.copyfile(images[0], drive / images[0].name)
+    os.sync()  # the Pico reboots into the new image once the last block is written
+    return images[0]
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--copy":
+        try:
+            image = copy_to_drive(argv[2], argv[3])
+        except ImageError as e:
+            print("uf2image: %s" % e, file=sys.stderr)
+            return 2
+        print("copied %s to %s" % (image.name, argv[3]))
+        return 0
+    if len(argv) != 3:
+        print("usage: uf2image.py BUILD_DIR OUT_DIR | --copy OUT_DIR DRIVE", file=sys.stderr)
+        return 2
+    build_dir, out_dir = Path(argv[1]), Path(argv[2])
+    if not (build_dir / "main.py").is_file() or not (build_dir / "version.txt").is_file():
+        print("uf2image: no main.py or version.txt in %s: run `make build BOARD=rp2` first" % build_dir,
+              file=sys.stderr)
+        return 2
+    base = BASE_UF2.read_bytes()
+    try:
+        if hashlib.sha256(base).hexdigest() != base_sha256():
+            raise ImageError("%s does not match the sha256 in base/PROVENANCE.md" % BASE_UF2.name)
+        files = {p.name: p.read_bytes() for p in sorted(build_dir.iterdir()) if p.is_file()}
+        out = out_dir / image_name((build_dir / "version.txt").read_text())
+        uf2 = project_image(base, files)
+    except ImageError as e:
+        print("uf2image: %s" % e, file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.uf2"):
+        old.unlink()  # one image in the folder: the one `make flash DRIVE=...` copies
+    out.write_bytes(uf2)
+    print("%s  %s" % (hashlib.sha256(uf2).hexdigest(), out))
+    print("%d bytes, %d files in the filesystem at 0x%08X" % (len(uf2), len(files), FS_BASE))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
