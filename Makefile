@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BOARD ?= rp2
 PORT ?=
 
-.PHONY: setup test mutate run bench clean
+.PHONY: setup lint test mutate run bench clean
 
 setup: $(STAMP)
 
@@ -17,8 +17,13 @@ $(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# ruff's rules are in pyproject.toml. `ruff format` is not used: the code
+# keeps its own layout (aligned continuation lines, 120 columns).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 # pytest exits 5 when it collects nothing: that is a failure, not a pass.
-test: $(STAMP)
+test: $(STAMP) lint
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 

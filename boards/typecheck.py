@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PORT_OF = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}  # board -> stubs folder
 sys.path.insert(0, str(ROOT / "boards"))
-from build import BOARDS, sources  # noqa: E402 - one list of what goes into each image
+from build import sources  # noqa: E402 - one list of what goes into each image
 
 
 def pins():
