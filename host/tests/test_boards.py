@@ -192,6 +192,14 @@ def test_board_table_lists_every_board_folder():
         assert all((ROOT / "boards" / "fakes" / (m + ".py")).exists() for m in row["fakes"]), port
 
 
+def test_simulated_board_modules_shadow_no_firmware_module():
+    """boards/unix comes first on the simulated board's path: a module named
+    like a firmware or shared one would replace it there, and only there."""
+    unix = {p.stem for p in (ROOT / "boards" / "unix").glob("*.py")} - {"main"}
+    others = {p.stem for d in ("firmware", "boards/shared") for p in (ROOT / d).glob("*.py")}
+    assert not unix & others
+
+
 def test_make_takes_the_board_names_from_the_table():
     r = subprocess.run(["make", "-s", "check-board", "BOARD=pdp11", "PYTHON=" + sys.executable],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
