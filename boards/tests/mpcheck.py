@@ -11,9 +11,9 @@ import sys
 ROOT = sys.path[0] + "/../.."
 
 sys.path.insert(0, ROOT + "/boards")
-import table  # noqa: E402 - the board table (then off the path: boards/ holds no board module)
+import table  # noqa: E402 - the board table
 
-sys.path.pop(0)
+sys.path.pop(0)  # boards/ holds folders named like the port modules
 
 
 def use(board):
