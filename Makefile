@@ -10,7 +10,7 @@ PORT ?=
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: setup test test-emu mutate run bench clean lab-setup lab-test
+.PHONY: setup lint test test-emu mutate run bench clean lab-setup lab-test
 
 setup: $(STAMP)
 
@@ -21,8 +21,13 @@ $(STAMP): requirements.txt boards/requirements-boards.txt pyproject.toml boards/
 	npm ci --prefix boards/rp2/emu --no-audit --no-fund --silent
 	touch $@
 
+# ruff's rules are in pyproject.toml. `ruff format` is not used: the code
+# keeps its own layout (aligned continuation lines, 120 columns).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 # pytest exits 5 when it collects nothing: that is a failure, not a pass.
-test: $(STAMP)
+test: $(STAMP) lint
 	@$(PY) -m pytest -q -n $(JOBS) --dist worksteal $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 

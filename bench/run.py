@@ -106,7 +106,7 @@ def bench_latency(n: int) -> None:
         st.standby()
         st.load()
         rig.hand(Motion(0).hold(3600))  # still hand: enable high, no pulses needed
-        for i in range(n):
+        for _ in range(n):
             device.request("READY")  # after 5 ms the footswitch may start emission
 
             def trip() -> tuple[int, float]:
@@ -124,7 +124,7 @@ def bench_latency(n: int) -> None:
         # stop byte: EMITTING -> '!' -> PAUSED; lift and press the footswitch to resume
         device.request("READY")
         time.sleep(0.006)
-        for i in range(n):
+        for _ in range(n):
             def stop() -> tuple[int, float]:
                 t_board = rig.now_us()  # taken before the byte leaves the host
                 t_host = time.perf_counter()

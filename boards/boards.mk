@@ -1,11 +1,16 @@
 # Real-board targets, included by the main Makefile (`include boards/boards.mk`).
 # `make hil` takes RIG=/dev/ttyACM1 when the bench rig (boards/rig_pico) is wired.
-# Uses PY, BOARD, PORT and STAMP (the venv's install stamp) from the main Makefile;
-# include it after they are defined. Defaults here if they are unset.
+# Uses PYTHON, PY, BOARD, PORT and STAMP (the venv's install stamp) from the main
+# Makefile; include it after they are defined. Defaults here if they are unset.
 BOARD ?= rp2
 PORT ?=
+PYTHON ?= python3
 PY ?= .venv/bin/python
-BOARDS := rp2 stm32 esp32 rig_pico
+# The board names, from the board table (plain Python: no venv needed).
+BOARDS := $(shell $(PYTHON) boards/table.py)
+ifeq ($(strip $(BOARDS)),)
+$(error boards/table.py gave no board names (is $(PYTHON) there?))
+endif
 
 .PHONY: build flash hil typecheck image check-board check-port boards-setup
 
@@ -16,12 +21,12 @@ check-board:
 check-port:
 	@if [ -z "$(PORT)" ]; then echo "set PORT, e.g. make $(MAKECMDGOALS) PORT=/dev/ttyACM0 BOARD=$(BOARD)" >&2; exit 2; fi
 
-# The ports' official stubs (pinned in boards/requirements-boards.txt), for
+# The ports' official stubs (pinned in boards/table.py), for
 # typecheck and the fakes check, installed into build/stubs/ by `make setup`
 # so that no test downloads anything.
 STUBS_STAMP := build/stubs/.installed
 
-$(STUBS_STAMP): boards/requirements-boards.txt $(STAMP)
+$(STUBS_STAMP): boards/table.py $(STAMP)
 	$(PY) boards/typecheck.py --install
 	touch $@
 

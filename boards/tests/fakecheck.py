@@ -1,6 +1,6 @@
 """Check the fake port modules (boards/fakes) against a port's official stubs.
 
-    python boards/tests/fakecheck.py PORT     (rp2, stm32, esp32; CPython)
+    python boards/tests/fakecheck.py PORT     (a port of boards/table.py; CPython)
 
 Every public name a fake module offers, every public attribute of its
 classes, and every parameter name of its functions and methods must exist in
@@ -25,11 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FAKES = ROOT / "boards" / "fakes"
 _HOOK = object()  # a test hook among a class's members
-MODULES = {  # port -> the fake modules its boards import
-    "rp2": ("machine", "rp2"),
-    "stm32": ("machine", "pyb"),
-    "esp32": ("machine", "esp32"),
-}
+sys.path.insert(0, str(ROOT / "boards"))
+from table import PORTS  # noqa: E402 - port -> the fake modules its boards import
+
+sys.path.pop(0)  # boards/ holds folders named like the port modules
 
 
 class Stub:
@@ -170,8 +169,8 @@ def check_module(port, name, out):
 
 
 def main(argv):
-    if len(argv) != 1 or argv[0] not in MODULES:
-        print("usage: python boards/tests/fakecheck.py PORT   (PORT: %s)" % ", ".join(MODULES), file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in PORTS:
+        print("usage: python boards/tests/fakecheck.py PORT   (PORT: %s)" % ", ".join(PORTS), file=sys.stderr)
         return 2
     port = argv[0]
     if not (ROOT / "build" / "stubs" / port / "machine.pyi").exists():
@@ -183,7 +182,7 @@ def main(argv):
 
     fakeport.NAME = port
     out = []
-    for name in MODULES[port]:
+    for name in PORTS[port]["fakes"]:
         check_module(port, name, out)
     for line in out:
         print(line)

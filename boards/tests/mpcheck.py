@@ -10,17 +10,19 @@ import sys
 
 ROOT = sys.path[0] + "/../.."
 
+sys.path.insert(0, ROOT + "/boards")
+import table  # noqa: E402 - the board table
 
-_PORT = {"rp2": "rp2", "rig_pico": "rp2", "stm32": "stm32", "esp32": "esp32"}
+sys.path.pop(0)  # boards/ holds folders named like the port modules
 
 
 def use(board):
     for p in (ROOT + "/boards/" + board, ROOT + "/boards/shared", ROOT + "/firmware", ROOT + "/boards/fakes"):
         sys.path.insert(0, p)
-    if board in _PORT:
+    if board in table.BOARDS:
         import fakeport
 
-        fakeport.NAME = _PORT[board]  # before the board imports machine: the fakes offer that port's names
+        fakeport.NAME = table.BOARDS[board]["port"]  # before the board imports machine: the fakes offer its names
     if board == "stm32":
         import machine
         import backupstore

@@ -5,7 +5,7 @@ import sys
 sys.path.append(sys.path[0] + "/../../firmware")
 sys.path.append(sys.path[0] + "/../shared")
 
-import board  # noqa: E402
+import board
 
 b = board.make()
 gc.collect()

@@ -5,9 +5,9 @@ import sys
 
 sys.path.append(__file__.rsplit("/", 1)[0] + "/../../boards/shared")
 
-from filestore import FileStore  # noqa: E402
-from mp_test_session import Prog, fire  # noqa: E402
-from session import Session  # noqa: E402
+from filestore import FileStore
+from mp_test_session import Prog, fire
+from session import Session
 
 _MOUNT = "/hilt-ramdisk"
 

@@ -4,7 +4,6 @@ import micropython
 
 from controller import Controller
 from fakes import FullBoard, MemStore, record
-from limits import Limits
 from pacer import Pacer
 from program import parse_phase
 from mp_test_program import LIM, POINT_PH, SCAN

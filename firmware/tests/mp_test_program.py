@@ -125,8 +125,10 @@ def test_program_identity_is_a_crc32():
 
 
 # Two phase lines with the same CRC-16 (the identity before CRC-32): different programs.
-TWIN_A = "mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=69 spacing_mm=4.9 speed_min_mm_s=20 speed_max_mm_s=150"
-TWIN_B = "mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=100 spacing_mm=2.2 speed_min_mm_s=20 speed_max_mm_s=150"
+TWIN_A = ("mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=69 spacing_mm=4.9 "
+          "speed_min_mm_s=20 speed_max_mm_s=150")
+TWIN_B = ("mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=100 spacing_mm=2.2 "
+          "speed_min_mm_s=20 speed_max_mm_s=150")
 
 
 def test_programs_whose_crc16_collide_have_different_identities():

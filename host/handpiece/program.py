@@ -228,11 +228,11 @@ def validate(prog: Program, limits: dict[str, int]) -> None:
 
         def over(key: str, value: Decimal, limit: int, unit_scale: int = 1) -> None:
             if value * unit_scale > limit:
-                raise ProgramError(f"{where}: {key} {_plain(value)} above the limit {limit / unit_scale:g}")
+                raise ProgramError(f"{where}: {key} {_plain(value)} above the limit {limit / unit_scale:g}")  # noqa: B023
 
         def under(key: str, value: Decimal, limit: int, unit_scale: int = 1) -> None:
             if value * unit_scale < limit:
-                raise ProgramError(f"{where}: {key} {_plain(value)} below the limit {limit / unit_scale:g}")
+                raise ProgramError(f"{where}: {key} {_plain(value)} below the limit {limit / unit_scale:g}")  # noqa: B023
 
         for key in ("power_w", "rate_hz", "energy_j"):
             if ph[key] == 0:

@@ -311,7 +311,7 @@ class SessionRunner:
             self._advance(1000)  # moved there, hand now still
             n = self._count("point-done")
             rig.press()
-            self._wait_until(lambda: self._count("point-done") > n, per_point_s * 3 + 5)
+            self._wait_until(lambda: self._count("point-done") > n, per_point_s * 3 + 5)  # noqa: B023 - waited on here
             rig.release()
             self._advance(200)
             op.x_mm = rig.position() / rig.counts_per_mm
@@ -327,7 +327,7 @@ class SessionRunner:
         while not (dev.events_named("session-done") or dev.events_named("fault")):
             n = len(dev.status)
             try:
-                dev.wait(lambda: len(dev.status) > n or dev.events_named("fault"), timeout=SILENT_S,
+                dev.wait(lambda: len(dev.status) > n or dev.events_named("fault"), timeout=SILENT_S,  # noqa: B023
                          what="a status line")
             except ProtocolError as e:
                 raise SessionError(f"the device went silent: {e}") from e

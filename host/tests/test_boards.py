@@ -16,14 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 MICROPYTHON = VENV_BIN / "micropython"
-DEVICE_BOARDS = ("rp2", "stm32", "esp32")
-ALL_BOARDS = DEVICE_BOARDS + ("rig_pico",)
 
 # DESIGN.md section 2: the device figures every board's hard limits must carry.
 DESIGN_LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_min": 10, "rate_hz_max": 40,
                  "avg_power_mw_max": 10500}
 REFERENCE_SESSION_J = 1250  # the reference program must fit under the board's session cap
-WDT_MAX_MS = {"rp2": 8388, "stm32": 32768, "esp32": 60_000}  # hardware watchdog ranges
+# Facts of each MCU, from its datasheet: the mpy-cross arch its core runs and
+# the hardware watchdog's range. A new board on a known MCU adds nothing here.
+MCU_ARCH = {"RP2040": "armv6m", "STM32F405": "armv7emsp", "ESP32-S3": "xtensawin"}
+WDT_MAX_MS = {"RP2040": 8388, "STM32F405": 32768, "ESP32-S3": 60_000}
 
 
 def _load(name):
@@ -34,6 +35,9 @@ def _load(name):
 
 
 build = _load("build")
+table = _load("table")
+DEVICE_BOARDS = tuple(table.devices())
+ALL_BOARDS = tuple(table.BOARDS)
 
 
 def micropython(script, *args, cwd):
@@ -57,9 +61,8 @@ def test_every_module_compiles_for_its_arch(board, tmp_path):
     assert f"board={board} " in version and "fw=" in version and "git=" in version
     assert (out / "board.mpy").read_bytes()[:2] == b"M\x06", "an .mpy v6 file"
     # The header names the arch only when a module holds native code, so the
-    # choice is checked at its source: the build table.
-    assert build.BOARDS[board][0] == {"rp2": "armv6m", "stm32": "armv7emsp", "esp32": "xtensawin",
-                                      "rig_pico": "armv6m"}[board]
+    # choice is checked at its source: the board table.
+    assert table.BOARDS[board]["march"] == MCU_ARCH[table.BOARDS[board]["mcu"]]
 
 
 def test_stm32_boot_keeps_flash_off_usb(tmp_path):
@@ -82,7 +85,7 @@ def test_typecheck_against_port_stubs(board):
 
 @pytest.mark.parametrize("board", ALL_BOARDS)
 def test_image_holds_every_shared_module_it_imports(board):
-    """A shared module left out of build.BOARDS would only fail on the board, at boot."""
+    """A shared module left out of the board's table row would only fail on the board, at boot."""
     image = {p.stem for p in build.sources(board)}
     shared = {p.stem for p in (ROOT / "boards" / "shared").glob("*.py")}
     for src in build.sources(board):
@@ -130,20 +133,20 @@ def test_limits_follow_design(board, tmp_path):
     for k, v in DESIGN_LIMITS.items():
         assert lim[k] == v, k
     assert lim["session_j_max"] >= REFERENCE_SESSION_J
-    assert 0 < cfg["wdt_timeout_ms"] <= WDT_MAX_MS[board]
+    assert 0 < cfg["wdt_timeout_ms"] <= WDT_MAX_MS[table.BOARDS[board]["mcu"]]
     assert cfg["wdt_timeout_ms"] > cfg["control_period_us"] // 1000
     max_pulse_mj = lim["power_w_max"] * lim["width_us_max"] // 1000
     assert max_pulse_mj * lim["rate_hz_max"] > lim["avg_power_mw_max"], "avg power limit must bind"
 
 
-@pytest.mark.parametrize("script", ["rp2_logic.py", "stm32_logic.py", "esp32_logic.py", "rig_logic.py"])
+@pytest.mark.parametrize("script", [row["logic"] for row in table.BOARDS.values()])
 def test_board_logic_in_unix_port(script, tmp_path):
     r = micropython(script, cwd=tmp_path)
     assert "PASS" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("port", ["rp2", "stm32", "esp32"])
+@pytest.mark.parametrize("port", list(table.PORTS))
 def test_fakes_offer_only_what_the_port_defines(port):
     """Every name, class attribute and keyword of the fakes exists in the port's
     official stubs (installed by `make setup` into build/stubs)."""
@@ -174,6 +177,38 @@ def test_irq_lint_sees_a_run_time_address_sum(tmp_path, monkeypatch):
     monkeypatch.setattr(lint, "sources", lambda board: [src])
     found = lint.lint("x")
     assert len(found) == 1 and "BASE + OFF" in found[0], found
+
+
+def test_board_table_lists_every_board_folder():
+    """A board folder without a row would be neither built, type-checked nor tested."""
+    folders = {p.parent.name for p in (ROOT / "boards").glob("*/board.py")}
+    assert folders == set(table.BOARDS) | {"unix"}  # the simulated board is not built
+    logic = {p.name for p in (ROOT / "boards" / "tests").glob("*_logic.py")}
+    assert logic == {row["logic"] for row in table.BOARDS.values()}, "a logic test no board runs"
+    for name, row in table.BOARDS.items():
+        assert row["role"] in ("device", "rig") and row["port"] in table.PORTS, name
+    for port, row in table.PORTS.items():
+        assert row["stubs"].startswith("micropython-%s-" % port) and "-stubs==" in row["stubs"], port
+        assert all((ROOT / "boards" / "fakes" / (m + ".py")).exists() for m in row["fakes"]), port
+
+
+def test_simulated_board_modules_shadow_no_firmware_module():
+    """boards/unix comes first on the simulated board's path: a module named
+    like a firmware or shared one would replace it there, and only there."""
+    unix = {p.stem for p in (ROOT / "boards" / "unix").glob("*.py")} - {"main"}
+    others = {p.stem for d in ("firmware", "boards/shared") for p in (ROOT / d).glob("*.py")}
+    assert not unix & others
+
+
+def test_make_takes_the_board_names_from_the_table():
+    r = subprocess.run(["make", "-s", "check-board", "BOARD=pdp11", "PYTHON=" + sys.executable],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "unknown BOARD 'pdp11': choose one of %s\n" % " ".join(table.BOARDS) in r.stderr, r.stderr
+    for board in table.BOARDS:
+        r = subprocess.run(["make", "-s", "check-board", "BOARD=" + board, "PYTHON=" + sys.executable],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
 
 
 def test_flash_to_missing_port_is_a_clear_error():
