@@ -130,3 +130,24 @@ def test_lifting_the_footswitch_stops_emission_at_once(station, rig, mode):
     rig.press()  # a new press goes on
     station.advance(500)
     assert station.state() == "EMITTING" and len(rig.pulses) > n
+
+
+@pytest.mark.safety("SR-2")
+@pytest.mark.needs_virtual_clock
+def test_a_stop_byte_cancels_a_press_still_being_debounced(station, rig):
+    """'!' disarms the footswitch in any state: a press that goes down just
+    before it, still inside the debounce time, does not fire when it settles;
+    lift and press again does."""
+    station.ready(POINT)
+    n_stops = len(station.device.events_named("stop"))
+    rig.press()
+    station.advance(5)  # the contact is down, its debounce (20 ms) not over
+    station.device.stop()
+    station.device.wait(lambda: len(station.device.events_named("stop")) > n_stops, what="stop event")
+    station.advance(300)
+    assert station.state() == "READY" and rig.enable_level() == 0 and not rig.pulses
+    rig.release()
+    station.advance(50)
+    rig.press()
+    station.advance(300)
+    assert station.state() == "EMITTING" and rig.pulses
