@@ -227,7 +227,7 @@ def test_typecheck_never_downloads_the_stubs(tmp_path):
     """`make setup` installs the stubs; a check without them stops with a
     clear line instead of fetching them (a copy of the tree that has none)."""
     (tmp_path / "boards").mkdir()
-    for name in ("typecheck.py", "build.py", "mypy.ini", "requirements-boards.txt"):
+    for name in ("typecheck.py", "build.py", "table.py", "mypy.ini", "requirements-boards.txt"):
         (tmp_path / "boards" / name).write_text((ROOT / "boards" / name).read_text())
     r = subprocess.run([sys.executable, str(tmp_path / "boards" / "typecheck.py"), "rp2"],
                        capture_output=True, text=True, timeout=60)
