@@ -61,32 +61,32 @@ def identity(c):
     return "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name)
 
 
-def c_hello(c, seq, args):
+def HELLO(c, seq, args):
     c.rep.ok(seq, identity(c))
 
-def c_ver(c, seq, args):
+def VER(c, seq, args):
     c.rep.ok(seq, identity(c))
 
-def c_status(c, seq, args):
+def STATUS(c, seq, args):
     c.rep.ok(seq, c.status_text(c.b.ticks_us()))
 
-def c_limits(c, seq, args):
+def LIMITS(c, seq, args):
     c.rep.ok(seq, " ".join("%s=%d" % kv for kv in c.lim.items()))
 
-def c_get(c, seq, args):
+def GET(c, seq, args):
     cfg = c.cfg
     c.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
         c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
 
-def c_help(c, seq, args):
+def HELP(c, seq, args):
     c.rep.ok(seq, " ".join(sorted(COMMANDS)))
 
-def c_prog(c, seq, args):
+def PROG(c, seq, args):
     p = c.program
     c.rep.ok(seq, "valid=%d phases=%d crc=%08X total_mj=%d" % (
         1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
 
-def c_set(c, seq, args):
+def SET(c, seq, args):
     name, eq, val = args[0].partition("=") if len(args) == 1 else ("", "", "")
     if not name or not eq or not val:
         return c.rep.err(seq, codes.E_ARGUMENT, "SET name=value")
@@ -110,12 +110,12 @@ def _editable(c, seq):
         return False
     return True
 
-def c_pclr(c, seq, args):
+def PCLR(c, seq, args):
     if _editable(c, seq):
         c.program.clear()
         c.rep.ok(seq)
 
-def c_padd(c, seq, args):
+def PADD(c, seq, args):
     if not _editable(c, seq):
         return
     ph, why = parse_phase(args, c.lim)
@@ -126,7 +126,7 @@ def c_padd(c, seq, args):
     c.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
         len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
 
-def c_pend(c, seq, args):
+def PEND(c, seq, args):
     if not _editable(c, seq):
         return
     if len(args) != 1 or not args[0].isdigit():
@@ -146,7 +146,7 @@ def c_pend(c, seq, args):
     c.rep.ok(seq, "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
         c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj()))
 
-def c_newsession(c, seq, args):
+def NEWSESSION(c, seq, args):
     if not _editable(c, seq):
         return
     c.session.close()
@@ -154,7 +154,7 @@ def c_newsession(c, seq, args):
     c.program.clear()
     c.rep.ok(seq, "session closed")
 
-def c_ready(c, seq, args):
+def READY(c, seq, args):
     why = _ready_refusal(c)
     if why:
         code, text = why
@@ -177,12 +177,12 @@ def _ready_refusal(c):
         return codes.E_SESSION, "session complete"
     return None
 
-def c_standby(c, seq, args):
+def STANDBY(c, seq, args):
     if not c._go(st.DISARM):
         return c.rep.err(seq, codes.E_STATE, st.NAMES[c.state])
     c.rep.ok(seq)
 
-def c_reset(c, seq, args):
+def RESET(c, seq, args):
     if c.state != st.FAULT:
         return c.rep.err(seq, codes.E_STATE, "no fault latched")
     if not c.store_ok:
@@ -198,26 +198,27 @@ def c_reset(c, seq, args):
     c._go(st.RESET)
     c.rep.ok(seq)
 
-def c_hb(c, seq, args):
+def HB(c, seq, args):
     c.rep.ok(seq)
 
 
-# name -> (handler, needs a framed line)
+# name -> (handler, needs a framed line). A handler is named as its command:
+# one interned name for both (a qstr costs heap on a port that compiles from source).
 COMMANDS = {
-"HELLO": (c_hello, True),
-"VER": (c_ver, False),
-"STATUS": (c_status, False),
-"LIMITS": (c_limits, False),
-"GET": (c_get, False),
-"HELP": (c_help, False),
-"PROG": (c_prog, False),
-"SET": (c_set, True),
-"PCLR": (c_pclr, True),
-"PADD": (c_padd, True),
-"PEND": (c_pend, True),
-"NEWSESSION": (c_newsession, True),
-"READY": (c_ready, True),
-"STANDBY": (c_standby, True),
-"RESET": (c_reset, True),
-"HB": (c_hb, True),
+"HELLO": (HELLO, True),
+"VER": (VER, False),
+"STATUS": (STATUS, False),
+"LIMITS": (LIMITS, False),
+"GET": (GET, False),
+"HELP": (HELP, False),
+"PROG": (PROG, False),
+"SET": (SET, True),
+"PCLR": (PCLR, True),
+"PADD": (PADD, True),
+"PEND": (PEND, True),
+"NEWSESSION": (NEWSESSION, True),
+"READY": (READY, True),
+"STANDBY": (STANDBY, True),
+"RESET": (RESET, True),
+"HB": (HB, True),
 }
