@@ -34,15 +34,19 @@ import time
 from program import SCAN
 
 _RING = const(64)  # pulse times kept for the average-power window
-_DWELL = const(512)  # pulses kept for the dwell window (>= rate max x window)
+_DWELL_MAX = const(512)  # largest dwell ring: pulses in one dwell window at the top rate
 _SPEED_SAMPLE_US = const(20_000)
 _QUIET_CAP_US = const(0x10000000)  # stop counting quiet time here (small int)
 
 
 class Pacer:
     def __init__(self, lim, counts_per_mm, deadband_counts):
-        if lim.rate_hz_max * lim.dwell_window_ms // 1000 > _DWELL:
-            raise ValueError("dwell ring %d < rate_hz_max x dwell_window" % _DWELL)
+        # The dwell ring holds every pulse one dwell window can hold at the
+        # top rate (pulses are at least 1/rate_hz_max apart), one spare, no more.
+        dwell_n = lim.rate_hz_max * lim.dwell_window_ms // 1000
+        if dwell_n > _DWELL_MAX:
+            raise ValueError("dwell ring %d < rate_hz_max x dwell_window" % _DWELL_MAX)
+        dwell_n += 1
         self._lim = lim
         self.counts_per_mm = counts_per_mm
         self._deadband_counts = deadband_counts
@@ -54,9 +58,10 @@ class Pacer:
         self._times_us = array("i", bytes(4 * _RING))
         self._n_times = 0
         self._head = 0
-        self._dw_us = array("i", bytes(4 * _DWELL))
-        self._dw_count = array("i", bytes(4 * _DWELL))
-        self._dw_uj = array("i", bytes(4 * _DWELL))
+        self._dw_size = dwell_n
+        self._dw_us = array("i", bytes(4 * dwell_n))
+        self._dw_count = array("i", bytes(4 * dwell_n))
+        self._dw_uj = array("i", bytes(4 * dwell_n))
         self._dw_head = 0
         self._dw_n = 0
         self._last_us = 0
@@ -202,7 +207,7 @@ class Pacer:
         total = self._pulse_uj
         i = self._dw_head
         for _ in range(self._dw_n):
-            i = (i - 1) % _DWELL
+            i = (i - 1) % self._dw_size
             if time.ticks_diff(now, self._dw_us[i]) >= self._dwell_window_us:
                 break
             d = self._dw_count[i] - target
@@ -223,8 +228,8 @@ class Pacer:
         self._dw_us[h] = t_us
         self._dw_count[h] = pos
         self._dw_uj[h] = self._pulse_uj
-        self._dw_head = (h + 1) % _DWELL
-        if self._dw_n < _DWELL:
+        self._dw_head = (h + 1) % self._dw_size
+        if self._dw_n < self._dw_size:
             self._dw_n += 1
         if self.mode == SCAN:
             late = (pos - self.target_count) * self.dir
