@@ -57,15 +57,8 @@ def dispatch(c, seq, words):
     c.rep.keep = False
 
 
-def identity(c):
-    return "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name)
-
-
 def HELLO(c, seq, args):
-    c.rep.ok(seq, identity(c))
-
-def VER(c, seq, args):
-    c.rep.ok(seq, identity(c))
+    c.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name))
 
 def STATUS(c, seq, args):
     c.rep.ok(seq, c.status_text(c.b.ticks_us()))
@@ -206,7 +199,7 @@ def HB(c, seq, args):
 # one interned name for both (a qstr costs heap on a port that compiles from source).
 COMMANDS = {
 "HELLO": (HELLO, True),
-"VER": (VER, False),
+"VER": (HELLO, False),  # the same identity line, unframed allowed
 "STATUS": (STATUS, False),
 "LIMITS": (LIMITS, False),
 "GET": (GET, False),

@@ -161,12 +161,12 @@ class Controller:
         to = st.next_state(self.state, event)
         if to < 0:
             return False
-        frm = self.state
+        was = self.state
         self.state = to
         if to == st.EMITTING:
             self._start_step()
             self.b.laser.enable(True)
-        elif frm == st.EMITTING:
+        elif was == st.EMITTING:
             self.b.laser.off()
         armed = to in st.ARMED_STATES
         self.b.indicator.set(armed)
@@ -177,10 +177,10 @@ class Controller:
             self.foot_armed = False
         if to != st.EMITTING and to != st.PAUSED:
             self.point_open = False  # after a fault or standby a point starts afresh
-        self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[frm], st.NAMES[to]))
+        self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[was], st.NAMES[to]))
         return True
 
-    def trip(self, code, detail):
+    def trip(self, code, text):
         """Latch a fault. The laser goes off first, the report comes second.
         Every cause is latched and reported once, in FAULT too; `fault` names
         the gravest (codes.GRAVITY). RESET clears them all at once."""
@@ -192,7 +192,7 @@ class Controller:
         if codes.GRAVITY[code] > codes.GRAVITY[self.fault]:
             self.fault = code
         self._go(st.TRIP)  # no row from FAULT: already there
-        self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
+        self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], text))
 
     def stop_emission(self):
         """Real-time '!': emission stops now. In any state the footswitch must

@@ -18,17 +18,17 @@ MODES = ("scan", "point")
 MAX_PHASES = const(8)
 MAX_POINTS = const(32)
 
-# wire name -> (attribute, decimals kept, modes that need it: s=scan, p=point)
+# wire name -> (attribute, decimals kept, the modes that need it)
 FIELDS = {
-    "width_us": ("width_us", 0, "sp"),
-    "power_w": ("power_w", 0, "sp"),
-    "rate_hz": ("rate_hz", 0, "sp"),
-    "energy_j": ("energy_mj", 3, "sp"),
-    "spacing_mm": ("spacing_um", 3, "s"),
-    "speed_min_mm_s": ("speed_min_mm_s", 0, "s"),
-    "speed_max_mm_s": ("speed_max_mm_s", 0, "s"),
-    "points": ("points", 0, "p"),
-    "tol_mm": ("tol_um", 3, "p"),
+    "width_us": ("width_us", 0, (SCAN, POINT)),
+    "power_w": ("power_w", 0, (SCAN, POINT)),
+    "rate_hz": ("rate_hz", 0, (SCAN, POINT)),
+    "energy_j": ("energy_mj", 3, (SCAN, POINT)),
+    "spacing_mm": ("spacing_um", 3, (SCAN,)),
+    "speed_min_mm_s": ("speed_min_mm_s", 0, (SCAN,)),
+    "speed_max_mm_s": ("speed_max_mm_s", 0, (SCAN,)),
+    "points": ("points", 0, (POINT,)),
+    "tol_mm": ("tol_um", 3, (POINT,)),
 }
 
 
@@ -69,14 +69,13 @@ def parse_phase(words, lim):
     mode = kv.get("mode")
     if mode not in MODES:
         return None, "mode must be scan or point"
-    tag = mode[0]
     ph = Phase()
     ph.mode = MODES.index(mode)
     for name in kv:
         if name != "mode" and name not in FIELDS:
             return None, "unknown field " + name
     for name, (attr, dec, modes) in FIELDS.items():
-        if tag not in modes:
+        if ph.mode not in modes:
             if name in kv:
                 return None, name + " not used in " + mode
             continue

@@ -89,9 +89,9 @@ class Reporter:
         line = "ok %s" % ("-" if seq < 0 else seq)
         self._reply(line + " " + payload if payload else line)
 
-    def err(self, seq, code, detail=""):
+    def err(self, seq, code, text=""):
         line = "er %s E%02d %s" % ("-" if seq < 0 else seq, code, codes.ERRORS[code])
-        self._reply(line + ": " + detail if detail else line)
+        self._reply(line + ": " + text if text else line)
 
     def _reply(self, text):
         out = self._send(text)
