@@ -58,7 +58,7 @@ def dispatch(c, seq, words):
 
 
 def HELLO(c, seq, args):
-    c.rep.ok(seq, "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name))
+    c.rep.done(seq, "HELLO", FW_VERSION, PROTO_VERSION, c.b.name)
 
 def STATUS(c, seq, args):
     c.rep.ok(seq, c.status_text(c.b.ticks_us()))
@@ -68,16 +68,14 @@ def LIMITS(c, seq, args):
 
 def GET(c, seq, args):
     cfg = c.cfg
-    c.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
-        c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
+    c.rep.done(seq, "GET", c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"])
 
 def HELP(c, seq, args):
     c.rep.ok(seq, " ".join(sorted(COMMANDS)))
 
 def PROG(c, seq, args):
     p = c.program
-    c.rep.ok(seq, "valid=%d phases=%d crc=%08X total_mj=%d" % (
-        1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
+    c.rep.done(seq, "PROG", 1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0)
 
 def SET(c, seq, args):
     name, eq, val = args[0].partition("=") if len(args) == 1 else ("", "", "")
@@ -95,7 +93,7 @@ def SET(c, seq, args):
         return c.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
     c.settings[name] = v
     c.status_left_us = 0
-    c.rep.ok(seq, "%s=%d" % (name, v))
+    c.rep.done(seq, "SET", name, v)
 
 def _editable(c, seq):
     if c.state in st.ARMED_STATES:
@@ -116,8 +114,7 @@ def PADD(c, seq, args):
         why = c.program.add(ph, " ".join(args))
     if why:
         return c.rep.err(seq, codes.E_PROGRAM, why)
-    c.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
-        len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
+    c.rep.done(seq, "PADD", len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us)
 
 def PEND(c, seq, args):
     if not _editable(c, seq):
@@ -136,8 +133,7 @@ def PEND(c, seq, args):
         return c.rep.err(seq, codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc)
     c.pacer.new_phase()
     c.point_no = 0
-    c.rep.ok(seq, "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
-        c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj()))
+    c.rep.done(seq, "PEND", c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj())
 
 def NEWSESSION(c, seq, args):
     if not _editable(c, seq):
@@ -145,7 +141,7 @@ def NEWSESSION(c, seq, args):
     c.session.close()
     c.store_ok = True
     c.program.clear()
-    c.rep.ok(seq, "session closed")
+    c.rep.done(seq, "NEWSESSION")
 
 def READY(c, seq, args):
     why = _ready_refusal(c)
@@ -153,7 +149,7 @@ def READY(c, seq, args):
         code, text = why
         return c.rep.err(seq, code, text)
     c._go(st.ARM)
-    c.rep.ok(seq, "delay_ms=%d" % c.cfg["ready_delay_ms"])
+    c.rep.done(seq, "READY", c.cfg["ready_delay_ms"])
 
 def _ready_refusal(c):
     if c.state == st.FAULT:

@@ -22,7 +22,7 @@ from limits import Limits
 from pacer import Pacer
 from program import POINT, Program
 from protocol import Intake
-from report import Reporter
+from report import STATUS, Reporter
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
 
@@ -76,8 +76,8 @@ class Controller:
         b = self.b
         now = b.ticks_us()
         cause = b.reset_cause()
-        self.rep.event(now // 1000, "boot", "fw=%s proto=%d board=%s reset=%s" % (
-            FW_VERSION, PROTO_VERSION, b.name, ("power", "watchdog", "soft", "exception")[cause]))
+        self.rep.ev(now // 1000, "boot", FW_VERSION, PROTO_VERSION, b.name,
+                    ("power", "watchdog", "soft", "exception")[cause])
         self._go(st.BOOTED)
         self.b.wdt.start(self.cfg["wdt_timeout_ms"])
         self.prev_us = now
@@ -177,7 +177,7 @@ class Controller:
             self.foot_armed = False
         if to != st.EMITTING and to != st.PAUSED:
             self.point_open = False  # after a fault or standby a point starts afresh
-        self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[was], st.NAMES[to]))
+        self.rep.ev(self.b.ticks_us() // 1000, "state", st.NAMES[was], st.NAMES[to])
         return True
 
     def trip(self, code, text):
@@ -192,7 +192,7 @@ class Controller:
         if codes.GRAVITY[code] > codes.GRAVITY[self.fault]:
             self.fault = code
         self._go(st.TRIP)  # no row from FAULT: already there
-        self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], text))
+        self.rep.ev(self.b.ticks_us() // 1000, "fault", code, codes.FAULTS[code], text)
 
     def stop_emission(self):
         """Real-time '!': emission stops now. In any state the footswitch must
@@ -203,7 +203,7 @@ class Controller:
         if was == st.EMITTING:
             self.b.laser.off()
             self._go(st.STOP)
-        self.rep.event(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
+        self.rep.ev(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
 
     # -- safety
 
@@ -277,8 +277,7 @@ class Controller:
             b.laser.off()
             self.point_open = False
             left = self.stop_at_pulses - self.session.done[self.session.phase]
-            self.rep.event(now // 1000, "point-abort", "ph=%d point=%d moved_counts=%d undelivered=%d" % (
-                self.session.phase, self.point_no - 1, pacer.point_offset(), left))
+            self.rep.ev(now // 1000, "point-abort", self.session.phase, self.point_no - 1, pacer.point_offset(), left)
             self._go(st.PHASE_END)
             return
         if turned and b.laser.armed():
@@ -325,13 +324,12 @@ class Controller:
             return
         if ph.mode == POINT:
             self.point_open = False
-            self.rep.event(now // 1000, "point-done", "ph=%d point=%d" % (i, self.point_no - 1))
+            self.rep.ev(now // 1000, "point-done", i, self.point_no - 1)
         if s.done[i] < ph.pulses_max:
             self._go(st.PHASE_END)
             return
-        self.rep.event(now // 1000, "phase-done", "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s skipped=%d" % (
-            i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
-            ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips))
+        self.rep.ev(now // 1000, "phase-done", i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
+                    ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips)
         if i + 1 < len(self.program.phases):
             s.next_phase()
             self.pacer.new_phase()
@@ -340,7 +338,7 @@ class Controller:
         else:
             s.close()
             self._go(st.SESSION_END)
-            self.rep.event(now // 1000, "session-done", "e_mj=%d" % self.delivered_mj())
+            self.rep.ev(now // 1000, "session-done", self.delivered_mj())
 
     def delivered_mj(self):
         s = self.session
@@ -356,11 +354,10 @@ class Controller:
         t_ms = now // 1000
         for k in range(self.plog_n):
             j = k * 4
-            self.rep.event(self.plog[j], "pulse", "ph=%d pos=%d uj=%d" % (
-                self.plog[j + 3], self.plog[j + 1], self.plog[j + 2]))
+            self.rep.ev(self.plog[j], "pulse", self.plog[j + 3], self.plog[j + 1], self.plog[j + 2])
         self.plog_n = 0
         if self.plog_lost:
-            self.rep.event(t_ms, "pulse-lost", "n=%d" % self.plog_lost)
+            self.rep.ev(t_ms, "pulse-lost", self.plog_lost)
             self.plog_lost = 0
         if self.state == st.EMITTING:
             self._step_end(now)
@@ -379,11 +376,11 @@ class Controller:
         flag = 1 if v > ph.speed_max_mm_s else (-1 if 0 < v < ph.speed_min_mm_s else 0)
         if flag != self.speed_flag:
             self.speed_flag = flag
-            self.rep.event(t_ms, ("speed-ok", "speed-high", "speed-low")[flag], "v_mm_s=%d" % v)
+            self.rep.ev(t_ms, ("speed-ok", "speed-high", "speed-low")[flag], v)
 
     def status_text(self, now):
         s = self.session
-        return "t=%d state=%s open=%s foot=%d fault=%d ph=%d pulses=%d e_mj=%d under_mm=%s v_mm_s=%d" % (
+        return STATUS % (
             now // 1000, st.NAMES[self.state], il.open_names(self.bits) or "-",
             1 if self.bits & il.FOOT else 0, self.fault, s.phase,
             s.done[s.phase] if self.program.valid else 0,

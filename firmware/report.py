@@ -23,6 +23,40 @@ from protocol import checksum
 
 OUT_BYTES = const(2048)  # queued output, bytes; about 180 ms of a 115200 baud line
 
+# The wire format of every payload the device sends, in one place
+# (docs/protocol.md lists the same names and fields; a host test compares them).
+# Event name -> payload format.
+EVENTS = {
+    "boot": "fw=%s proto=%d board=%s reset=%s",
+    "state": "%s>%s",
+    "fault": "F%02d %s: %s",
+    "pulse": "ph=%d pos=%d uj=%d",
+    "pulse-lost": "n=%d",
+    "phase-done": "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s skipped=%d",
+    "point-done": "ph=%d point=%d",
+    "point-abort": "ph=%d point=%d moved_counts=%d undelivered=%d",
+    "stop": "%s",
+    "speed-high": "v_mm_s=%d",
+    "speed-low": "v_mm_s=%d",
+    "speed-ok": "v_mm_s=%d",
+    "session-done": "e_mj=%d",
+    "exception": "%s",
+    "lines-lost": "st=%d pulse=%d other=%d",
+}
+# The status fields, in order (`st` lines and the STATUS reply).
+STATUS = "t=%d state=%s open=%s foot=%d fault=%d ph=%d pulses=%d e_mj=%d under_mm=%s v_mm_s=%d"
+# Command -> the payload of its `ok` reply, where it has fields.
+REPLIES = {
+    "HELLO": "HILT fw=%s proto=%d board=%s",
+    "GET": "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d",
+    "PROG": "valid=%d phases=%d crc=%08X total_mj=%d",
+    "SET": "%s=%d",
+    "PADD": "phase=%d pulses=%d pulse_uj=%d period_us=%d",
+    "PEND": "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d",
+    "NEWSESSION": "session closed",
+    "READY": "delay_ms=%d",
+}
+
 
 def _rank(line):
     """Drop rank, lowest dropped first: 0 status (`st`), 1 pulse event
@@ -82,7 +116,7 @@ class Reporter:
             self._off = 0
             q.pop(0)
             if not q and (lost[0] or lost[1] or lost[2]):
-                self._send("ev %d lines-lost st=%d pulse=%d other=%d" % (t_ms, lost[0], lost[1], lost[2]))
+                self.ev(t_ms, "lines-lost", lost[0], lost[1], lost[2])
                 lost[0] = lost[1] = lost[2] = 0
 
     def ok(self, seq, payload=""):
@@ -108,3 +142,11 @@ class Reporter:
     def event(self, t_ms, name, payload=""):
         line = "ev %d %s" % (t_ms, name)
         self._send(line + " " + payload if payload else line)
+
+    def ev(self, t_ms, name, *args):
+        """An event, its payload formatted from EVENTS."""
+        self.event(t_ms, name, EVENTS[name] % args)
+
+    def done(self, seq, cmd, *args):
+        """The `ok` reply of `cmd`, its payload formatted from REPLIES."""
+        self.ok(seq, REPLIES[cmd] % args)
