@@ -8,8 +8,7 @@ import gc
 import socket
 
 import hal
-
-_INPUT_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
+from interlocks import NAMES as INPUT_NAMES  # `in <name>`: the firmware's input table
 
 
 class RigChannel:
@@ -68,7 +67,7 @@ def _info(b, w):
 
 
 def _in(b, w):
-    bit = 1 << _INPUT_NAMES.index(w[0])
+    bit = 1 << INPUT_NAMES.index(w[0])
     b.stamp()
     b.inputs.bits = b.inputs.bits | bit if w[1] == "1" else b.inputs.bits & ~bit
     return "= %d" % b.t

@@ -124,3 +124,18 @@ def test_protocol_page_names_every_field_of_each_command_reply():
     for cmd, fmt in report_formats()["REPLIES"].items():
         for key in keys(fmt):
             assert re.search(rf"\b{key}\b", rows[cmd]), f"{cmd}: {key} not in docs/protocol.md"
+
+
+def test_every_copy_of_the_input_names_is_the_firmware_table():
+    """boards/rig_pico runs without the firmware core and the host package
+    without the firmware, so each keeps a copy of firmware/interlocks.py's
+    names: in the same order (row i is bit i)."""
+    from handpiece.rig import INPUTS
+
+    src = (ROOT / "firmware/interlocks.py").read_text()
+    table = re.search(r"^INPUTS = \((.*?)\n\)", src, re.S | re.M).group(1)
+    names = tuple(re.findall(r'^\s+\("(\w+)",', table, re.M))
+    assert len(names) == 7
+    assert INPUTS == names
+    pico = (ROOT / "boards/rig_pico/board.py").read_text()
+    assert ast.literal_eval(re.search(r"^_NAMES = (\(.*\))$", pico, re.M).group(1)) == names
