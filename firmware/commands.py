@@ -6,7 +6,6 @@ having changed nothing. Handlers run in the main loop, never in the pulse
 path; they may allocate.
 """
 import codes
-import interlocks as il
 import state as st
 from program import parse_phase
 from version import FW_VERSION, PROTO_VERSION
@@ -46,9 +45,7 @@ def dispatch(c, seq, words):
             return c.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((c.seq + 1) % 100000))
     elif words[1:] != [str(PROTO_VERSION)]:
         return c.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
-    c.seq = seq
-    c.seq_words = words
-    c.link_quiet_us = 0
+    c.take_frame(seq, words)
     c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
     if entry is None:
         c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
@@ -89,10 +86,9 @@ def SET(c, seq, args):
     v = int(val)
     if v and not lo <= v <= hi:
         return c.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
-    if name == "sup_ms" and c.state in st.ARMED_STATES:
-        return c.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
-    c.settings[name] = v
-    c.status_left_us = 0
+    why = c.set(name, v)
+    if why:
+        return c.rep.err(seq, why[0], why[1])
     c.rep.done(seq, "SET", name, v)
 
 def _editable(c, seq):
@@ -126,65 +122,32 @@ def PEND(c, seq, args):
         return c.rep.err(seq, codes.E_PROGRAM, why)
     s = c.session
     resumed = s.matches(c.program)
-    if not resumed and not s.begin(c.program):
-        c.program.valid = False
-        if not s.loaded:
-            return c.rep.err(seq, codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it")
-        return c.rep.err(seq, codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc)
-    c.pacer.new_phase()
-    c.point_no = 0
+    why = c.load_program(resumed)
+    if why:
+        return c.rep.err(seq, why[0], why[1])
     c.rep.done(seq, "PEND", c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj())
 
 def NEWSESSION(c, seq, args):
     if not _editable(c, seq):
         return
-    c.session.close()
-    c.store_ok = True
-    c.program.clear()
+    c.new_session()
     c.rep.done(seq, "NEWSESSION")
 
 def READY(c, seq, args):
-    why = _ready_refusal(c)
+    why = c.arm()
     if why:
-        code, text = why
-        return c.rep.err(seq, code, text)
-    c._go(st.ARM)
+        return c.rep.err(seq, why[0], why[1])
     c.rep.done(seq, "READY", c.cfg["ready_delay_ms"])
 
-def _ready_refusal(c):
-    if c.state == st.FAULT:
-        return codes.E_FAULTED, codes.FAULTS[c.fault]
-    if c.state != st.STANDBY:
-        return codes.E_STATE, st.NAMES[c.state]
-    if not c.bits & il.KEY:
-        return codes.E_INTERLOCK, "key off"
-    if ~c.bits & il.INTERLOCKS:
-        return codes.E_INTERLOCK, il.open_names(c.bits) + " open"
-    if not c.program.valid:
-        return codes.E_PROGRAM, "no program"
-    if c.session.closed:
-        return codes.E_SESSION, "session complete"
-    return None
-
 def STANDBY(c, seq, args):
-    if not c._go(st.DISARM):
+    if not c.disarm():
         return c.rep.err(seq, codes.E_STATE, st.NAMES[c.state])
     c.rep.ok(seq)
 
 def RESET(c, seq, args):
-    if c.state != st.FAULT:
-        return c.rep.err(seq, codes.E_STATE, "no fault latched")
-    if not c.store_ok:
-        return c.rep.err(seq, codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)")
-    if ~c.bits & il.INTERLOCKS:
-        return c.rep.err(seq, codes.E_INTERLOCK, il.open_names(c.bits) + " still open")
-    if c.b.laser.stray_light():
-        return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
-    if c.faults & (1 << codes.F_SELFTEST) and c.bits & il.FOOT:
-        return c.rep.err(seq, codes.E_FAULTED, "footswitch still pressed")
-    c.fault = 0
-    c.faults = 0
-    c._go(st.RESET)
+    why = c.reset_fault()
+    if why:
+        return c.rep.err(seq, why[0], why[1])
     c.rep.ok(seq)
 
 def HB(c, seq, args):

@@ -205,6 +205,82 @@ class Controller:
             self._go(st.STOP)
         self.rep.ev(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
 
+    # -- what the commands may do (commands.py): each returns None when done,
+    # or (error code, text) having changed nothing
+
+    def take_frame(self, seq, words):
+        """A framed line took sequence number `seq`: it also feeds host supervision (SR-13)."""
+        self.seq = seq
+        self.seq_words = words
+        self.link_quiet_us = 0
+
+    def set(self, name, v):
+        """A host setting, already range-checked. Supervision is not changed
+        while armed (SR-13)."""
+        if name == "sup_ms" and self.state in st.ARMED_STATES:
+            return codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED"
+        self.settings[name] = v
+        self.status_left_us = 0
+        return None
+
+    def load_program(self, resumed):
+        """PEND: the program just closed; resume its open session or begin one (SR-14)."""
+        s = self.session
+        if not resumed and not s.begin(self.program):
+            self.program.valid = False
+            if not s.loaded:
+                return codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it"
+            return codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc
+        self.pacer.new_phase()
+        self.point_no = 0
+        return None
+
+    def new_session(self):
+        """NEWSESSION: the operator ends the session, whatever the store held."""
+        self.session.close()
+        self.store_ok = True
+        self.program.clear()
+
+    def arm(self):
+        """READY: STANDBY -> READY only with everything in place (SR-2)."""
+        bits = self.bits
+        if self.state == st.FAULT:
+            return codes.E_FAULTED, codes.FAULTS[self.fault]
+        if self.state != st.STANDBY:
+            return codes.E_STATE, st.NAMES[self.state]
+        if not bits & il.KEY:
+            return codes.E_INTERLOCK, "key off"
+        if ~bits & il.INTERLOCKS:
+            return codes.E_INTERLOCK, il.open_names(bits) + " open"
+        if not self.program.valid:
+            return codes.E_PROGRAM, "no program"
+        if self.session.closed:
+            return codes.E_SESSION, "session complete"
+        self._go(st.ARM)
+        return None
+
+    def disarm(self):
+        """STANDBY from READY, PAUSED or DONE; False if the state has no such row."""
+        return self._go(st.DISARM)
+
+    def reset_fault(self):
+        """RESET: FAULT -> STANDBY once every cause is gone (SR-4)."""
+        bits = self.bits
+        if self.state != st.FAULT:
+            return codes.E_STATE, "no fault latched"
+        if not self.store_ok:
+            return codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)"
+        if ~bits & il.INTERLOCKS:
+            return codes.E_INTERLOCK, il.open_names(bits) + " still open"
+        if self.b.laser.stray_light():
+            return codes.E_FAULTED, "photodiode still lit"
+        if self.faults & (1 << codes.F_SELFTEST) and bits & il.FOOT:
+            return codes.E_FAULTED, "footswitch still pressed"
+        self.fault = 0
+        self.faults = 0
+        self._go(st.RESET)
+        return None
+
     # -- safety
 
     def check_safety(self):
