@@ -18,7 +18,7 @@ import hal
 import interlocks as il
 import state as st
 import ticks
-from limits import Limits
+from limits import Limits, check_settings
 from pacer import Pacer
 from program import POINT, Program
 from protocol import Intake
@@ -38,6 +38,7 @@ class Controller:
         self.b = board
         self.lim = Limits(board.limits)
         cfg = board.settings
+        check_settings(cfg)
         self.cfg = cfg
         self.rep = Reporter(board.link)
         self.intake = Intake(lambda seq, words: commands.dispatch(self, seq, words), self.rep.err)
