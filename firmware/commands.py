@@ -25,15 +25,15 @@ def dispatch(c, seq, words):
     under a taken number is refused."""
     if not words:
         return  # a line of spaces: nothing to do
-    cmd = words[0].upper()
-    entry = COMMANDS.get(cmd)
+    name = words[0].upper()
+    row = COMMANDS.get(name)
     if seq < 0:
-        if entry is None:
-            return c.rep.err(-1, codes.E_UNKNOWN, cmd[:16])
-        if entry[1]:
-            return c.rep.err(-1, codes.E_STRICT, cmd)
-        return entry[0](c, -1, words[1:])
-    if cmd != "HELLO":
+        if row is None:
+            return c.rep.err(-1, codes.E_UNKNOWN, name[:16])
+        if row[1]:
+            return c.rep.err(-1, codes.E_STRICT, name)
+        return row[0](c, -1, words[1:])
+    if name != "HELLO":
         if c.seq < 0:
             return c.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
         if seq == c.seq:
@@ -47,10 +47,10 @@ def dispatch(c, seq, words):
         return c.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
     c.take_frame(seq, words)
     c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
-    if entry is None:
-        c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
+    if row is None:
+        c.rep.err(seq, codes.E_UNKNOWN, name[:16])
     else:
-        entry[0](c, seq, words[1:])
+        row[0](c, seq, words[1:])
     c.rep.keep = False
 
 

@@ -138,9 +138,9 @@ class Controller:
         falls sooner (host supervision, SR-13; the end of the ready delay), so
         the loop acts at the limit, not up to a period after it."""
         us = self.cfg["control_period_us"]
-        sup = self.settings["sup_ms"]
-        if sup and self.state in st.ARMED_STATES:
-            us = min(us, sup * 1000 - self.link_quiet_us)
+        ms = self.settings["sup_ms"]
+        if ms and self.state in st.ARMED_STATES:
+            us = min(us, ms * 1000 - self.link_quiet_us)
         if self.ready_left_us > 0:
             us = min(us, self.ready_left_us)
         return us if us > 0 else 0
@@ -292,13 +292,13 @@ class Controller:
         if not bits & il.ESTOP:
             self.trip(codes.F_ESTOP, "pressed")
         if self.state in st.ARMED_STATES:
-            sup = self.settings["sup_ms"]
+            ms = self.settings["sup_ms"]
             if ~bits & il.INTERLOCKS:
                 self.trip(codes.F_INTERLOCK, il.open_names(bits))
             elif self.link_closed:
                 self.trip(codes.F_LINK_LOST, "the host closed the link")
-            elif sup and self.link_quiet_us >= sup * 1000:
-                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
+            elif ms and self.link_quiet_us >= ms * 1000:
+                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % ms)
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
@@ -353,8 +353,8 @@ class Controller:
             # SR-9: the hand left the point: it is abandoned, not finished elsewhere.
             b.laser.off()
             self.point_open = False
-            left = self.stop_at_pulses - self.session.done[self.session.phase]
-            self.rep.ev(now // 1000, "point-abort", self.session.phase, self.point_no - 1, pacer.point_offset(), left)
+            n = self.stop_at_pulses - self.session.done[self.session.phase]  # undelivered
+            self.rep.ev(now // 1000, "point-abort", self.session.phase, self.point_no - 1, pacer.point_offset(), n)
             self._go(st.PHASE_END)
             return
         if turned and b.laser.armed():
@@ -419,18 +419,19 @@ class Controller:
 
     def delivered_mj(self):
         s = self.session
-        return sum(s.done[i] * p.pulse_uj for i, p in enumerate(self.program.phases)) // 1000
+        return sum(s.done[i] * ph.pulse_uj for i, ph in enumerate(self.program.phases)) // 1000
 
-    def _mm(self, counts):
-        um = counts * 1000 // self.cfg["counts_per_mm"]
+    def _mm(self, n):
+        """`n` encoder counts as a "mm.uuu" text."""
+        um = n * 1000 // self.cfg["counts_per_mm"]
         return "%d.%03d" % (um // 1000, um % 1000)
 
     # -- housekeeping: reports and events, outside the pulse path
 
     def housekeeping(self, now):
         t_ms = now // 1000
-        for k in range(self.plog_n):
-            j = k * 4
+        for i in range(self.plog_n):
+            j = i * 4
             self.rep.ev(self.plog[j], "pulse", self.plog[j + 3], self.plog[j + 1], self.plog[j + 2])
         self.plog_n = 0
         if self.plog_lost:

@@ -43,7 +43,7 @@ def open_names(bits):
 
 class Inputs:
     def __init__(self, board, debounce_ms):
-        self._board = board
+        self.board = board
         self._debounce_us = debounce_ms * 1000
         raw = board.inputs.read()
         # Boot takes the inputs as they are; the self-test judges them.
@@ -51,10 +51,10 @@ class Inputs:
         self.raw = raw  # the last sample as read, before debouncing
         self._steady_us = 0
 
-    def update(self, dt_us):
-        """Sample the inputs, `dt_us` after the last sample; returns the
+    def update(self, delta_us):
+        """Sample the inputs, `delta_us` after the last sample; returns the
         debounced bitmask. Steadiness is added up, never read off the clock."""
-        raw = self._board.inputs.read()
+        raw = self.board.inputs.read()
         falling = self.state & ~raw  # towards danger: take at once
         if falling:
             self.state &= ~falling
@@ -62,7 +62,7 @@ class Inputs:
             self.raw = raw
             self._steady_us = 0
         elif self._steady_us < self._debounce_us:
-            self._steady_us += dt_us
+            self._steady_us += delta_us
         rising = raw & ~self.state
         if rising and self._steady_us >= self._debounce_us:
             self.state |= rising

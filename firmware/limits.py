@@ -26,15 +26,15 @@ KEYS = (
 
 
 class Limits:
-    def __init__(self, table):
-        for k in KEYS:
-            v = table[k]
+    def __init__(self, limits):
+        for key in KEYS:
+            v = limits[key]
             if not isinstance(v, int) or v <= 0:
-                raise ValueError("board limit " + k)
-            setattr(self, k, v)
+                raise ValueError("board limit " + key)
+            setattr(self, key, v)
 
     def items(self):
-        return [(k, getattr(self, k)) for k in KEYS]
+        return [(key, getattr(self, key)) for key in KEYS]
 
 
 # Every key is required in a board's `settings`, a whole number, 0 or more.

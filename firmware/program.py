@@ -74,7 +74,7 @@ def parse_phase(words, lim):
     for name in kv:
         if name != "mode" and name not in FIELDS:
             return None, "unknown field " + name
-    for name, (attr, dec, modes) in FIELDS.items():
+    for name, (attr, decimals, modes) in FIELDS.items():
         if ph.mode not in modes:
             if name in kv:
                 return None, name + " not used in " + mode
@@ -82,7 +82,7 @@ def parse_phase(words, lim):
         if name not in kv:
             return None, "missing " + name
         try:
-            setattr(ph, attr, fixed(kv[name], dec))
+            setattr(ph, attr, fixed(kv[name], decimals))
         except ValueError:
             return None, "bad number %s=%s" % (name, kv[name])
     return ph, check(ph, lim)
@@ -155,7 +155,7 @@ class Program:
 
     def total_uj(self):
         """Energy the program can deliver, in whole pulses (nominal)."""
-        return sum(p.pulses_max * p.pulse_uj for p in self.phases)
+        return sum(ph.pulses_max * ph.pulse_uj for ph in self.phases)
 
     def total_mj(self):
         return self.total_uj() // 1000

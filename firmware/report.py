@@ -83,30 +83,30 @@ class Reporter:
         return out
 
     def _queue(self, out):
-        q = self._q
+        lines = self._q
         rank = _rank(out)
         while self._bytes + len(out) > OUT_BYTES:
             low = -1
             low_rank = 3
-            for i in range(1 if self._off else 0, len(q)):  # a line half written is finished
-                r = _rank(q[i])
+            for i in range(1 if self._off else 0, len(lines)):  # a line half written is finished
+                r = _rank(lines[i])
                 if r < low_rank:
                     low, low_rank = i, r
             if low_rank > rank:
                 self.lost[rank] += 1  # the new line is the least useful
                 return
             self.lost[low_rank] += 1
-            self._bytes -= len(q.pop(low))
-        q.append(out)
+            self._bytes -= len(lines.pop(low))
+        lines.append(out)
         self._bytes += len(out)
 
     def flush(self, t_ms):
         """Write what the link takes now, never waiting. Once the queue is
         empty after a loss, the loss is reported (and flushed in turn)."""
-        q = self._q
+        lines = self._q
         lost = self.lost
-        while q:
-            head = q[0]
+        while lines:
+            head = lines[0]
             want = len(head) - self._off
             n = self._link.write(memoryview(head)[self._off:]) or 0
             self._off += n
@@ -114,14 +114,14 @@ class Reporter:
                 return  # the link is full (or takes a bounded amount per call)
             self._bytes -= len(head)
             self._off = 0
-            q.pop(0)
-            if not q and (lost[0] or lost[1] or lost[2]):
+            lines.pop(0)
+            if not lines and (lost[0] or lost[1] or lost[2]):
                 self.ev(t_ms, "lines-lost", lost[0], lost[1], lost[2])
                 lost[0] = lost[1] = lost[2] = 0
 
-    def ok(self, seq, payload=""):
+    def ok(self, seq, text=""):
         line = "ok %s" % ("-" if seq < 0 else seq)
-        self._reply(line + " " + payload if payload else line)
+        self._reply(line + " " + text if text else line)
 
     def err(self, seq, code, text=""):
         line = "er %s E%02d %s" % ("-" if seq < 0 else seq, code, codes.ERRORS[code])
@@ -136,12 +136,12 @@ class Reporter:
         if self.last:
             self._queue(self.last)
 
-    def status(self, payload):
-        self._send("st " + payload)
+    def status(self, text):
+        self._send("st " + text)
 
-    def event(self, t_ms, name, payload=""):
+    def event(self, t_ms, name, text=""):
         line = "ev %d %s" % (t_ms, name)
-        self._send(line + " " + payload if payload else line)
+        self._send(line + " " + text if text else line)
 
     def ev(self, t_ms, name, *args):
         """An event, its payload formatted from EVENTS."""
