@@ -408,6 +408,26 @@ def test_stop_byte_before_emission_disarms_the_footswitch(station, rig):
 
 
 @pytest.mark.safety("SR-2")
+def test_a_stop_byte_that_arrives_with_a_press_disarms_that_press(station, rig):
+    """READY, the delay over, the footswitch up (armed): a press and a '!'
+    that the device takes in the same loop. The stop is handled first, so
+    that press never fires; only a lift and a new press do."""
+    station.ready()
+    rig.hand(long_sweep())
+    station.advance(50)
+    t_stop = rig.now_us()
+    rig.press()
+    station.device.stop()  # on the line before the device runs on
+    station.advance(1000)
+    assert pulses_after(rig, t_stop) == [] and station.state() == "READY"
+    rig.release()
+    station.advance(50)
+    rig.press()
+    station.advance(500)
+    assert station.state() == "EMITTING" and pulses_after(rig, t_stop)
+
+
+@pytest.mark.safety("SR-2")
 @pytest.mark.parametrize("command", ["PCLR", "PEND 1", "NEWSESSION",
                                      "PADD mode=point width_us=120 power_w=3000 rate_hz=10 energy_j=5 points=1 tol_mm=0.5"])
 def test_program_cannot_change_while_armed(station, rig, command):
