@@ -20,7 +20,7 @@ def main(board):
             # What is queued, then the exception, as far as the link takes it now.
             rep = rep or Reporter(board.link)
             t_ms = board.ticks_us() // 1000
-            rep.event(t_ms, "exception", type(e).__name__)
+            rep.ev(t_ms, "exception", type(e).__name__)
             rep.flush(t_ms)
         except Exception:  # noqa: BLE001 - the report is best effort, the reset is not
             pass

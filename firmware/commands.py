@@ -6,7 +6,6 @@ having changed nothing. Handlers run in the main loop, never in the pulse
 path; they may allocate.
 """
 import codes
-import interlocks as il
 import state as st
 from program import parse_phase
 from version import FW_VERSION, PROTO_VERSION
@@ -26,15 +25,15 @@ def dispatch(c, seq, words):
     under a taken number is refused."""
     if not words:
         return  # a line of spaces: nothing to do
-    cmd = words[0].upper()
-    entry = COMMANDS.get(cmd)
+    name = words[0].upper()
+    row = COMMANDS.get(name)
     if seq < 0:
-        if entry is None:
-            return c.rep.err(-1, codes.E_UNKNOWN, cmd[:16])
-        if entry[1]:
-            return c.rep.err(-1, codes.E_STRICT, cmd)
-        return entry[0](c, -1, words[1:])
-    if cmd != "HELLO":
+        if row is None:
+            return c.rep.err(-1, codes.E_UNKNOWN, name[:16])
+        if row[1]:
+            return c.rep.err(-1, codes.E_STRICT, name)
+        return row[0](c, -1, words[1:])
+    if name != "HELLO":
         if c.seq < 0:
             return c.rep.err(seq, codes.E_HANDSHAKE, "send HELLO first")
         if seq == c.seq:
@@ -46,47 +45,36 @@ def dispatch(c, seq, words):
             return c.rep.err(seq, codes.E_SEQUENCE, "expected %d" % ((c.seq + 1) % 100000))
     elif words[1:] != [str(PROTO_VERSION)]:
         return c.rep.err(seq, codes.E_VERSION, "device speaks %d" % PROTO_VERSION)
-    c.seq = seq
-    c.seq_words = words
-    c.link_quiet_us = 0
+    c.take_frame(seq, words)
     c.rep.keep = True  # the reply to an accepted frame is kept for a repeat
-    if entry is None:
-        c.rep.err(seq, codes.E_UNKNOWN, cmd[:16])
+    if row is None:
+        c.rep.err(seq, codes.E_UNKNOWN, name[:16])
     else:
-        entry[0](c, seq, words[1:])
+        row[0](c, seq, words[1:])
     c.rep.keep = False
 
 
-def identity(c):
-    return "HILT fw=%s proto=%d board=%s" % (FW_VERSION, PROTO_VERSION, c.b.name)
+def HELLO(c, seq, args):
+    c.rep.done(seq, "HELLO", FW_VERSION, PROTO_VERSION, c.b.name)
 
-
-def c_hello(c, seq, args):
-    c.rep.ok(seq, identity(c))
-
-def c_ver(c, seq, args):
-    c.rep.ok(seq, identity(c))
-
-def c_status(c, seq, args):
+def STATUS(c, seq, args):
     c.rep.ok(seq, c.status_text(c.b.ticks_us()))
 
-def c_limits(c, seq, args):
+def LIMITS(c, seq, args):
     c.rep.ok(seq, " ".join("%s=%d" % kv for kv in c.lim.items()))
 
-def c_get(c, seq, args):
+def GET(c, seq, args):
     cfg = c.cfg
-    c.rep.ok(seq, "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d" % (
-        c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"]))
+    c.rep.done(seq, "GET", c.settings["status_ms"], c.settings["sup_ms"], cfg["ready_delay_ms"], cfg["counts_per_mm"])
 
-def c_help(c, seq, args):
+def HELP(c, seq, args):
     c.rep.ok(seq, " ".join(sorted(COMMANDS)))
 
-def c_prog(c, seq, args):
+def PROG(c, seq, args):
     p = c.program
-    c.rep.ok(seq, "valid=%d phases=%d crc=%08X total_mj=%d" % (
-        1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0))
+    c.rep.done(seq, "PROG", 1 if p.valid else 0, len(p.phases), p.crc, p.total_mj() if p.phases else 0)
 
-def c_set(c, seq, args):
+def SET(c, seq, args):
     name, eq, val = args[0].partition("=") if len(args) == 1 else ("", "", "")
     if not name or not eq or not val:
         return c.rep.err(seq, codes.E_ARGUMENT, "SET name=value")
@@ -98,11 +86,10 @@ def c_set(c, seq, args):
     v = int(val)
     if v and not lo <= v <= hi:
         return c.rep.err(seq, codes.E_RANGE, "%s 0 or %d..%d" % (name, lo, hi))
-    if name == "sup_ms" and c.state in st.ARMED_STATES:
-        return c.rep.err(seq, codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED")
-    c.settings[name] = v
-    c.status_left_us = 0
-    c.rep.ok(seq, "%s=%d" % (name, v))
+    why = c.set(name, v)
+    if why:
+        return c.rep.err(seq, why[0], why[1])
+    c.rep.done(seq, "SET", name, v)
 
 def _editable(c, seq):
     if c.state in st.ARMED_STATES:
@@ -110,12 +97,12 @@ def _editable(c, seq):
         return False
     return True
 
-def c_pclr(c, seq, args):
+def PCLR(c, seq, args):
     if _editable(c, seq):
         c.program.clear()
         c.rep.ok(seq)
 
-def c_padd(c, seq, args):
+def PADD(c, seq, args):
     if not _editable(c, seq):
         return
     ph, why = parse_phase(args, c.lim)
@@ -123,10 +110,9 @@ def c_padd(c, seq, args):
         why = c.program.add(ph, " ".join(args))
     if why:
         return c.rep.err(seq, codes.E_PROGRAM, why)
-    c.rep.ok(seq, "phase=%d pulses=%d pulse_uj=%d period_us=%d" % (
-        len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us))
+    c.rep.done(seq, "PADD", len(c.program.phases) - 1, ph.pulses_max, ph.pulse_uj, ph.period_us)
 
-def c_pend(c, seq, args):
+def PEND(c, seq, args):
     if not _editable(c, seq):
         return
     if len(args) != 1 or not args[0].isdigit():
@@ -136,91 +122,55 @@ def c_pend(c, seq, args):
         return c.rep.err(seq, codes.E_PROGRAM, why)
     s = c.session
     resumed = s.matches(c.program)
-    if not resumed and not s.begin(c.program):
-        c.program.valid = False
-        if not s.loaded:
-            return c.rep.err(seq, codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it")
-        if s.closed:
-            return c.rep.err(seq, codes.E_SESSION,
-                             "the session of program %08X is complete: NEWSESSION starts another" % s.program_crc)
-        return c.rep.err(seq, codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc)
-    c.pacer.new_phase()
-    c.point_no = 0
-    c.rep.ok(seq, "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d" % (
-        c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj()))
+    why = c.load_program(resumed)
+    if why:
+        return c.rep.err(seq, why[0], why[1])
+    c.rep.done(seq, "PEND", c.program.crc, c.program.total_mj(), 1 if resumed else 0, s.phase, c.delivered_mj())
 
-def c_newsession(c, seq, args):
+def NEWSESSION(c, seq, args):
     if not _editable(c, seq):
         return
-    c.session.release()
-    c.store_ok = True
-    c.program.clear()
-    c.rep.ok(seq, "session closed")
+    c.new_session()
+    c.rep.done(seq, "NEWSESSION")
 
-def c_ready(c, seq, args):
-    why = _ready_refusal(c)
+def READY(c, seq, args):
+    why = c.arm()
     if why:
-        code, text = why
-        return c.rep.err(seq, code, text)
-    c._go(st.ARM)
-    c.rep.ok(seq, "delay_ms=%d" % c.cfg["ready_delay_ms"])
+        return c.rep.err(seq, why[0], why[1])
+    c.rep.done(seq, "READY", c.cfg["ready_delay_ms"])
 
-def _ready_refusal(c):
-    if c.state == st.FAULT:
-        return codes.E_FAULTED, codes.FAULTS[c.fault]
-    if c.state != st.STANDBY:
-        return codes.E_STATE, st.NAMES[c.state]
-    if not c.bits & il.KEY:
-        return codes.E_INTERLOCK, "key off"
-    if ~c.bits & il.INTERLOCKS:
-        return codes.E_INTERLOCK, il.open_names(c.bits) + " open"
-    if not c.program.valid:
-        return codes.E_PROGRAM, "no program"
-    if c.session.closed:
-        return codes.E_SESSION, "session complete"
-    return None
-
-def c_standby(c, seq, args):
-    if not c._go(st.DISARM):
+def STANDBY(c, seq, args):
+    if not c.disarm():
         return c.rep.err(seq, codes.E_STATE, st.NAMES[c.state])
     c.rep.ok(seq)
 
-def c_reset(c, seq, args):
-    if c.state != st.FAULT:
-        return c.rep.err(seq, codes.E_STATE, "no fault latched")
-    if not c.store_ok:
-        return c.rep.err(seq, codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)")
-    if ~c.bits & il.INTERLOCKS:
-        return c.rep.err(seq, codes.E_INTERLOCK, il.open_names(c.bits) + " still open")
-    if c.b.laser.stray_light():
-        return c.rep.err(seq, codes.E_FAULTED, "photodiode still lit")
-    if c.faults & (1 << codes.F_SELFTEST) and c.bits & il.FOOT:
-        return c.rep.err(seq, codes.E_FAULTED, "footswitch still pressed")
-    c.fault = 0
-    c.faults = 0
-    c._go(st.RESET)
+def RESET(c, seq, args):
+    why = c.reset_fault()
+    if why:
+        return c.rep.err(seq, why[0], why[1])
     c.rep.ok(seq)
 
-def c_hb(c, seq, args):
+def HB(c, seq, args):
     c.rep.ok(seq)
 
 
-# name -> (handler, needs a framed line)
+# name -> (handler, needs a framed line). A handler is named as its command:
+# one interned name for both (a qstr costs heap on a port that compiles from source).
 COMMANDS = {
-"HELLO": (c_hello, True),
-"VER": (c_ver, False),
-"STATUS": (c_status, False),
-"LIMITS": (c_limits, False),
-"GET": (c_get, False),
-"HELP": (c_help, False),
-"PROG": (c_prog, False),
-"SET": (c_set, True),
-"PCLR": (c_pclr, True),
-"PADD": (c_padd, True),
-"PEND": (c_pend, True),
-"NEWSESSION": (c_newsession, True),
-"READY": (c_ready, True),
-"STANDBY": (c_standby, True),
-"RESET": (c_reset, True),
-"HB": (c_hb, True),
+"HELLO": (HELLO, True),
+"VER": (HELLO, False),  # the same identity line, unframed allowed
+"STATUS": (STATUS, False),
+"LIMITS": (LIMITS, False),
+"GET": (GET, False),
+"HELP": (HELP, False),
+"PROG": (PROG, False),
+"SET": (SET, True),
+"PCLR": (PCLR, True),
+"PADD": (PADD, True),
+"PEND": (PEND, True),
+"NEWSESSION": (NEWSESSION, True),
+"READY": (READY, True),
+"STANDBY": (STANDBY, True),
+"RESET": (RESET, True),
+"HB": (HB, True),
 }

@@ -18,11 +18,11 @@ import hal
 import interlocks as il
 import state as st
 import ticks
-from limits import Limits
+from limits import Limits, check_settings
 from pacer import Pacer
 from program import POINT, Program
 from protocol import Intake
-from report import Reporter
+from report import STATUS, Reporter
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
 
@@ -38,6 +38,7 @@ class Controller:
         self.b = board
         self.lim = Limits(board.limits)
         cfg = board.settings
+        check_settings(cfg)
         self.cfg = cfg
         self.rep = Reporter(board.link)
         self.intake = Intake(lambda seq, words: commands.dispatch(self, seq, words), self.rep.err)
@@ -76,8 +77,8 @@ class Controller:
         b = self.b
         now = b.ticks_us()
         cause = b.reset_cause()
-        self.rep.event(now // 1000, "boot", "fw=%s proto=%d board=%s reset=%s" % (
-            FW_VERSION, PROTO_VERSION, b.name, ("power", "watchdog", "soft", "exception")[cause]))
+        self.rep.ev(now // 1000, "boot", FW_VERSION, PROTO_VERSION, b.name,
+                    ("power", "watchdog", "soft", "exception")[cause])
         self._go(st.BOOTED)
         self.b.wdt.start(self.cfg["wdt_timeout_ms"])
         self.prev_us = now
@@ -137,9 +138,9 @@ class Controller:
         falls sooner (host supervision, SR-13; the end of the ready delay), so
         the loop acts at the limit, not up to a period after it."""
         us = self.cfg["control_period_us"]
-        sup = self.settings["sup_ms"]
-        if sup and self.state in st.ARMED_STATES:
-            us = min(us, sup * 1000 - self.link_quiet_us)
+        ms = self.settings["sup_ms"]
+        if ms and self.state in st.ARMED_STATES:
+            us = min(us, ms * 1000 - self.link_quiet_us)
         if self.ready_left_us > 0:
             us = min(us, self.ready_left_us)
         return us if us > 0 else 0
@@ -161,12 +162,12 @@ class Controller:
         to = st.next_state(self.state, event)
         if to < 0:
             return False
-        frm = self.state
+        was = self.state
         self.state = to
         if to == st.EMITTING:
             self._start_step()
             self.b.laser.enable(True)
-        elif frm == st.EMITTING:
+        elif was == st.EMITTING:
             self.b.laser.off()
         armed = to in st.ARMED_STATES
         self.b.indicator.set(armed)
@@ -177,10 +178,10 @@ class Controller:
             self.foot_armed = False
         if to != st.EMITTING and to != st.PAUSED:
             self.point_open = False  # after a fault or standby a point starts afresh
-        self.rep.event(self.b.ticks_us() // 1000, "state", "%s>%s" % (st.NAMES[frm], st.NAMES[to]))
+        self.rep.ev(self.b.ticks_us() // 1000, "state", st.NAMES[was], st.NAMES[to])
         return True
 
-    def trip(self, code, detail):
+    def trip(self, code, text):
         """Latch a fault. The laser goes off first, the report comes second.
         Every cause is latched and reported once, in FAULT too; `fault` names
         the gravest (codes.GRAVITY). RESET clears them all at once."""
@@ -192,7 +193,7 @@ class Controller:
         if codes.GRAVITY[code] > codes.GRAVITY[self.fault]:
             self.fault = code
         self._go(st.TRIP)  # no row from FAULT: already there
-        self.rep.event(self.b.ticks_us() // 1000, "fault", "F%02d %s: %s" % (code, codes.FAULTS[code], detail))
+        self.rep.ev(self.b.ticks_us() // 1000, "fault", code, codes.FAULTS[code], text)
 
     def stop_emission(self):
         """Real-time '!': emission stops now. In any state the footswitch must
@@ -203,7 +204,87 @@ class Controller:
         if was == st.EMITTING:
             self.b.laser.off()
             self._go(st.STOP)
-        self.rep.event(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
+        self.rep.ev(self.b.ticks_us() // 1000, "stop", st.NAMES[was])
+
+    # -- what the commands may do (commands.py): each returns None when done,
+    # or (error code, text) having changed nothing
+
+    def take_frame(self, seq, words):
+        """A framed line took sequence number `seq`: it also feeds host supervision (SR-13)."""
+        self.seq = seq
+        self.seq_words = words
+        self.link_quiet_us = 0
+
+    def set(self, name, v):
+        """A host setting, already range-checked. Supervision is not changed
+        while armed (SR-13)."""
+        if name == "sup_ms" and self.state in st.ARMED_STATES:
+            return codes.E_STATE, "sup_ms only outside READY/EMITTING/PAUSED"
+        self.settings[name] = v
+        self.status_left_us = 0
+        return None
+
+    def load_program(self, resumed):
+        """PEND: the program just closed; resume its open session or begin one (SR-14)."""
+        s = self.session
+        if not resumed and not s.begin(self.program):
+            self.program.valid = False
+            if not s.loaded:
+                return codes.E_SESSION, "store unreadable, the count is unknown: NEWSESSION ends it"
+            if s.closed:
+                return codes.E_SESSION, "the session of program %08X is complete: NEWSESSION starts another" % (
+                    s.program_crc)
+            return codes.E_SESSION, "a session of program %08X is open: NEWSESSION ends it" % s.program_crc
+        self.pacer.new_phase()
+        self.point_no = 0
+        return None
+
+    def new_session(self):
+        """NEWSESSION: the operator ends the session, whatever the store held;
+        it belongs to no program then, so the same one may begin again."""
+        self.session.release()
+        self.store_ok = True
+        self.program.clear()
+
+    def arm(self):
+        """READY: STANDBY -> READY only with everything in place (SR-2)."""
+        bits = self.bits
+        if self.state == st.FAULT:
+            return codes.E_FAULTED, codes.FAULTS[self.fault]
+        if self.state != st.STANDBY:
+            return codes.E_STATE, st.NAMES[self.state]
+        if not bits & il.KEY:
+            return codes.E_INTERLOCK, "key off"
+        if ~bits & il.INTERLOCKS:
+            return codes.E_INTERLOCK, il.open_names(bits) + " open"
+        if not self.program.valid:
+            return codes.E_PROGRAM, "no program"
+        if self.session.closed:
+            return codes.E_SESSION, "session complete"
+        self._go(st.ARM)
+        return None
+
+    def disarm(self):
+        """STANDBY from READY, PAUSED or DONE; False if the state has no such row."""
+        return self._go(st.DISARM)
+
+    def reset_fault(self):
+        """RESET: FAULT -> STANDBY once every cause is gone (SR-4)."""
+        bits = self.bits
+        if self.state != st.FAULT:
+            return codes.E_STATE, "no fault latched"
+        if not self.store_ok:
+            return codes.E_SESSION, "store unreadable: NEWSESSION first (the count is lost)"
+        if ~bits & il.INTERLOCKS:
+            return codes.E_INTERLOCK, il.open_names(bits) + " still open"
+        if self.b.laser.stray_light():
+            return codes.E_FAULTED, "photodiode still lit"
+        if self.faults & (1 << codes.F_SELFTEST) and bits & il.FOOT:
+            return codes.E_FAULTED, "footswitch still pressed"
+        self.fault = 0
+        self.faults = 0
+        self._go(st.RESET)
+        return None
 
     # -- safety
 
@@ -218,13 +299,13 @@ class Controller:
         if not bits & il.ESTOP:
             self.trip(codes.F_ESTOP, "pressed")
         if armed:
-            sup = self.settings["sup_ms"]
+            ms = self.settings["sup_ms"]
             if ~bits & il.INTERLOCKS & ~il.ESTOP:  # the e-stop is F03's
                 self.trip(codes.F_INTERLOCK, il.open_names(bits | il.ESTOP))
             if self.link_closed:
                 self.trip(codes.F_LINK_LOST, "the host closed the link")
-            elif sup and self.link_quiet_us >= sup * 1000:
-                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % sup)
+            elif ms and self.link_quiet_us >= ms * 1000:
+                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % ms)
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
@@ -279,9 +360,8 @@ class Controller:
             # SR-9: the hand left the point: it is abandoned, not finished elsewhere.
             b.laser.off()
             self.point_open = False
-            left = self.stop_at_pulses - self.session.done[self.session.phase]
-            self.rep.event(now // 1000, "point-abort", "ph=%d point=%d moved_counts=%d undelivered=%d" % (
-                self.session.phase, self.point_no - 1, pacer.point_offset(), left))
+            n = self.stop_at_pulses - self.session.done[self.session.phase]  # undelivered
+            self.rep.ev(now // 1000, "point-abort", self.session.phase, self.point_no - 1, pacer.point_offset(), n)
             self._go(st.PHASE_END)
             return
         if turned and b.laser.armed():
@@ -328,13 +408,12 @@ class Controller:
             return
         if ph.mode == POINT:
             self.point_open = False
-            self.rep.event(now // 1000, "point-done", "ph=%d point=%d" % (i, self.point_no - 1))
+            self.rep.ev(now // 1000, "point-done", i, self.point_no - 1)
         if s.done[i] < ph.pulses_max:
             self._go(st.PHASE_END)
             return
-        self.rep.event(now // 1000, "phase-done", "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s skipped=%d" % (
-            i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
-            ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips))
+        self.rep.ev(now // 1000, "phase-done", i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
+                    ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips)
         if i + 1 < len(self.program.phases):
             s.next_phase()
             self.pacer.new_phase()
@@ -343,27 +422,27 @@ class Controller:
         else:
             s.close()
             self._go(st.SESSION_END)
-            self.rep.event(now // 1000, "session-done", "e_mj=%d" % self.delivered_mj())
+            self.rep.ev(now // 1000, "session-done", self.delivered_mj())
 
     def delivered_mj(self):
         s = self.session
-        return sum(s.done[i] * p.pulse_uj for i, p in enumerate(self.program.phases)) // 1000
+        return sum(s.done[i] * ph.pulse_uj for i, ph in enumerate(self.program.phases)) // 1000
 
-    def _mm(self, counts):
-        um = counts * 1000 // self.cfg["counts_per_mm"]
+    def _mm(self, n):
+        """`n` encoder counts as a "mm.uuu" text."""
+        um = n * 1000 // self.cfg["counts_per_mm"]
         return "%d.%03d" % (um // 1000, um % 1000)
 
     # -- housekeeping: reports and events, outside the pulse path
 
     def housekeeping(self, now):
         t_ms = now // 1000
-        for k in range(self.plog_n):
-            j = k * 4
-            self.rep.event(self.plog[j], "pulse", "ph=%d pos=%d uj=%d" % (
-                self.plog[j + 3], self.plog[j + 1], self.plog[j + 2]))
+        for i in range(self.plog_n):
+            j = i * 4
+            self.rep.ev(self.plog[j], "pulse", self.plog[j + 3], self.plog[j + 1], self.plog[j + 2])
         self.plog_n = 0
         if self.plog_lost:
-            self.rep.event(t_ms, "pulse-lost", "n=%d" % self.plog_lost)
+            self.rep.ev(t_ms, "pulse-lost", self.plog_lost)
             self.plog_lost = 0
         if self.state == st.EMITTING:
             self._step_end(now)
@@ -382,11 +461,11 @@ class Controller:
         flag = 1 if v > ph.speed_max_mm_s else (-1 if 0 < v < ph.speed_min_mm_s else 0)
         if flag != self.speed_flag:
             self.speed_flag = flag
-            self.rep.event(t_ms, ("speed-ok", "speed-high", "speed-low")[flag], "v_mm_s=%d" % v)
+            self.rep.ev(t_ms, ("speed-ok", "speed-high", "speed-low")[flag], v)
 
     def status_text(self, now):
         s = self.session
-        return "t=%d state=%s open=%s foot=%d fault=%d ph=%d pulses=%d e_mj=%d under_mm=%s v_mm_s=%d" % (
+        return STATUS % (
             now // 1000, st.NAMES[self.state], il.open_names(self.bits) or "-",
             1 if self.bits & il.FOOT else 0, self.fault, s.phase,
             s.done[s.phase] if self.program.valid else 0,

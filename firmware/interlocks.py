@@ -16,19 +16,34 @@ HANDPIECE = const(0x08)
 TEMP = const(0x10)  # laser head temperature within range
 FLOW = const(0x20)  # cooling flow present
 FOOT = const(0x40)  # footswitch pressed
-INTERLOCKS = const(0x3F)  # every bit that must be 1 to emit
 
-NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
+# The one input table: (name, bit, an interlock (must read 1 to emit), the
+# level a cut wire reads). Row i is bit i and a board's input pin i (pins are
+# pulled down: a cut wire reads 0, open for an interlock, up for the foot).
+# The masks and names below, the rig's input names and the boards' pin order
+# follow it; the interlocks come first, the footswitch last.
+INPUTS = (
+    ("key", KEY, True, 0),
+    ("door", DOOR, True, 0),
+    ("estop", ESTOP, True, 0),
+    ("handpiece", HANDPIECE, True, 0),
+    ("temp", TEMP, True, 0),
+    ("flow", FLOW, True, 0),
+    ("foot", FOOT, False, 0),
+)
+NAMES = tuple(row[0] for row in INPUTS)
+N_INTERLOCKS = len([row for row in INPUTS if row[2]])  # pins 0..N_INTERLOCKS-1
+INTERLOCKS = sum(row[1] for row in INPUTS if row[2])  # every bit that must be 1 to emit
 
 
 def open_names(bits):
     """'door,temp' for the interlocks open in `bits`, '' when all closed."""
-    return ",".join(NAMES[i] for i in range(6) if not bits & (1 << i))
+    return ",".join(NAMES[i] for i in range(N_INTERLOCKS) if not bits & (1 << i))
 
 
 class Inputs:
     def __init__(self, board, debounce_ms):
-        self._board = board
+        self.board = board
         self._debounce_us = debounce_ms * 1000
         raw = board.inputs.read()
         # Boot takes the inputs as they are; the self-test judges them.
@@ -36,10 +51,10 @@ class Inputs:
         self.raw = raw  # the last sample as read, before debouncing
         self._steady_us = 0
 
-    def update(self, dt_us):
-        """Sample the inputs, `dt_us` after the last sample; returns the
+    def update(self, delta_us):
+        """Sample the inputs, `delta_us` after the last sample; returns the
         debounced bitmask. Steadiness is added up, never read off the clock."""
-        raw = self._board.inputs.read()
+        raw = self.board.inputs.read()
         falling = self.state & ~raw  # towards danger: take at once
         if falling:
             self.state &= ~falling
@@ -47,7 +62,7 @@ class Inputs:
             self.raw = raw
             self._steady_us = 0
         elif self._steady_us < self._debounce_us:
-            self._steady_us += dt_us
+            self._steady_us += delta_us
         rising = raw & ~self.state
         if rising and self._steady_us >= self._debounce_us:
             self.state |= rising

@@ -1,7 +1,10 @@
-"""Hard limits (SR-15): read once from the board definition, never from the wire.
+"""Hard limits (SR-15) and board settings: read once from the board
+definition, never from the wire, and checked at boot.
 
 There is no setter: a program or setting outside a limit is refused with the
 limit in the error, and nothing over the serial line can change these values.
+A board whose limits or settings are missing or out of range does not start:
+the controller raises ValueError naming the key (the laser stays off).
 """
 
 # Every key is required in a board's `limits`; units are in the names.
@@ -23,15 +26,39 @@ KEYS = (
 
 
 class Limits:
-    def __init__(self, table):
-        for k in KEYS:
-            v = table[k]
+    def __init__(self, limits):
+        for key in KEYS:
+            v = limits[key]
             if not isinstance(v, int) or v <= 0:
-                raise ValueError("board limit " + k)
-            setattr(self, k, v)
+                raise ValueError("board limit " + key)
+            setattr(self, key, v)
 
     def items(self):
-        return [(k, getattr(self, k)) for k in KEYS]
+        return [(key, getattr(self, key)) for key in KEYS]
+
+
+# Every key is required in a board's `settings`, a whole number, 0 or more.
+SETTING_KEYS = (
+    "ready_delay_ms",  # SR-5; 0 only for bench variants
+    "debounce_ms",
+    "counts_per_mm",
+    "deadband_counts",
+    "wdt_timeout_ms",
+    "control_period_us",
+    "energy_tol_pct",
+)
+
+
+def check_settings(settings):
+    """Raise ValueError naming the first missing or impossible setting."""
+    for key in SETTING_KEYS:
+        v = settings.get(key)
+        if not isinstance(v, int) or v < 0:
+            raise ValueError("board setting " + key)
+    if (settings["counts_per_mm"] < 1 or settings["energy_tol_pct"] > 100
+            or not 0 < settings["control_period_us"] < settings["wdt_timeout_ms"] * 1000):
+        raise ValueError("board settings: counts_per_mm >= 1, energy_tol_pct <= 100, "
+                         "0 < control_period_us < wdt_timeout_ms")
 
 
 def over(name, value, limit):

@@ -34,18 +34,22 @@ import time
 from program import SCAN
 
 _RING = const(64)  # pulse times kept for the average-power window
-_DWELL = const(512)  # pulses kept for the dwell window (>= rate max x window)
+_DWELL_MAX = const(512)  # largest dwell ring: pulses in one dwell window at the top rate
 _SPEED_SAMPLE_US = const(20_000)
 _QUIET_CAP_US = const(0x10000000)  # stop counting quiet time here (small int)
 
 
 class Pacer:
     def __init__(self, lim, counts_per_mm, deadband_counts):
-        if lim.rate_hz_max * lim.dwell_window_ms // 1000 > _DWELL:
-            raise ValueError("dwell ring %d < rate_hz_max x dwell_window" % _DWELL)
-        self._lim = lim
+        # The dwell ring holds every pulse one dwell window can hold at the
+        # top rate (pulses are at least 1/rate_hz_max apart), one spare, no more.
+        n = lim.rate_hz_max * lim.dwell_window_ms // 1000
+        if n > _DWELL_MAX:
+            raise ValueError("dwell ring %d < rate_hz_max x dwell_window" % _DWELL_MAX)
+        n += 1
+        self.lim = lim
         self.counts_per_mm = counts_per_mm
-        self._deadband_counts = deadband_counts
+        self.deadband_counts = deadband_counts
         self._half_cm_counts = counts_per_mm * 5
         self._avg_window_us = lim.avg_window_ms * 1000
         self._dwell_window_us = lim.dwell_window_ms * 1000
@@ -54,9 +58,8 @@ class Pacer:
         self._times_us = array("i", bytes(4 * _RING))
         self._n_times = 0
         self._head = 0
-        self._dw_us = array("i", bytes(4 * _DWELL))
-        self._dw_count = array("i", bytes(4 * _DWELL))
-        self._dw_uj = array("i", bytes(4 * _DWELL))
+        self._dw_size = n
+        self._dwell = array("i", bytes(12 * n))  # pulse k: [3k] time, [3k+1] count, [3k+2] energy
         self._dw_head = 0
         self._dw_n = 0
         self._last_us = 0
@@ -74,8 +77,8 @@ class Pacer:
         # phase
         self.mode = SCAN
         self._spacing_counts = 0
-        self._period_us = 0
-        self._pulse_uj = 0
+        self.period_us = 0
+        self.pulse_uj = 0
         self._per_window = 0
         self._tol_counts = 0
         self._anchor_count = 0
@@ -98,10 +101,10 @@ class Pacer:
         trigger point keeps its anchor through a pause unless `new_point`."""
         self.mode = phase.mode
         self._spacing_counts = max(1, (phase.spacing_um * self.counts_per_mm + 500) // 1000)
-        self._period_us = phase.period_us
-        self._pulse_uj = phase.pulse_uj
-        per = self._lim.avg_power_mw_max * self._lim.avg_window_ms // phase.pulse_uj
-        self._per_window = max(1, min(_RING, per))
+        self.period_us = phase.period_us
+        self.pulse_uj = phase.pulse_uj
+        n = self.lim.avg_power_mw_max * self.lim.avg_window_ms // phase.pulse_uj
+        self._per_window = max(1, min(_RING, n))
         self._tol_counts = phase.tol_um * self.counts_per_mm // 1000
         if new_point:
             self._anchor_count = pos_count
@@ -111,16 +114,16 @@ class Pacer:
         self._sp_us = 0
         self._sp_path_counts = self.path_counts
 
-    def elapse(self, dt_us):
+    def elapse(self, delta_us):
         """Add one loop's time; forget pulse history older than its window."""
-        q = self._quiet_us + dt_us
-        self._quiet_us = q if q < _QUIET_CAP_US else _QUIET_CAP_US
+        t = self._quiet_us + delta_us
+        self._quiet_us = t if t < _QUIET_CAP_US else _QUIET_CAP_US
         if self._quiet_us >= self._avg_window_us:
             self._n_times = 0
             self._fired_any = False
         if self._quiet_us >= self._dwell_window_us:
             self._dw_n = 0
-        self._sp_us += dt_us
+        self._sp_us += delta_us
 
     def track(self, pos):
         """Follow the encoder. Returns True when the direction changed, so the
@@ -139,7 +142,7 @@ class Pacer:
             self._ext_count = pos
             turned = self.dir == 0
             self.dir = -1
-        elif (ext - pos) * self.dir >= self._deadband_counts:
+        elif (ext - pos) * self.dir >= self.deadband_counts:
             self._confirmed_counts = (ext - pos) * self.dir
             self.path_counts += self._confirmed_counts
             self._ext_count = pos
@@ -168,12 +171,12 @@ class Pacer:
         Returns False when no pulse may be armed now."""
         nb = now
         if self._fired_any:
-            nb = time.ticks_add(self._last_us, self._period_us)
+            nb = time.ticks_add(self._last_us, self.period_us)
             if self._n_times >= self._per_window:
                 oldest = self._times_us[(self._head - self._per_window) % _RING]
-                nb2 = time.ticks_add(oldest, self._avg_window_us)
-                if time.ticks_diff(nb2, nb) > 0:
-                    nb = nb2
+                t = time.ticks_add(oldest, self._avg_window_us)
+                if time.ticks_diff(t, nb) > 0:
+                    nb = t
             if time.ticks_diff(nb, now) < 0:
                 nb = now
         self.not_before_us = nb
@@ -199,16 +202,17 @@ class Pacer:
         return self._dwell_ok(now, self.target_count)
 
     def _dwell_ok(self, now, target):
-        total = self._pulse_uj
+        total_uj = self.pulse_uj
         i = self._dw_head
         for _ in range(self._dw_n):
-            i = (i - 1) % _DWELL
-            if time.ticks_diff(now, self._dw_us[i]) >= self._dwell_window_us:
+            i = (i - 1) % self._dw_size
+            j = 3 * i
+            if time.ticks_diff(now, self._dwell[j]) >= self._dwell_window_us:
                 break
-            d = self._dw_count[i] - target
+            d = self._dwell[j + 1] - target
             if -self._half_cm_counts <= d <= self._half_cm_counts:
-                total += self._dw_uj[i]
-        return total <= self._dwell_max_uj
+                total_uj += self._dwell[j + 2]
+        return total_uj <= self._dwell_max_uj
 
     def fired(self, t_us, pos):
         """Account a pulse the board fired at time t_us and count pos."""
@@ -219,12 +223,13 @@ class Pacer:
         self._head = (self._head + 1) % _RING
         if self._n_times < _RING:
             self._n_times += 1
-        h = self._dw_head
-        self._dw_us[h] = t_us
-        self._dw_count[h] = pos
-        self._dw_uj[h] = self._pulse_uj
-        self._dw_head = (h + 1) % _DWELL
-        if self._dw_n < _DWELL:
+        i = self._dw_head
+        j = 3 * i
+        self._dwell[j] = t_us
+        self._dwell[j + 1] = pos
+        self._dwell[j + 2] = self.pulse_uj
+        self._dw_head = (i + 1) % self._dw_size
+        if self._dw_n < self._dw_size:
             self._dw_n += 1
         if self.mode == SCAN:
             late = (pos - self.target_count) * self.dir

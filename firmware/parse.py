@@ -19,8 +19,8 @@ def pairs(words):
     key raises ValueError naming it."""
     out = {}
     for w in words:
-        k, eq, v = w.partition("=")
-        if not eq or not k or not v or k in out:
+        key, eq, v = w.partition("=")
+        if not eq or not key or not v or key in out:
             raise ValueError(w)
-        out[k] = v
+        out[key] = v
     return out

@@ -18,17 +18,17 @@ MODES = ("scan", "point")
 MAX_PHASES = const(8)
 MAX_POINTS = const(32)
 
-# wire name -> (attribute, decimals kept, modes that need it: s=scan, p=point)
+# wire name -> (attribute, decimals kept, the modes that need it)
 FIELDS = {
-    "width_us": ("width_us", 0, "sp"),
-    "power_w": ("power_w", 0, "sp"),
-    "rate_hz": ("rate_hz", 0, "sp"),
-    "energy_j": ("energy_mj", 3, "sp"),
-    "spacing_mm": ("spacing_um", 3, "s"),
-    "speed_min_mm_s": ("speed_min_mm_s", 0, "s"),
-    "speed_max_mm_s": ("speed_max_mm_s", 0, "s"),
-    "points": ("points", 0, "p"),
-    "tol_mm": ("tol_um", 3, "p"),
+    "width_us": ("width_us", 0, (SCAN, POINT)),
+    "power_w": ("power_w", 0, (SCAN, POINT)),
+    "rate_hz": ("rate_hz", 0, (SCAN, POINT)),
+    "energy_j": ("energy_mj", 3, (SCAN, POINT)),
+    "spacing_mm": ("spacing_um", 3, (SCAN,)),
+    "speed_min_mm_s": ("speed_min_mm_s", 0, (SCAN,)),
+    "speed_max_mm_s": ("speed_max_mm_s", 0, (SCAN,)),
+    "points": ("points", 0, (POINT,)),
+    "tol_mm": ("tol_um", 3, (POINT,)),
 }
 
 
@@ -69,21 +69,20 @@ def parse_phase(words, lim):
     mode = kv.get("mode")
     if mode not in MODES:
         return None, "mode must be scan or point"
-    tag = mode[0]
     ph = Phase()
     ph.mode = MODES.index(mode)
     for name in kv:
         if name != "mode" and name not in FIELDS:
             return None, "unknown field " + name
-    for name, (attr, dec, modes) in FIELDS.items():
-        if tag not in modes:
+    for name, (attr, decimals, modes) in FIELDS.items():
+        if ph.mode not in modes:
             if name in kv:
                 return None, name + " not used in " + mode
             continue
         if name not in kv:
             return None, "missing " + name
         try:
-            setattr(ph, attr, fixed(kv[name], dec))
+            setattr(ph, attr, fixed(kv[name], decimals))
         except ValueError:
             return None, "bad number %s=%s" % (name, kv[name])
     return ph, check(ph, lim)
@@ -156,7 +155,7 @@ class Program:
 
     def total_uj(self):
         """Energy the program can deliver, in whole pulses (nominal)."""
-        return sum(p.pulses_max * p.pulse_uj for p in self.phases)
+        return sum(ph.pulses_max * ph.pulse_uj for ph in self.phases)
 
     def total_mj(self):
         return self.total_uj() // 1000

@@ -36,17 +36,17 @@ class Intake:
         self._buf = bytearray(MAX_LINE)
         self._n = 0
         self._overflow = False
-        self._on_line = on_line  # (seq or -1, words) -> None
-        self._on_error = on_error  # (seq or -1, code, detail) -> None
+        self.on_line = on_line  # (seq or -1, words) -> None
+        self.on_error = on_error  # (seq or -1, code, detail) -> None
         self.stops = 0  # real-time bytes in the last chunk, by kind
         self.statuses = 0
 
-    def realtime(self, chunk, n):
+    def realtime(self, data, n):
         """First pass over a chunk: count its stop and status bytes (each is
         a request of its own); returns how many real-time bytes it carries."""
         stops = statuses = 0
         for i in range(n):
-            b = chunk[i]
+            b = data[i]
             if b == RT_STOP:
                 stops += 1
             elif b == RT_STATUS:
@@ -55,11 +55,11 @@ class Intake:
         self.statuses = statuses
         return stops + statuses
 
-    def lines(self, chunk, n):
+    def lines(self, data, n):
         """Second pass: assemble lines and hand each complete one on."""
         buf = self._buf
         for i in range(n):
-            b = chunk[i]
+            b = data[i]
             if b == RT_STOP or b == RT_STATUS or b == _CR:
                 continue
             if b != _LF:
@@ -70,7 +70,7 @@ class Intake:
                     self._overflow = True
                 continue
             if self._overflow:
-                self._on_error(-1, codes.E_TOO_LONG, "max %d bytes" % MAX_LINE)
+                self.on_error(-1, codes.E_TOO_LONG, "max %d bytes" % MAX_LINE)
             elif self._n:
                 self._frame(bytes(buf[: self._n]))
             self._n = 0
@@ -79,7 +79,7 @@ class Intake:
     def _frame(self, line):
         for b in line:
             if b < 0x20 or b > 0x7E:
-                return self._on_error(-1, codes.E_SYNTAX, "byte 0x%02X" % b)
+                return self.on_error(-1, codes.E_SYNTAX, "byte 0x%02X" % b)
         start = 0
         end = len(line)
         while start < end and line[start] == _SP:
@@ -87,7 +87,7 @@ class Intake:
         while end > start and line[end - 1] == _SP:
             end -= 1
         if start == end:
-            return self._on_line(-1, [])  # a line of spaces
+            return self.on_line(-1, [])  # a line of spaces
         if start or end < len(line):
             line = line[start:end]
         text = line.decode()
@@ -96,18 +96,18 @@ class Intake:
         framed = len(text) > 1 and text[0] == "N" and "0" <= text[1] <= "9"
         if star < 0:
             if framed:
-                return self._on_error(-1, codes.E_SYNTAX, "framed line without *checksum")
-            return self._on_line(-1, text.split())
+                return self.on_error(-1, codes.E_SYNTAX, "framed line without *checksum")
+            return self.on_line(-1, text.split())
         if text[0] != "N":
-            return self._on_error(-1, codes.E_SYNTAX, "checksum without N<seq>")
+            return self.on_error(-1, codes.E_SYNTAX, "checksum without N<seq>")
         head = text[1:star].split()
         if not head or not head[0].isdigit() or len(head[0]) > 5:
-            return self._on_error(-1, codes.E_SYNTAX, "N<seq> must be 0..99999")
+            return self.on_error(-1, codes.E_SYNTAX, "N<seq> must be 0..99999")
         seq = int(head[0])
         want = checksum(line, star)
         got = text[star + 1 :]
         if len(got) != 2 or got.upper() != "%02X" % want:
-            return self._on_error(seq, codes.E_CHECKSUM, "want %02X, got %s" % (want, got[:8]))
+            return self.on_error(seq, codes.E_CHECKSUM, "want %02X, got %s" % (want, got[:8]))
         if len(head) < 2:
-            return self._on_error(seq, codes.E_SYNTAX, "no command")
-        self._on_line(seq, head[1:])
+            return self.on_error(seq, codes.E_SYNTAX, "no command")
+        self.on_line(seq, head[1:])

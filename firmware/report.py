@@ -23,6 +23,40 @@ from protocol import checksum
 
 OUT_BYTES = const(2048)  # queued output, bytes; about 180 ms of a 115200 baud line
 
+# The wire format of every payload the device sends, in one place
+# (docs/protocol.md lists the same names and fields; a host test compares them).
+# Event name -> payload format.
+EVENTS = {
+    "boot": "fw=%s proto=%d board=%s reset=%s",
+    "state": "%s>%s",
+    "fault": "F%02d %s: %s",
+    "pulse": "ph=%d pos=%d uj=%d",
+    "pulse-lost": "n=%d",
+    "phase-done": "ph=%d pulses=%d e_mj=%d short_mj=%d under_mm=%s skipped=%d",
+    "point-done": "ph=%d point=%d",
+    "point-abort": "ph=%d point=%d moved_counts=%d undelivered=%d",
+    "stop": "%s",
+    "speed-high": "v_mm_s=%d",
+    "speed-low": "v_mm_s=%d",
+    "speed-ok": "v_mm_s=%d",
+    "session-done": "e_mj=%d",
+    "exception": "%s",
+    "lines-lost": "st=%d pulse=%d other=%d",
+}
+# The status fields, in order (`st` lines and the STATUS reply).
+STATUS = "t=%d state=%s open=%s foot=%d fault=%d ph=%d pulses=%d e_mj=%d under_mm=%s v_mm_s=%d"
+# Command -> the payload of its `ok` reply, where it has fields.
+REPLIES = {
+    "HELLO": "HILT fw=%s proto=%d board=%s",
+    "GET": "status_ms=%d sup_ms=%d ready_delay_ms=%d counts_per_mm=%d",
+    "PROG": "valid=%d phases=%d crc=%08X total_mj=%d",
+    "SET": "%s=%d",
+    "PADD": "phase=%d pulses=%d pulse_uj=%d period_us=%d",
+    "PEND": "crc=%08X total_mj=%d resumed=%d phase=%d delivered_mj=%d",
+    "NEWSESSION": "session closed",
+    "READY": "delay_ms=%d",
+}
+
 
 def _rank(line):
     """Drop rank, lowest dropped first: 0 status (`st`), 1 pulse event
@@ -49,30 +83,30 @@ class Reporter:
         return out
 
     def _queue(self, out):
-        q = self._q
+        lines = self._q
         rank = _rank(out)
         while self._bytes + len(out) > OUT_BYTES:
             low = -1
             low_rank = 3
-            for i in range(1 if self._off else 0, len(q)):  # a line half written is finished
-                r = _rank(q[i])
+            for i in range(1 if self._off else 0, len(lines)):  # a line half written is finished
+                r = _rank(lines[i])
                 if r < low_rank:
                     low, low_rank = i, r
             if low_rank > rank:
                 self.lost[rank] += 1  # the new line is the least useful
                 return
             self.lost[low_rank] += 1
-            self._bytes -= len(q.pop(low))
-        q.append(out)
+            self._bytes -= len(lines.pop(low))
+        lines.append(out)
         self._bytes += len(out)
 
     def flush(self, t_ms):
         """Write what the link takes now, never waiting. Once the queue is
         empty after a loss, the loss is reported (and flushed in turn)."""
-        q = self._q
+        lines = self._q
         lost = self.lost
-        while q:
-            head = q[0]
+        while lines:
+            head = lines[0]
             want = len(head) - self._off
             n = self._link.write(memoryview(head)[self._off:]) or 0
             self._off += n
@@ -80,18 +114,18 @@ class Reporter:
                 return  # the link is full (or takes a bounded amount per call)
             self._bytes -= len(head)
             self._off = 0
-            q.pop(0)
-            if not q and (lost[0] or lost[1] or lost[2]):
-                self._send("ev %d lines-lost st=%d pulse=%d other=%d" % (t_ms, lost[0], lost[1], lost[2]))
+            lines.pop(0)
+            if not lines and (lost[0] or lost[1] or lost[2]):
+                self.ev(t_ms, "lines-lost", lost[0], lost[1], lost[2])
                 lost[0] = lost[1] = lost[2] = 0
 
-    def ok(self, seq, payload=""):
+    def ok(self, seq, text=""):
         line = "ok %s" % ("-" if seq < 0 else seq)
-        self._reply(line + " " + payload if payload else line)
+        self._reply(line + " " + text if text else line)
 
-    def err(self, seq, code, detail=""):
+    def err(self, seq, code, text=""):
         line = "er %s E%02d %s" % ("-" if seq < 0 else seq, code, codes.ERRORS[code])
-        self._reply(line + ": " + detail if detail else line)
+        self._reply(line + ": " + text if text else line)
 
     def _reply(self, text):
         out = self._send(text)
@@ -102,9 +136,17 @@ class Reporter:
         if self.last:
             self._queue(self.last)
 
-    def status(self, payload):
-        self._send("st " + payload)
+    def status(self, text):
+        self._send("st " + text)
 
-    def event(self, t_ms, name, payload=""):
+    def event(self, t_ms, name, text=""):
         line = "ev %d %s" % (t_ms, name)
-        self._send(line + " " + payload if payload else line)
+        self._send(line + " " + text if text else line)
+
+    def ev(self, t_ms, name, *args):
+        """An event, its payload formatted from EVENTS."""
+        self.event(t_ms, name, EVENTS[name] % args)
+
+    def done(self, seq, cmd, *args):
+        """The `ok` reply of `cmd`, its payload formatted from REPLIES."""
+        self.ok(seq, REPLIES[cmd] % args)

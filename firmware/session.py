@@ -34,7 +34,7 @@ _SIZE = const(77)  # the record; its CRC-16 follows
 
 class Session:
     def __init__(self, store):
-        self._store = store
+        self.store = store
         self.loaded = False  # the store has been read (or NEWSESSION closed the session)
         self.seq = 0
         self.program_crc = 0
@@ -52,7 +52,7 @@ class Session:
         best = None
         written = False
         for slot in (0, 1):
-            data = self._store.read(slot)
+            data = self.store.read(slot)
             if data is None:
                 continue  # never written
             written = True
@@ -156,7 +156,7 @@ class Session:
             struct.pack_into("<I", buf, _RES + 4 * i, self.reserved[i])
             struct.pack_into("<I", buf, _UJ + 4 * i, self.pulse_uj[i])
         struct.pack_into("<H", buf, _SIZE, crc16(buf, _SIZE))
-        self._store.write(self.seq & 1, buf)
+        self.store.write(self.seq & 1, buf)
 
 
 def crc16(data, n):

@@ -27,10 +27,7 @@ PHASE_END = const(7)  # phase target, trigger point done or aborted
 SESSION_END = const(8)
 TRIP = const(9)  # any fault: interlock, watchdog, photodiode, link, exception
 RESET = const(10)  # RESET command, all causes gone
-EVENTS = (
-    "booted", "test-pass", "arm", "disarm", "foot-down", "foot-up", "stop",
-    "phase-end", "session-end", "trip", "reset",
-)
+N_EVENTS = const(11)  # the events above are 0..N_EVENTS-1 (docs/states.md names them)
 
 # (from, event) -> to
 TABLE = {
@@ -48,8 +45,9 @@ TABLE = {
     (DONE, DISARM): STANDBY,
     (FAULT, RESET): STANDBY,
 }
-for _s in (BOOT, SELFTEST, STANDBY, READY, EMITTING, PAUSED, DONE):
-    TABLE[(_s, TRIP)] = FAULT
+for s in (BOOT, SELFTEST, STANDBY, READY, EMITTING, PAUSED, DONE):
+    TABLE[(s, TRIP)] = FAULT
+del s
 
 # States in which the emission indicator is lit (SR-5): the laser may fire soon.
 ARMED_STATES = (READY, EMITTING, PAUSED)

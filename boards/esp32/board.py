@@ -47,6 +47,7 @@ from machine import Pin
 from micropython import const
 
 import mcu
+from interlocks import N_INTERLOCKS
 import pins
 import reference
 from boardbase import BoardBase
@@ -178,9 +179,9 @@ class Encoder:
 class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
-        for i in range(6):
+        for i in range(N_INTERLOCKS):
             self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING)  # soft: scheduled, see the docstring
-        self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
+        self._pins[N_INTERLOCKS].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
 
 class Board(BoardBase):

@@ -6,6 +6,8 @@ and LASER_FIRE have 10 kOhm pull-downs: the pins float in reset and boot.
 """
 from micropython import const
 
+from interlocks import N_INTERLOCKS, NAMES
+
 PD_ADC = const(1)  # ADC1_CH0: photodiode integrator
 PD_RESET = const(2)  # high discharges the integrator
 LASER_EN = const(4)
@@ -23,6 +25,7 @@ INDICATOR = const(15)
 POWER_SET = const(16)  # PWM -> RC filter -> driver's analog power setpoint
 SAFE_MODE = const(18)  # jumper to GND at power-up: main.py stays in the REPL
 
-INPUTS = (KEY, DOOR, ESTOP, HANDPIECE, TEMP, FLOW, FOOT)  # firmware/interlocks.py bit order
-INTERLOCKS = INPUTS[:6]
+# Pin i is input bit i: each pin is named as its row of firmware/interlocks.py.
+INPUTS = tuple(globals()[name.upper()] for name in NAMES)
+INTERLOCKS = INPUTS[:N_INTERLOCKS]
 ALL = (PD_ADC, PD_RESET, LASER_EN, LASER_FIRE, ENC_A, ENC_B) + INPUTS + (INDICATOR, POWER_SET, SAFE_MODE)

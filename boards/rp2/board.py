@@ -52,6 +52,7 @@ import rp2
 
 import hal
 import mcu
+from interlocks import N_INTERLOCKS
 import pins
 import pio
 import reference
@@ -174,9 +175,9 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once, with no allocation, integer work only (SR-3).
-        for i in range(6):
+        for i in range(N_INTERLOCKS):
             self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
-        self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
+        self._pins[N_INTERLOCKS].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 
 class Board(Mem32NoteBoard):

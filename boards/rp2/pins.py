@@ -6,6 +6,8 @@ bootloader runs, so only the resistors hold them low then (SR-1).
 """
 from micropython import const
 
+from interlocks import N_INTERLOCKS, NAMES
+
 ENC_A = const(2)  # quadrature A: PIO0 in_base; B must be the next GPIO
 ENC_B = const(3)
 KEY = const(6)  # interlock inputs: high = closed/healthy, pulled down
@@ -23,7 +25,7 @@ POWER_SET = const(18)  # PWM -> RC filter -> driver's analog power setpoint
 SAFE_MODE = const(22)  # jumper to GND at power-up: main.py stays in the REPL
 PD_ADC = const(26)  # ADC0: photodiode integrator output
 
-# In the bit order of firmware/interlocks.py (KEY=1 ... FOOT=64).
-INPUTS = (KEY, DOOR, ESTOP, HANDPIECE, TEMP, FLOW, FOOT)
-INTERLOCKS = INPUTS[:6]
+# Pin i is input bit i: each pin is named as its row of firmware/interlocks.py.
+INPUTS = tuple(globals()[name.upper()] for name in NAMES)
+INTERLOCKS = INPUTS[:N_INTERLOCKS]
 ALL = (ENC_A, ENC_B) + INPUTS + (LASER_EN, LASER_FIRE, INDICATOR, PD_RESET, POWER_SET, SAFE_MODE, PD_ADC)

@@ -56,6 +56,7 @@ from machine import Pin
 from micropython import const
 
 import mcu
+from interlocks import N_INTERLOCKS
 import pins
 import reference
 import timers as T
@@ -282,9 +283,9 @@ class Inputs(mcu.Inputs):
     def __init__(self, board):
         super().__init__(board, pins.INPUTS)
         # Hard IRQs: _trip runs at once; laser.off() is registers and flags only.
-        for i in range(6):
+        for i in range(N_INTERLOCKS):
             self._pins[i].irq(self._tripper(i), Pin.IRQ_FALLING, hard=True)
-        self._pins[6].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
+        self._pins[N_INTERLOCKS].irq(self._wake, Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
 
 class Link:

@@ -7,6 +7,8 @@ LASER_EN have 10 kOhm pull-downs: in reset the STM32 pins float.
 """
 from micropython import const
 
+from interlocks import N_INTERLOCKS, NAMES
+
 AF1_TIM2 = const(1)  # alternate-function numbers (DS8626 table 9)
 AF2_TIM4 = const(2)
 AF3_TIM8 = const(3)
@@ -29,6 +31,7 @@ PD_ADC = "X19"  # PC0, ADC123_IN10: photodiode integrator
 PD_RESET = "X20"  # PC1: high discharges the integrator
 SAFE_MODE = "X17"  # PB3, the USR switch: held at boot, main.py stays in the REPL
 
-INPUTS = (KEY, DOOR, ESTOP, HANDPIECE, TEMP, FLOW, FOOT)  # firmware/interlocks.py bit order
-INTERLOCKS = INPUTS[:6]
+# Pin i is input bit i: each pin is named as its row of firmware/interlocks.py.
+INPUTS = tuple(globals()[name.upper()] for name in NAMES)
+INTERLOCKS = INPUTS[:N_INTERLOCKS]
 ALL = (LASER_FIRE, LASER_BRK, LASER_EN, ENC_A, ENC_B, POWER_SET) + INPUTS + (INDICATOR, PD_ADC, PD_RESET, SAFE_MODE)

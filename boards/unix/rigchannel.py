@@ -9,8 +9,6 @@ import socket
 
 import hal
 
-_INPUT_NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
-
 
 class RigChannel:
     def __init__(self, board, path):
@@ -43,18 +41,18 @@ class RigChannel:
         self._buf = buf
 
 
-def _adv(b, w):
+def adv(b, w):
     if not b.virtual:
         return "? adv needs the virtual clock"
     b.until = b.t + int(w[0])
     return None  # answered with '= t' when reached
 
 
-def _now(b, w):
+def now(b, w):
     return "= %d" % b.stamp()
 
 
-def _stats(b, w):
+def stats(b, w):
     gc.collect()
     out = "= loops=%d heap_bytes=%d board_heap_bytes=%d loop_max_us=%d" % (
         b.loops, gc.mem_alloc(), b.heap_base, b.loop_max_us)
@@ -62,33 +60,37 @@ def _stats(b, w):
     return out
 
 
-def _info(b, w):
+def info(b, w):
     return "= clock=%s counts_per_mm=%d t=%d" % (
         "virtual" if b.virtual else "real", b.settings["counts_per_mm"], b.t)
 
 
 def _in(b, w):
-    bit = 1 << _INPUT_NAMES.index(w[0])
+    # The firmware's input table; imported here, not at the top, so that its
+    # heap counts as the firmware's (main.py measures the simulator's own first).
+    from interlocks import NAMES
+
+    bit = 1 << NAMES.index(w[0])
     b.stamp()
     b.inputs.set(bit, w[1] == "1")
     return "= %d" % b.t
 
 
-def _kf(b, w):
+def kf(b, w):
     b.encoder.add(int(w[0]), int(w[1]))
     return "= %d" % len(b.encoder.kt)
 
 
-def _hold(b, w):
+def hold(b, w):
     b.encoder.clear(int(w[0]) if w else b.encoder.count())
     return "= %d" % b.encoder.count()
 
 
-def _pos(b, w):
+def pos(b, w):
     return "= %d" % b.encoder.count()
 
 
-def _pd(b, w):
+def pd(b, w):
     las = b.laser
     if w[0] == "gain":
         las.gain_pct = int(w[1])
@@ -101,12 +103,12 @@ def _pd(b, w):
     return "= ok"
 
 
-def _stall(b, w):
+def stall(b, w):
     b.stall_until = b.t + int(w[0])
     return "= %d" % b.stall_until
 
 
-def _crash(b, w):
+def crash(b, w):
     b.crash = True
     return "= ok"
 
@@ -116,42 +118,44 @@ def _reset(b, cause, what):
     b.reset_now(cause, what)
 
 
-def _soft(b, w):
+def soft(b, w):
     # A soft reset: the firmware restarts, output latches keep their state,
     # so only the firmware's own boot can drive them off (SR-1).
     _reset(b, hal.RESET_SOFT, "soft")
 
 
-def _power(b, w):
+def power(b, w):
     b.laser.off()
     _reset(b, hal.RESET_POWER, "power")
 
 
-def _tear(b, w):
+def tear(b, w):
     b.store.cut = ("data", "power", 0)
     return "= ok"
 
 
-def _cut(b, w):
+def cut(b, w):
     if w[0] not in ("data", "swap") or w[1] not in b.store.ACTIONS:
         return "? cut data|swap power|soft|error|kill|stall <us>"
     b.store.cut = (w[0], w[1], int(w[2]) if w[1] == "stall" else 0)
     return "= ok"
 
 
-def _scramble(b, w):
+def scramble(b, w):
     b.store.write(0, b"\x5a" * hal.STORE_BLOCK)  # both slots unreadable
     b.store.write(1, b"\x5a" * hal.STORE_BLOCK)
     return "= ok"
 
 
-def _link(b, w):
+def link(b, w):
     b.link.up = w[0] == "1"
     return "= ok"
 
 
+# command -> handler; a handler is named as its command (one interned name for
+# both: the simulator's names share the heap's name pool with the firmware's)
 COMMANDS = {
-    "adv": _adv, "now": _now, "stats": _stats, "info": _info, "in": _in, "kf": _kf, "hold": _hold,
-    "pos": _pos, "pd": _pd, "stall": _stall, "crash": _crash, "soft": _soft, "power": _power,
-    "tear": _tear, "cut": _cut, "scramble": _scramble, "link": _link,
+    "adv": adv, "now": now, "stats": stats, "info": info, "in": _in, "kf": kf, "hold": hold,
+    "pos": pos, "pd": pd, "stall": stall, "crash": crash, "soft": soft, "power": power,
+    "tear": tear, "cut": cut, "scramble": scramble, "link": link,
 }

@@ -34,3 +34,12 @@ def test_bounce_restarts_the_debounce():
 def test_open_names():
     assert il.open_names(0x3F) == ""
     assert il.open_names(0x3F & ~il.DOOR & ~il.TEMP) == "door,temp"
+
+
+def test_the_input_table_gives_bits_in_row_order_and_the_interlock_mask():
+    for i, (name, bit, _, _) in enumerate(il.INPUTS):
+        assert bit == 1 << i, name
+        assert il.NAMES[i] == name
+    assert il.INTERLOCKS == 0x3F and il.N_INTERLOCKS == 6
+    assert il.open_names(0) == "key,door,estop,handpiece,temp,flow"  # the footswitch is no interlock
+    assert il.open_names(il.INTERLOCKS) == ""

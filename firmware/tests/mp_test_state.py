@@ -1,7 +1,7 @@
 # The transition table: allowed and denied rows (SR-2, SR-4).
 import state as st
 
-ALL_EVENTS = range(len(st.EVENTS))
+ALL_EVENTS = range(st.N_EVENTS)
 ALLOWED = {
     (st.BOOT, st.BOOTED): st.SELFTEST,
     (st.SELFTEST, st.TEST_PASS): st.STANDBY,
@@ -26,7 +26,7 @@ def test_every_row_of_the_case_table():
             if e == st.TRIP and s != st.FAULT:
                 want = st.FAULT
             got = st.next_state(s, e)
-            assert got == want, "%s + %s -> %d, want %d" % (st.NAMES[s], st.EVENTS[e], got, want)
+            assert got == want, "%s + event %d -> %d, want %d" % (st.NAMES[s], e, got, want)
 
 
 def test_emitting_is_reached_only_from_ready_or_paused_by_the_footswitch():

@@ -1,4 +1,5 @@
 """The documents a client writer relies on agree with the firmware."""
+import ast
 import re
 from pathlib import Path
 
@@ -82,3 +83,59 @@ def test_fault_gravity_order_in_the_docs_is_the_firmware_order():
         text = " ".join((ROOT / page).read_text().split())
         order = re.search(r"gravest first: ((?:F\d\d, )+F\d\d)", text)
         assert order and order.group(1).split(", ") == want, page
+
+
+def report_formats() -> dict:
+    """EVENTS, STATUS and REPLIES from firmware/report.py: the wire format."""
+    tree = ast.parse((ROOT / "firmware/report.py").read_text())
+    return {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name) and t.id in ("EVENTS", "STATUS", "REPLIES")}
+
+
+def keys(fmt: str) -> list[str]:
+    """The key names of a `key=%d key=%s` payload format."""
+    return re.findall(r"(?:^| )([a-z_]+)=%", fmt)
+
+
+def test_protocol_page_lists_every_event_with_the_fields_report_py_sends():
+    events = report_formats()["EVENTS"]
+    page = (ROOT / "docs/protocol.md").read_text()
+    table = re.search(r"^Events:\n\n(.*?)\n\n", page, re.S | re.M).group(1)
+    documented = {}
+    for names, fields in re.findall(r"^\| ((?:`[\w-]+`(?: / )?)+) \| ([^|]*) \|", table, re.M):
+        first = re.match(r"`([^`]*)`", fields.strip())
+        for name in re.findall(r"`([\w-]+)`", names):
+            documented[name] = first.group(1).split() if first else []
+    assert sorted(documented) == sorted(events)
+    for name, fmt in events.items():
+        if keys(fmt):
+            assert documented[name] == keys(fmt), name
+
+
+def test_protocol_page_lists_the_status_fields_in_report_py_order():
+    page = (ROOT / "docs/protocol.md").read_text()
+    para = re.search(r"^Status fields: (.*?)\n\n", page, re.S | re.M).group(1)
+    assert re.findall(r"`(\w+)`", para) == keys(report_formats()["STATUS"])
+
+
+def test_protocol_page_names_every_field_of_each_command_reply():
+    page = (ROOT / "docs/protocol.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)[^`]*` \| (?:yes|no) \| (.*) \|$", page, re.M))
+    for cmd, fmt in report_formats()["REPLIES"].items():
+        for key in keys(fmt):
+            assert re.search(rf"\b{key}\b", rows[cmd]), f"{cmd}: {key} not in docs/protocol.md"
+
+
+def test_every_copy_of_the_input_names_is_the_firmware_table():
+    """boards/rig_pico runs without the firmware core and the host package
+    without the firmware, so each keeps a copy of firmware/interlocks.py's
+    names: in the same order (row i is bit i)."""
+    from handpiece.rig import INPUTS
+
+    src = (ROOT / "firmware/interlocks.py").read_text()
+    table = re.search(r"^INPUTS = \((.*?)\n\)", src, re.S | re.M).group(1)
+    names = tuple(re.findall(r'^\s+\("(\w+)",', table, re.M))
+    assert len(names) == 7
+    assert INPUTS == names
+    pico = (ROOT / "boards/rig_pico/board.py").read_text()
+    assert ast.literal_eval(re.search(r"^_NAMES = (\(.*\))$", pico, re.M).group(1)) == names
