@@ -28,7 +28,7 @@ from handpiece.program import load
 from handpiece.rig import RigError
 from handpiece.session import SessionRunner
 from handpiece.strategy import Station
-from handpiece.targets import UnixPortTarget, find_micropython
+from handpiece.targets import UnixPortTarget, compiled_tree, find_micropython
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,16 +239,18 @@ def bench_loop() -> None:
         loops = stats(rig)["loops"] - loops0
     print(f"  {loops} iterations, {len(rig.pulses)} pulses in 20 s of device time, {wall:.2f} s wall: "
           f"{wall / loops * 1e6:.1f} us per iteration (board simulation and pty included)")
-    with UnixPortTarget() as (device, rig):
-        with tempfile.TemporaryDirectory() as out_dir:
-            SessionRunner(device, rig, load(ROOT / "programs/knee-oa-reference.toml"), Path(out_dir),
-                          out=open(os.devnull, "w")).run()
-        after = stats(rig)
-    fw_boot = boot["heap_bytes"] - boot["board_heap_bytes"]
-    fw_after = after["heap_bytes"] - after["board_heap_bytes"]
-    print(f"  firmware heap in use (after gc): {fw_boot} bytes after boot, {fw_after} bytes after the "
-          f"1,250 J session; budget 65536 (modules compiled from source; the simulator's own "
-          f"{boot['board_heap_bytes']} bytes not counted)")
+    for how, tree in (("compiled to .mpy, as the boards load them", "mpy"), ("compiled from source", None)):
+        with tempfile.TemporaryDirectory() as tmp:
+            target = UnixPortTarget(tree=compiled_tree(Path(tmp) / "tree")) if tree else UnixPortTarget()
+            with target as (device, rig):
+                boot = stats(rig)
+                SessionRunner(device, rig, load(ROOT / "programs/knee-oa-reference.toml"), Path(tmp),
+                              out=open(os.devnull, "w")).run()
+                after = stats(rig)
+        fw_boot = boot["heap_bytes"] - boot["board_heap_bytes"]
+        fw_after = after["heap_bytes"] - after["board_heap_bytes"]
+        print(f"  firmware heap in use (after gc), {how}: {fw_boot} bytes after boot, {fw_after} bytes after "
+              f"the 1,250 J session; budget 65536 (the simulator's own {boot['board_heap_bytes']} bytes not counted)")
 
 
 def bench_hung_host() -> None:

