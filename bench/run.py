@@ -1,4 +1,4 @@
-"""`make bench`: the project's performance numbers (DESIGN.md section 7).
+"""`make bench`: the project's performance numbers (the budgets in docs/requirements.md).
 
 Prints distributions, never asserts: these machines are shared and noisy.
   roundtrip  command round trip over the pty vs a raw-REPL exec on the same port

@@ -1,7 +1,7 @@
 """The reference board's hard limits and default settings.
 
-These are the figures of the reference device (the design brief, DESIGN.md section
-2: peak power up to 3000 W, pulse width 100 to 150 us, repetition rate 10 to
+These are the figures of the reference device (docs/requirements.md, device
+figures: peak power up to 3000 W, pulse width 100 to 150 us, repetition rate 10 to
 40 Hz, average power limit 10.5 W), plus the session cap and pacing bounds
 every board has carried so far. firmware/limits.py names the keys.
 

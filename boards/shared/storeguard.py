@@ -2,7 +2,7 @@
 
 A flash write masks every interrupt on rp2 and esp32 (RP2040: 45 ms typical,
 400 ms at most per 4 KB erase) and stalls the CPU on stm32: the interlock
-IRQ cannot run then, so no emission may be possible (DESIGN.md section 5).
+IRQ cannot run then, so no emission may be possible (docs/requirements.md, performance budgets).
 write() therefore drops the laser (laser.off(): enable low, armed pulse
 cancelled) before it hands the block to the store, and raises the enable
 again afterwards only if it was high before; enable(True) refuses if an

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 MICROPYTHON = VENV_BIN / "micropython"
 
-# DESIGN.md section 2: the device figures every board's hard limits must carry.
+# docs/requirements.md, device figures: the figures every board's hard limits must carry.
 DESIGN_LIMITS = {"power_w_max": 3000, "width_us_min": 100, "width_us_max": 150, "rate_hz_min": 10, "rate_hz_max": 40,
                  "avg_power_mw_max": 10500}
 REFERENCE_SESSION_J = 1250  # the reference program must fit under the board's session cap
