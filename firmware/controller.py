@@ -152,7 +152,7 @@ class Controller:
             self.ready_left_us -= dt
         if self.link_quiet_us < _SPAN_CAP_US:
             self.link_quiet_us += dt
-        if self.status_left_us > 0:
+        if self.settings["status_ms"]:
             self.status_left_us -= dt
 
     # -- transitions
@@ -449,7 +449,13 @@ class Controller:
             self._speed_window(t_ms)
         ms = self.settings["status_ms"]
         if ms and self.status_left_us <= 0:
-            self.status_left_us = ms * 1000
+            # The next line is due a period after this one was due, not after
+            # it went out: the stream keeps its rate (a loop late by a few
+            # hundred us does not make every line late); a stream that fell a
+            # whole period behind starts again from now.
+            self.status_left_us += ms * 1000
+            if self.status_left_us <= 0:
+                self.status_left_us = ms * 1000
             self.rep.status(self.status_text(now))
         self.rep.flush(t_ms)  # never waits: a host that does not read cannot stall the loop (SR-11)
 

@@ -71,6 +71,19 @@ def test_status_stream_at_configured_rate(station, rig):
     assert all(b - a == 100 for a, b in zip(times, times[1:]))
 
 
+def test_status_stream_keeps_its_rate_when_the_period_is_not_a_whole_number_of_loops(station, rig):
+    """55 ms with a 2 ms control loop: each line goes out up to a loop late,
+    but the next is due 55 ms after this one was due, so the stream does not
+    drift (before, each line came 56 ms after the last)."""
+    station.standby()
+    station.device.request("SET status_ms=55")
+    station.advance(1200)
+    times = [int(s.fields["t"]) for s in station.device.status][-20:]
+    assert len(times) == 20
+    assert all(54 <= b - a <= 56 for a, b in zip(times, times[1:]))
+    assert abs((times[-1] - times[0]) - 19 * 55) <= 2
+
+
 @pytest.mark.safety("SR-12")
 @pytest.mark.parametrize("cmd", [b"READY\n", b"PCLR\n", b"RESET\n", b"SET status_ms=100\n", b"HELLO 1\n"])
 def test_commands_that_lead_to_emission_need_a_frame(device, cmd):
