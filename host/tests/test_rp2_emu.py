@@ -117,6 +117,22 @@ def test_watchdog_resets_the_chip_and_flash_survives(image):
         con.ser.close()
 
 
+def test_an_output_pin_reads_back_the_level_it_drives(image):
+    """As on the chip, GPIO_IN sees a driven pad: the firmware reads LASER_EN
+    back with Pin.value() before each pulse and after each store write."""
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    inputs = carrier_inputs()
+    inputs[rp2_pins()["SAFE_MODE"]] = 0
+    with Rp2Emulator(image, inputs) as emu:
+        con = safe_mode_repl(emu)
+        con.repl("from machine import Pin; en = Pin(%d, Pin.OUT, value=1)" % rp2_pins()["LASER_EN"])
+        assert con.repl("en.value()") == "1"
+        con.repl("en.value(0)")
+        assert con.repl("en.value()") == "0"
+        con.ser.close()
+
+
 def safe_mode_repl(emu):
     con = Console(emu)
     emu.start()

@@ -87,6 +87,24 @@ export function loadUF2(bytes, flash) {
   }
 }
 
+const INOVER = [(v) => v, (v) => !v, () => false, () => true]; // GPIO_CTRL INOVER: normal, invert, low, high
+
+/**
+ * On the chip a pad's input buffer sees the level the pad drives: GPIO_IN
+ * (MicroPython's Pin.value()) reads an output back. rp2040js reads only the
+ * level set from outside, so an output always read 0 and the firmware, which
+ * checks LASER_EN with Pin.value() before each pulse and before raising it
+ * again after a store write, never fired.
+ */
+function padLoopback(pin) {
+  Object.defineProperty(pin, 'inputValue', {
+    get() {
+      const level = pin.outputEnable ? pin.outputValue : pin.rawInputValue;
+      return INOVER[pin.inputOverride](level && pin.inputEnable);
+    },
+  });
+}
+
 /** One power-on of the chip: a fresh rp2040js instance over the kept flash. */
 class Chip {
   constructor(bench, bootrom, flash, watchdog, inputs, traced) {
@@ -120,6 +138,7 @@ class Chip {
         write(offset, value, type);
       };
     }
+    for (const pin of mcu.gpio) padLoopback(pin);
     this.cdc = new USBCDC(mcu.usbCtrl);
     this.cdc.onSerialData = (data) => bench.toHost(data);
     this.cdc.onDeviceConnected = () => log(`usb connected t_us=${Math.round(bench.nowNs() / 1000)}`);
