@@ -238,3 +238,23 @@ def test_encoder_keyframes_reach_the_firmware_as_quadrature(image, tmp_path):
         rig.close_channel()
         con.ser.close()
     listener.close()
+
+
+def test_scan_pulses_fire_and_the_photodiode_reads_their_light(image):
+    """The rp2 image scans on the emulated chip: pulses leave the laser at the
+    programmed width and power, the firmware's photodiode reading agrees with
+    them (no energy fault), and a photodiode at half gain is caught (F06)."""
+    from handpiece.motion import Motion
+    from handpiece.strategy import Station
+    from handpiece.targets import Rp2EmuTarget
+
+    with Rp2EmuTarget(str(image)) as (device, rig):
+        station = Station(device, rig)
+        station.emitting(motion=Motion(0).sweeps(100, 60, 36))
+        station.advance(300)
+        assert station.state() == "EMITTING" and len(rig.pulses) >= 3, device.events[-5:]
+        assert {(p.uj, p.width_us, p.power_w) for p in rig.pulses} == {(360_000, 120, 3000)}
+        rig.cmd("pd gain 50")
+        station.advance(200)
+        assert station.state() == "FAULT"
+        assert int(device.query_status()["fault"]) == 6
