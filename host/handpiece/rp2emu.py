@@ -40,8 +40,19 @@ def rig_pins() -> dict[str, int]:
     """The rig channel's names (docs/rig.md) -> GPIO: inputs it drives, outputs it reports."""
     p = rp2_pins()
     names = {n.lower(): p[n] for n in ("KEY", "DOOR", "ESTOP", "HANDPIECE", "TEMP", "FLOW", "FOOT")}
-    names.update(en=p["LASER_EN"], ind=p["INDICATOR"], fire=p["LASER_FIRE"], enc_a=p["ENC_A"], enc_b=p["ENC_B"])
+    names.update(en=p["LASER_EN"], ind=p["INDICATOR"], fire=p["LASER_FIRE"], enc_a=p["ENC_A"], enc_b=p["ENC_B"],
+                 pd_reset=p["PD_RESET"], pd_adc=p["PD_ADC"], power=p["POWER_SET"])
+    names["pd_uj_per_lsb"] = board_const("_PD_UJ_PER_LSB")  # the photodiode integrator the board is calibrated for
+    names["power_full_scale_w"] = board_const("_POWER_FULL_SCALE_W")
     return names
+
+
+def board_const(name: str) -> int:
+    """A `NAME = const(N)` calibration constant of boards/rp2/board.py."""
+    m = re.search(rf"^{name} = const\(([\d_]+)\)", (ROOT / "boards" / "rp2" / "board.py").read_text(), re.M)
+    if not m:
+        raise EmulatorError(f"boards/rp2/board.py has no {name} = const(N)")
+    return int(m.group(1))
 
 
 def carrier_inputs() -> dict[int, int]:

@@ -66,13 +66,19 @@ class Station:
         if self.virtual:
             self.advance(DEBOUNCE_MS)
         else:
-            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=1.0)
+            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
         return self
 
     @property
     def virtual(self) -> bool:
         """Device time runs only when the rig advances it."""
         return self.rig is not None and self.rig.virtual
+
+    def wall_s(self, device_s: float) -> float:
+        """Wall seconds that `device_s` of device time may take: longer on an
+        emulated board, by the slowdown its rig has measured on this run."""
+        slowdown = getattr(self.rig, "slowdown", None)
+        return device_s * (slowdown() if slowdown is not None else 1.0)
 
     def wait_event(self, name: str, pred=lambda e: True, since: int = 0, timeout_s: float = WAIT_MARGIN_S):
         """Wall clock: the first event `name` from event number `since` on that
@@ -109,7 +115,7 @@ class Station:
         """Wall clock: wait until the device's clock has run `ms` on, sending
         heartbeats if supervised and keeping the rig's hand keyframes fed."""
         t0 = int(self.device.query_status()["t"])
-        deadline = time.monotonic() + ms / 1000 + WAIT_MARGIN_S
+        deadline = time.monotonic() + self.wall_s(ms / 1000) + WAIT_MARGIN_S
         beat = time.monotonic()
         while True:
             if self.heartbeat_ms and time.monotonic() >= beat:
@@ -123,7 +129,7 @@ class Station:
                 break
             if time.monotonic() > deadline:
                 raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
-                                    f"in {ms / 1000 + WAIT_MARGIN_S:.0f} s")
+                                    f"in {self.wall_s(ms / 1000) + WAIT_MARGIN_S:.0f} s")
             time.sleep(POLL_S)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000

@@ -304,7 +304,9 @@ class Rp2EmuRig(UnixRig):
     def __init__(self, conn: socket.socket):
         self._wall0 = time.monotonic()
         super().__init__(conn)
-        self.capabilities = frozenset()  # emulated time runs on by itself; no modelled faults or light
+        # Emulated time runs on by itself; no modelled resets or faults. The
+        # photodiode model reports each pulse's light (emu.mjs Photodiode).
+        self.capabilities = frozenset({"light_meter"})
         self._t0_us = int(self.cmd("now"))
 
     def slowdown(self) -> float:
@@ -325,7 +327,7 @@ class Rp2EmuTarget:
     (inputs, enable/indicator edges, resets, time on the emulated clock)."""
 
     name = "rp2-emu"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset({"light_meter"})  # as its rig (Rp2EmuRig)
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
 
     def __init__(self, uf2: str | None = None):

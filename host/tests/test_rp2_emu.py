@@ -117,6 +117,22 @@ def test_watchdog_resets_the_chip_and_flash_survives(image):
         con.ser.close()
 
 
+def test_an_output_pin_reads_back_the_level_it_drives(image):
+    """As on the chip, GPIO_IN sees a driven pad: the firmware reads LASER_EN
+    back with Pin.value() before each pulse and after each store write."""
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    inputs = carrier_inputs()
+    inputs[rp2_pins()["SAFE_MODE"]] = 0
+    with Rp2Emulator(image, inputs) as emu:
+        con = safe_mode_repl(emu)
+        con.repl("from machine import Pin; en = Pin(%d, Pin.OUT, value=1)" % rp2_pins()["LASER_EN"])
+        assert con.repl("en.value()") == "1"
+        con.repl("en.value(0)")
+        assert con.repl("en.value()") == "0"
+        con.ser.close()
+
+
 def safe_mode_repl(emu):
     con = Console(emu)
     emu.start()
@@ -222,3 +238,23 @@ def test_encoder_keyframes_reach_the_firmware_as_quadrature(image, tmp_path):
         rig.close_channel()
         con.ser.close()
     listener.close()
+
+
+def test_scan_pulses_fire_and_the_photodiode_reads_their_light(image):
+    """The rp2 image scans on the emulated chip: pulses leave the laser at the
+    programmed width and power, the firmware's photodiode reading agrees with
+    them (no energy fault), and a photodiode at half gain is caught (F06)."""
+    from handpiece.motion import Motion
+    from handpiece.strategy import Station
+    from handpiece.targets import Rp2EmuTarget
+
+    with Rp2EmuTarget(str(image)) as (device, rig):
+        station = Station(device, rig)
+        station.emitting(motion=Motion(0).sweeps(100, 60, 36))
+        station.advance(300)
+        assert station.state() == "EMITTING" and len(rig.pulses) >= 3, device.events[-5:]
+        assert {(p.uj, p.width_us, p.power_w) for p in rig.pulses} == {(360_000, 120, 3000)}
+        rig.cmd("pd gain 50")
+        station.advance(200)
+        assert station.state() == "FAULT"
+        assert int(device.query_status()["fault"]) == 6

@@ -87,6 +87,24 @@ export function loadUF2(bytes, flash) {
   }
 }
 
+const INOVER = [(v) => v, (v) => !v, () => false, () => true]; // GPIO_CTRL INOVER: normal, invert, low, high
+
+/**
+ * On the chip a pad's input buffer sees the level the pad drives: GPIO_IN
+ * (MicroPython's Pin.value()) reads an output back. rp2040js reads only the
+ * level set from outside, so an output always read 0 and the firmware, which
+ * checks LASER_EN with Pin.value() before each pulse and before raising it
+ * again after a store write, never fired.
+ */
+function padLoopback(pin) {
+  Object.defineProperty(pin, 'inputValue', {
+    get() {
+      const level = pin.outputEnable ? pin.outputValue : pin.rawInputValue;
+      return INOVER[pin.inputOverride](level && pin.inputEnable);
+    },
+  });
+}
+
 /** One power-on of the chip: a fresh rp2040js instance over the kept flash. */
 class Chip {
   constructor(bench, bootrom, flash, watchdog, inputs, traced) {
@@ -120,6 +138,7 @@ class Chip {
         write(offset, value, type);
       };
     }
+    for (const pin of mcu.gpio) padLoopback(pin);
     this.cdc = new USBCDC(mcu.usbCtrl);
     this.cdc.onSerialData = (data) => bench.toHost(data);
     this.cdc.onDeviceConnected = () => log(`usb connected t_us=${Math.round(bench.nowNs() / 1000)}`);
@@ -463,6 +482,7 @@ export class Bench {
     log(`reset ${this.resetWhy} t_us=${Math.round(this.offsetNs / 1000)}`);
     this.resetWhy = null;
     this.chip = new Chip(this, this.bootrom, old.flash, watchdog, this.inputs, this.traced);
+    if (this.onChip) this.onChip();
   }
 
   /** Run the emulation for up to SLICE_WALL_MS of wall time; false when the chip sleeps with nothing scheduled. */
@@ -595,12 +615,68 @@ class Encoder {
 }
 
 /**
+ * The photodiode integrator on the ADC pin (boards/rp2/board.py): it sums the
+ * light of each pulse, reads pd_uj_per_lsb uJ per 12-bit ADC step (saturating
+ * at 4095) and is discharged while PD_RESET is high. The rig's `pd` command
+ * sets its gain, makes the next n pulses read 0, or holds stray light on it.
+ */
+class Photodiode {
+  constructor(bench, pins) {
+    this.bench = bench;
+    this.pins = pins;
+    this.uj = 0; // charge on the integrator
+    this.gainPct = 100;
+    this.drop = 0;
+    this.stuck = false;
+    this.resetHigh = false;
+    bench.watch(pins.pd_reset, (level) => {
+      this.resetHigh = level === 1;
+      if (this.resetHigh) this.uj = 0;
+      this.show();
+    });
+    bench.onChip = () => this.show(); // a fresh chip after a reset: its ADC starts at the integrator's level
+  }
+
+  /** The driver's power setpoint: the POWER_SET PWM duty times full scale. */
+  powerW() {
+    const gpio = this.pins.power;
+    const chan = this.bench.chip.mcu.pwm.channels[(gpio >> 1) & 7];
+    const cc = gpio & 1 ? chan.cc >>> 16 : chan.cc & 0xffff;
+    if (!(chan.csr & 1)) return 0; // slice disabled: the RC filter settles at 0
+    return Math.round((Math.min(cc, chan.top + 1) * this.pins.power_full_scale_w) / (chan.top + 1));
+  }
+
+  light(uj) {
+    if (this.drop > 0) this.drop -= 1;
+    else if (!this.resetHigh) this.uj += Math.floor((uj * this.gainPct) / 100);
+    this.show();
+  }
+
+  show() {
+    const lsb = this.stuck ? 4095 : Math.min(4095, Math.floor(this.uj / this.pins.pd_uj_per_lsb));
+    this.bench.chip.mcu.adc.channelValues[this.pins.pd_adc - 26] = lsb;
+  }
+
+  command(w) {
+    const n = Number(w[2]);
+    if (w[1] === 'gain' && Number.isInteger(n) && n >= 0) this.gainPct = n;
+    else if (w[1] === 'drop' && Number.isInteger(n) && n >= 0) this.drop = n;
+    else if (w[1] === 'stuck' && (w[2] === '0' || w[2] === '1')) this.stuck = w[2] === '1';
+    else return '? pd wants gain PCT, drop N or stuck 0|1';
+    this.show();
+    return '= ok';
+  }
+}
+
+/**
  * The rig channel (docs/rig.md) on emulated time, over a Unix socket the host
- * listens on. Implemented: info, now, adv, in, power, hold, kf, pos, and the
- * `o` (enable, indicator), `p` (pulse; energy 0: no photodiode model yet) and
+ * listens on. Implemented: info, now, adv, in, power, hold, kf, pos, pd, and
+ * the `o` (enable, indicator), `p` (pulse: its light energy and power) and
  * `r` (watchdog, power) notifications. Other commands get
  * `? not on the emulated bench` until the bench models them.
  */
+const RIG_INPUTS = ['key', 'door', 'estop', 'handpiece', 'temp', 'flow', 'foot'];
+
 class RigChannel {
   constructor(bench, path, pins, countsPerMm) {
     this.bench = bench;
@@ -627,14 +703,18 @@ class RigChannel {
       });
     }
     this.encoder = new Encoder(bench, pins.enc_a, pins.enc_b);
-    // Light leaves the laser while FIRE is high with EN high (the driver's
-    // AND gate). Energy is not modelled yet: the photodiode field reads 0.
+    this.pd = new Photodiode(bench, pins);
+    // Light leaves the laser while FIRE is high with EN high (the driver's AND
+    // gate), at the power the PWM setpoint asks for; the photodiode integrates it.
     let rise = null;
     bench.watch(pins.fire, (level, tNs) => {
       if (level && levels.get('en') === 1) rise = tNs;
       else if (!level && rise !== null) {
         const t = Math.floor(rise / 1000);
-        this.send(`p ${t} ${this.encoder.position(t)} 0 ${Math.round((tNs - rise) / 1000)} 0`);
+        const powerW = this.pd.powerW();
+        const uj = Math.round((powerW * (tNs - rise)) / 1000);
+        this.pd.light(uj);
+        this.send(`p ${t} ${this.encoder.position(t)} ${uj} ${Math.round((tNs - rise) / 1000)} ${powerW}`);
         rise = null;
       }
     });
@@ -668,7 +748,7 @@ class RigChannel {
         return bench.at(target, () => this.send(`= ${this.nowUs()}`));
       }
       case 'in': {
-        const gpio = this.pins[w[1]];
+        const gpio = RIG_INPUTS.includes(w[1]) ? this.pins[w[1]] : undefined;
         if (gpio === undefined || !['0', '1'].includes(w[2])) return this.send(`? in wants NAME 0|1, got ${line}`);
         const level = w[2] === '1';
         bench.inputs.set(gpio, level); // held through resets, as the wiring would
@@ -692,6 +772,8 @@ class RigChannel {
       }
       case 'pos':
         return this.send(`= ${this.encoder.position(this.nowUs())}`);
+      case 'pd':
+        return this.send(this.pd.command(w));
       default:
         return this.send(`? not on the emulated bench: ${w[0]}`);
     }
@@ -751,7 +833,7 @@ function main(argv) {
     die(`${argv[0]}: ${e.message}`);
   }
   if (rig.path) {
-    for (const name of ['en', 'ind', 'fire', 'enc_a', 'enc_b']) {
+    for (const name of ['en', 'ind', 'fire', 'enc_a', 'enc_b', 'pd_reset', 'pd_adc', 'power', 'pd_uj_per_lsb', 'power_full_scale_w']) {
       if (rig.pins?.[name] === undefined) die(`--rig-pins lacks ${name}; ${usage}`);
     }
     new RigChannel(bench, rig.path, rig.pins, rig.countsPerMm);
