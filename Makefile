@@ -60,8 +60,9 @@ lab-test: $(STAMP) lab-setup
 # - the rest of test_pacing/test_energy, for CI time (each test boots the
 #   emulated chip and its scans run 8-20x slower than the chip);
 # - findings on the rp2 image, firmware issues to fix, not to hide:
-#   the status stream drifts (each line is due status_ms after the previous
-#   one was sent, not after it was due: 101-102 ms apart instead of 100);
+#   status lines go out up to a control period after they are due (the drift
+#   this caused is fixed: the next is due a period after the last was due),
+#   while the test wants them exactly status_ms apart;
 #   the indicator lights ~14 ms (emulated) before the READY event's time stamp;
 #   a session store write during supervised emission blocks the loop past
 #   sup_ms=300 (304 ms emulated, flash erase time not even counted): F08.
