@@ -71,6 +71,7 @@ def test_status_stream_at_configured_rate(station, rig):
     assert all(b - a == 100 for a, b in zip(times, times[1:]))
 
 
+@pytest.mark.needs_virtual_clock  # the control period is exact only on a virtual clock
 def test_status_stream_keeps_its_rate_when_the_period_is_not_a_whole_number_of_loops(station, rig):
     """55 ms with a 2 ms control loop: each line goes out up to a loop late,
     but the next is due 55 ms after this one was due, so the stream does not

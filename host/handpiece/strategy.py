@@ -115,7 +115,12 @@ class Station:
         """Wall clock: wait until the device's clock has run `ms` on, sending
         heartbeats if supervised and keeping the rig's hand keyframes fed."""
         t0 = int(self.device.query_status()["t"])
-        deadline = time.monotonic() + self.wall_s(ms / 1000) + WAIT_MARGIN_S
+        t_last = t0
+        # Hang protection, not a timing check: the device clock must move on
+        # within WAIT_MARGIN_S, and the whole wait may take twice what its
+        # measured slowdown predicts (an emulator's speed varies with load).
+        deadline = time.monotonic() + 2 * self.wall_s(ms / 1000) + WAIT_MARGIN_S
+        stalled_at = time.monotonic() + WAIT_MARGIN_S
         beat = time.monotonic()
         while True:
             if self.heartbeat_ms and time.monotonic() >= beat:
@@ -127,9 +132,12 @@ class Station:
             t = int(self.device.query_status()["t"])
             if (t - t0) % T_WRAP_MS >= ms:
                 break
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if t != t_last:
+                t_last, stalled_at = t, now + WAIT_MARGIN_S
+            if now > deadline or now > stalled_at:
                 raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
-                                    f"in {self.wall_s(ms / 1000) + WAIT_MARGIN_S:.0f} s")
+                                    f"({'stood still' if now > stalled_at else 'too slow'})")
             time.sleep(POLL_S)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000
