@@ -75,6 +75,29 @@ def short_opening(b, en, door, close_all):
     eq(en.value(), 1, "enable allowed once the core has taken the trip")
 
 
+def trip_during_flash_write(b, en, door, close_all, progsize):
+    """An interlock opening and closing while a store write masks interrupts:
+    its IRQ runs after the write, and the store's guard must not raise
+    LASER_EN again (SR-4). `progsize`: the littlefs program size of the board."""
+    close_all()
+    b.inputs.read()
+    b.laser.enable(True)
+    dev = FlashDev(32, 45_000, 400)
+
+    def blip():
+        if door.level:
+            door.drive(0)
+            door.drive(1)
+
+    def write():
+        dev.on_op = blip
+        b.store.write(0, b"x")
+
+    on_flash(dev, progsize, write)
+    eq(en.value(), 0, "the enable stays low after the write")
+    eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
+
+
 class FlashDev:
     """A flash chip as littlefs sees it (the extended block-device interface
     of rp2.Flash and esp32.Partition): each erase and each program masks
