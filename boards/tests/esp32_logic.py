@@ -172,19 +172,8 @@ _PROG_MAX_US = 3_000  # page program
 
 
 def test_store_writes_with_enable_low_and_the_watchdog_above_the_worst_write():
-    """Flash writes mask every interrupt: LASER_EN is low during each, and the
-    watchdog outlasts the longest write (2000 writes through the board's own
-    store on littlefs, every erase and program at its datasheet maximum)."""
-    b = board.make()
-    close_interlocks()
-    b.inputs.read()
-    b.laser.enable(True)
-    dev = mpcheck.FlashDev(32, _ERASE_MAX_US, _PROG_MAX_US)
-    worst_us, erases, progs = mpcheck.store_under_flash(b, dev, 32, machine.Pin(pins.LASER_EN), 2000)
-    period_us = b.settings["control_period_us"]
-    print("INFO esp32 store: 2000 writes; the longest: %d erases + %d programs = %d ms at the datasheet maxima"
-          % (erases, progs, worst_us // 1000))
-    check(worst_us + 2 * period_us <= b.settings["wdt_timeout_ms"] * 1000, "watchdog above the worst write")
+    mpcheck.store_writes_under_the_watchdog("esp32", board.make(), machine.Pin(pins.LASER_EN), close_interlocks,
+                                            _ERASE_MAX_US, _PROG_MAX_US, 32)
 
 
 def test_trip_during_a_flash_write_stays_latched():

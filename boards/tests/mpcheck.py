@@ -98,6 +98,21 @@ def trip_during_flash_write(b, en, door, close_all, progsize):
     eq(b.inputs.read() & 2, 0, "the core's next read sees the door open")
 
 
+def store_writes_under_the_watchdog(name, b, en, close_all, erase_us, prog_us, progsize):
+    """Flash writes mask every interrupt: LASER_EN is low during each, and the
+    watchdog outlasts the longest write (2000 writes through the board's own
+    store on littlefs, every erase and program at its datasheet maximum)."""
+    close_all()
+    b.inputs.read()
+    b.laser.enable(True)
+    dev = FlashDev(32, erase_us, prog_us)
+    worst_us, erases, progs = store_under_flash(b, dev, progsize, en, 2000)
+    period_us = b.settings["control_period_us"]
+    print("INFO %s store: 2000 writes; the longest: %d erases + %d programs = %d ms at the datasheet maxima"
+          % (name, erases, progs, worst_us // 1000))
+    check(worst_us + 2 * period_us <= b.settings["wdt_timeout_ms"] * 1000, "watchdog above the worst write")
+
+
 class FlashDev:
     """A flash chip as littlefs sees it (the extended block-device interface
     of rp2.Flash and esp32.Partition): each erase and each program masks
