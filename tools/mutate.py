@@ -1,14 +1,17 @@
 """Mutation check (`make mutate`): do the safety tests catch a broken safety line?
 
 Each mutant in tools/mutants.toml replaces one line in a temporary copy of the
-tree; the firmware unit tests of the mutated module (firmware/tests/
-mp_test_<module>.py), then the HIL tests marked with its requirement
-(`pytest --safety SR-n`), run against that copy, stopping at the first failure:
-one of them must fail ("killed"). A mutant that passes them all "survived":
+tree; the tests the mutant names (its optional `tests` field), then the
+firmware unit tests of the mutated module (firmware/tests/mp_test_<module>.py)
+or, for a real board's code (boards/shared, boards/<board> but the simulated
+boards/unix), the board logic tests in the MicroPython Unix port, then the HIL
+tests marked with its requirement (`pytest --safety SR-n`), run against that
+copy, stopping at the first failure: one of them must fail ("killed"). A mutant that passes them all "survived":
 a test is missing. The copy's own `host/` comes first on PYTHONPATH, so the
 Unix target starts the copy's (mutated) firmware; this is checked before any
-mutant runs, and so is the unmutated copy passing its SR-1 tests (a broken
-copy would make every mutant look killed).
+mutant runs, and so is the unmutated copy passing its SR-1 tests and every
+named or board test the chosen mutants run (a broken copy would make every
+mutant look killed).
 
 Exit status: 0 when every mutant was killed; 1 when one survived, or a mutant's
 line is not found exactly once (the table is stale), or a run could not be
@@ -36,10 +39,13 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "tools" / "mutants.toml"
 SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
-FIELDS = {"id", "sr", "file", "in", "line", "to", "why"}
+FIELDS = {"id", "sr", "file", "in", "line", "to", "why", "tests"}
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "runs", "test-logs", "__pycache__", "*.egg-info")
 TIMEOUT_S = 300  # one mutant's test run; a hang counts as killed, shown as "timeout"
 CONTROL_SR = "SR-1"  # the unmutated copy must pass these tests first (a few seconds)
+# The board logic tests (boards/tests/*_logic.py in the MicroPython Unix port,
+# a few seconds): what kills a mutant of a real board's code.
+BOARD_TESTS = ["host/tests/test_boards.py::test_board_logic_in_unix_port"]
 
 
 class TableError(ValueError):
@@ -55,6 +61,7 @@ class Mutant:
     line: str
     to: str
     why: str
+    tests: tuple[str, ...] = ()  # pytest node ids or paths, run first
     lineno: int = 0  # 1-based, found by locate()
 
 
@@ -87,7 +94,11 @@ def load_table(path: Path) -> list[Mutant]:
             raise TableError(f"{where} ({m['id']}): line must be one line without its indentation")
         if m["to"].strip() == m["line"]:
             raise TableError(f"{where} ({m['id']}): the replacement is the original line")
-        mutants.append(Mutant(m["id"], srs, m["file"], m.get("in", ""), m["line"], m["to"].strip(), m["why"]))
+        tests = m.get("tests", [])
+        if not isinstance(tests, list) or not all(isinstance(t, str) and t.strip() == t and t for t in tests):
+            raise TableError(f"{where} ({m['id']}): tests must be a list of pytest node ids or paths")
+        mutants.append(Mutant(m["id"], srs, m["file"], m.get("in", ""), m["line"], m["to"].strip(), m["why"],
+                              tuple(tests)))
     return mutants
 
 
@@ -109,10 +120,14 @@ def _block(lines: list[str], start: int, end: int, name: str) -> tuple[int, int]
 
 
 def locate(m: Mutant, root: Path) -> int:
-    """Index of the mutant's line in its file; TableError unless exactly one."""
+    """Index of the mutant's line in its file; TableError unless exactly one,
+    or when a test file it names does not exist."""
     path = root / m.file
     if not path.is_file():
         raise TableError(f"{m.id}: no file {m.file}")
+    for t in m.tests:
+        if not (root / t.split("::")[0]).exists():
+            raise TableError(f"{m.id}: no test file {t.split('::')[0]}")
     lines = path.read_text().splitlines()
     start, end = 0, len(lines)
     try:
@@ -151,10 +166,10 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
-def check_copy(tree: Path) -> None:
+def check_copy(tree: Path, mutants: list[Mutant]) -> None:
     """The Unix target in the copy must start the copy's firmware, not ours,
-    and the unmutated copy must pass a few safety tests: otherwise every
-    mutant would look killed."""
+    and the unmutated copy must pass a few safety tests and every named or
+    board test the mutants run: otherwise every mutant would look killed."""
     out = subprocess.run([sys.executable, "-c", "import handpiece.targets as t; print(t.ROOT)"],
                          cwd=tree, env=env_for(tree), capture_output=True, text=True)
     got = out.stdout.strip()
@@ -165,6 +180,12 @@ def check_copy(tree: Path) -> None:
     if proc.returncode != 0:
         sys.exit(f"make mutate: the unmutated copy fails its {CONTROL_SR} tests (exit {proc.returncode}); "
                  "run make test first:\n" + proc.stdout[-2000:])
+    named = list(dict.fromkeys(t for m in mutants for t in m.tests + tuple(board_tests(m))))
+    if named:
+        proc = _pytest(named, tree)
+        if proc.returncode != 0:
+            sys.exit(f"make mutate: the unmutated copy fails the mutants' own tests (exit {proc.returncode}); "
+                     "run make test first:\n" + proc.stdout[-2000:])
 
 
 def unit_tests(m: Mutant, tree: Path) -> str:
@@ -174,6 +195,15 @@ def unit_tests(m: Mutant, tree: Path) -> str:
     if path.parts[0] == "firmware" and (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
         return f"mp_test_{path.stem}"
     return ""
+
+
+def board_tests(m: Mutant) -> list[str]:
+    """The board logic tests, for a mutant of a real board's code: the HIL
+    tests run the simulated board (boards/unix), not this code."""
+    parts = Path(m.file).parts
+    if parts[0] == "boards" and len(parts) > 2 and parts[1] != "unix":
+        return BOARD_TESTS
+    return []
 
 
 def _pytest(args: list[str], tree: Path) -> subprocess.CompletedProcess:
@@ -186,7 +216,9 @@ def run_one(m: Mutant) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         tree = copy_tree(Path(tmp))
         apply(m, tree)
-        runs = []
+        runs = [list(m.tests)] if m.tests else []
+        if board_tests(m):
+            runs.append(board_tests(m))
         unit = unit_tests(m, tree)
         if unit:
             runs.append(["firmware/tests", "-k", unit])
@@ -256,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="mutate-check-") as tmp:
-        check_copy(copy_tree(Path(tmp)))
+        check_copy(copy_tree(Path(tmp)), mutants)
     print(f"{len(mutants)} mutants, {args.jobs} at a time")
     t0 = time.monotonic()
     outcomes = []

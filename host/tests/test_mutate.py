@@ -93,3 +93,29 @@ def test_safety_option_selects_the_tests_of_one_requirement(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--safety", "SR-99",
                           "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode != 0 and "--safety 'SR-99' is not SR-1..SR-15" in out.stdout + out.stderr
+
+
+def test_named_tests_are_checked_as_the_table_is_read(tmp_path, tree):
+    table = tmp_path / "m.toml"
+    head = '[[mutant]]\nid = "a"\nsr = "SR-1"\nfile = "src.py"\nline = "return 2"\nto = "return 3"\nwhy = "w"\n'
+    table.write_text(head + 'tests = "test_x.py"\n')
+    with pytest.raises(mutate.TableError, match="tests must be a list"):
+        mutate.load_table(table)
+    table.write_text(head + 'tests = ["test_x.py::test_y"]\n')
+    (m,) = mutate.load_table(table)
+    assert m.tests == ("test_x.py::test_y",)
+    with pytest.raises(mutate.TableError, match="no test file test_x.py"):
+        mutate.locate(m, tree)
+    (tree / "test_x.py").write_text("def test_y(): pass\n")
+    assert mutate.locate(m, tree) == 11
+
+
+def test_a_real_boards_code_runs_the_board_logic_tests():
+    def on(file):
+        return mutate.board_tests(mutate.Mutant("m", ["SR-3"], file, "", "x", "y", "why"))
+
+    for file in ("boards/shared/mcu.py", "boards/rp2/board.py", "boards/stm32/board.py", "boards/esp32/board.py"):
+        assert on(file) == mutate.BOARD_TESTS, file
+    assert on("boards/unix/siminputs.py") == [] and on("firmware/controller.py") == []
+    node = mutate.BOARD_TESTS[0].split("::")
+    assert (ROOT / node[0]).is_file() and f"def {node[1]}(" in (ROOT / node[0]).read_text()
