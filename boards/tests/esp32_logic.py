@@ -181,4 +181,40 @@ def test_trip_during_a_flash_write_stays_latched():
                                     close_interlocks, 32)
 
 
+
+def test_enable_low_at_start():
+    mpcheck.starts_with_enable_low(board.make, machine.Pin(pins.LASER_EN))
+
+
+def test_enable_refused_while_an_interlock_is_open():
+    mpcheck.enable_refused_while_open(board.make(), machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
+def test_pulse_outside_the_board_limits_refused():
+    mpcheck.pulse_outside_limits_refused(board.make())
+
+
+def test_watchdog_bites_at_its_timeout():
+    mpcheck.watchdog_bites_at_its_timeout(board.make())
+
+
+def test_store_write_leaves_a_low_enable_low():
+    mpcheck.store_write_keeps_enable_low(board.make(), machine.Pin(pins.LASER_EN), close_interlocks, 32)
+
+
+def test_reboot_drops_enable_and_its_note_is_read_once():
+    mpcheck.reboot_drops_enable_and_notes_once(board.make(), machine.Pin(pins.LASER_EN), close_interlocks)
+
+
+def test_armed_pulse_waits_for_its_time_and_for_no_disarm():
+    b = board.make()
+    mpcheck.soft_arm_waits(b, machine.Pin(pins.LASER_EN), close_interlocks, lambda: len(b.laser._rmt.sent))
+
+
+def test_pulse_energy_read_after_the_pulse_then_discharged():
+    b = board.make()
+    mpcheck.pulse_energy_read_after_the_pulse(b, machine.Pin(pins.LASER_EN), close_interlocks, b.laser._adc,
+                                              machine.Pin(pins.PD_RESET))
+
+
 mpcheck.run(globals())

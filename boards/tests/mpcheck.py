@@ -212,6 +212,170 @@ def store_under_flash(b, dev, progsize, en_pin, writes):
     return worst
 
 
+def starts_with_enable_low(make, en):
+    """LASER_EN is driven low when the board is made, whatever its level
+    before (a soft reset keeps the pin's output level) (SR-1)."""
+    en.value(1)
+    make()
+    eq(en.value(), 0, "enable low once the board is made")
+
+
+def enable_refused_while_open(b, en, door, close_all):
+    """An interlock open (its trip already taken by the core) keeps LASER_EN
+    low: enable(True) looks at the pins, not only at the latched trips (SR-2)."""
+    close_all()
+    b.inputs.read()
+    door.drive(0)
+    eq(b.inputs.read() & 2, 0, "the core has taken the door opening")
+    b.laser.enable(True)
+    eq(en.value(), 0, "enable refused with the door open")
+
+
+def pulse_outside_limits_refused(b):
+    """laser.configure() checks the board's own hard limits (SR-15): the core's
+    program check is not the only one."""
+    lim = b.limits
+    w_min, w_max, p_max = lim["width_us_min"], lim["width_us_max"], lim["power_w_max"]
+    for width_us, power_w in ((w_min - 1, p_max), (w_max + 1, 0), (w_min, p_max + 1), (w_max, -1)):
+        try:
+            b.laser.configure(width_us, power_w)
+            check(False, "%d us at %d W configured" % (width_us, power_w))
+        except ValueError:
+            pass
+    b.laser.configure(w_min, p_max)
+    b.laser.configure(w_max, 0)
+
+
+def watchdog_bites_at_its_timeout(b):
+    """wdt.start() starts the chip's watchdog at the timeout asked for (SR-11)."""
+    import machine
+
+    machine.watchdog_off()  # an earlier test's
+    try:
+        b.wdt.start(100)
+        b.wdt.feed()
+        machine.flash_write(90_000)  # unfed 90 ms: no bite yet
+        b.wdt.feed()
+        try:
+            machine.flash_write(101_000)
+            check(False, "unfed 101 ms against a 100 ms watchdog")
+        except machine.Reset:
+            pass
+    finally:
+        machine.watchdog_off()
+
+
+def store_write_keeps_enable_low(b, en, close_all, progsize=0):
+    """A store write raises LASER_EN again only if it was high before: a
+    write while the core holds the enable low leaves it low (SR-2).
+    `progsize`: the littlefs program size of a board whose store is on flash."""
+    close_all()
+    b.inputs.read()
+    b.laser.enable(False)
+
+    def write():
+        b.store.write(0, b"x")
+
+    if progsize:
+        on_flash(FlashDev(32, 0, 0), progsize, write)
+    else:
+        write()
+    eq(en.value(), 0, "enable still low after the write")
+
+
+def reboot_drops_enable_and_notes_once(b, en, close_all):
+    """reboot() drops LASER_EN before it resets (SR-1), and its note is read
+    once: the boot after reads the port's own cause, so a later watchdog bite
+    or crash is not taken for the noted cause (SR-11)."""
+    import hal
+    import machine
+
+    close_all()
+    b.inputs.read()
+    b.laser.enable(True)
+    eq(en.value(), 1, "enabled before the reboot")
+    try:
+        b.reboot(hal.RESET_SOFT)
+        check(False, "reboot returned")
+    except machine.Reset:
+        pass
+    eq(en.value(), 0, "enable low at the reset")
+    machine.reset_cause_value = machine.PWRON_RESET
+    eq(b.reset_cause(), hal.RESET_SOFT, "the noted cause")
+    eq(b.reset_cause(), hal.RESET_POWER, "the note is cleared once read: the next boot reads the port's cause")
+
+
+def soft_arm_waits(b, en, close_all, pulses):
+    """rp2 and esp32 fire an armed pulse only once its not_before time has
+    come (SR-7), and never after disarm() (SR-2). `pulses()`: how many pulses
+    the board has started."""
+    import time
+
+    close_all()
+    b.inputs.read()
+    b.laser.enable(True)
+    eq(en.value(), 1, "enabled")
+    b.link.any = lambda: False  # stdin of the test process is not the link
+    before = pulses()
+    now = time.ticks_us()
+    b.laser.arm(time.ticks_add(now, 10_000_000), 0, 0)  # time only, 10 s ahead
+    b.wait(time.ticks_add(now, 2_000))
+    check(b.laser.armed(), "still armed before not_before")
+    eq(pulses(), before, "no pulse before not_before")
+    b.laser.disarm()
+    b.laser.arm(now, 0, 0)  # due at once
+    b.laser.disarm()
+    b.wait(time.ticks_add(time.ticks_us(), 2_000))
+    check(not b.laser.armed(), "disarmed")
+    eq(pulses(), before, "no pulse after disarm()")
+
+
+def pulse_energy_read_after_the_pulse(b, en, close_all, adc, pd_reset):
+    """The photodiode integrator is read after the pulse has ended (width
+    plus a settle time), on its 12-bit scale, then discharged through
+    PD_RESET, so the next reading holds one pulse only (SR-10). The steps are
+    logged, not timed: laserbase's time module is a recorder for the pulse."""
+    import time
+    import laserbase
+
+    log = []
+
+    class Clock:
+        ticks_us = time.ticks_us
+        ticks_diff = time.ticks_diff
+        ticks_add = time.ticks_add
+
+        def sleep_us(us):
+            log.append(("sleep", us))
+
+    close_all()
+    b.inputs.read()
+    width_us = b.limits["width_us_max"]
+    b.laser.configure(width_us, b.limits["power_w_max"])
+    b.laser.enable(True)
+    b.link.any = lambda: False
+    adc.raw = 1000 << 4  # 1000 integrator steps of 4095, on the 16-bit read_u16() scale
+    adc.read_u16 = lambda: log.append(("adc",)) or adc.raw
+    pd_reset.value = lambda v=None: log.append(("pd_reset", v))
+    laserbase.time = Clock
+    try:
+        now = time.ticks_us()
+        b.laser.arm(now, 0, 0)
+        b.wait(time.ticks_add(now, 100_000))
+    finally:
+        laserbase.time = time
+        del adc.read_u16
+        del pd_reset.value
+        adc.raw = 0
+    rec = [0, 0, 0]
+    check(b.laser.take_pulse(rec), "pulse recorded")
+    eq(rec[2], 1000 * b.laser._pd_uj_per_lsb, "energy of 1000 integrator steps")
+    check(log and log[0][0] == "sleep" and log[0][1] > width_us,
+          "the pulse of %d us has ended before the read: %r" % (width_us, log))
+    eq(log[1:], [("adc",), ("pd_reset", 1), ("sleep", b.laser._pd_reset_us), ("pd_reset", 0)],
+       "read, then discharge")
+
+
 def run(ns):
     failed = 0
     for name in sorted(ns):

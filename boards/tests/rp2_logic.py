@@ -332,4 +332,47 @@ def test_trip_during_a_flash_write_stays_latched():
                                     close_interlocks, 256)
 
 
+
+def test_enable_low_at_start():
+    mpcheck.starts_with_enable_low(make, machine.Pin(pins.LASER_EN))
+
+
+def test_enable_refused_while_an_interlock_is_open():
+    mpcheck.enable_refused_while_open(make(), machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
+def test_pulse_outside_the_board_limits_refused():
+    mpcheck.pulse_outside_limits_refused(make())
+
+
+def test_watchdog_bites_at_its_timeout():
+    mpcheck.watchdog_bites_at_its_timeout(make())
+
+
+def test_store_write_leaves_a_low_enable_low():
+    mpcheck.store_write_keeps_enable_low(make(), machine.Pin(pins.LASER_EN), close_interlocks, 256)
+
+
+def test_reboot_drops_enable_and_its_note_is_read_once():
+    mpcheck.reboot_drops_enable_and_notes_once(make(), machine.Pin(pins.LASER_EN), close_interlocks)
+
+
+def test_armed_pulse_waits_for_its_time_and_for_no_disarm():
+    b = make()
+    pulse = rp2.StateMachine.made[4]
+    mpcheck.soft_arm_waits(b, machine.Pin(pins.LASER_EN), close_interlocks, lambda: len(pulse.tx))
+
+
+def test_pulse_energy_read_after_the_pulse_then_discharged():
+    b = make()
+    mpcheck.pulse_energy_read_after_the_pulse(b, machine.Pin(pins.LASER_EN), close_interlocks, b.laser._adc,
+                                              machine.Pin(pins.PD_RESET))
+
+
+def test_power_setpoint_of_full_scale():
+    b = make()
+    b.laser.configure(100, 1000)
+    eq(b.laser._power.duty_u16(), 1000 * 65535 // 3000, "1000 W of 3000 W full scale")
+
+
 mpcheck.run(globals())

@@ -300,4 +300,43 @@ def test_short_interlock_opening_is_latched():
     mpcheck.short_opening(b, machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
 
 
+
+def test_enable_low_at_start():
+    mpcheck.starts_with_enable_low(board.make, machine.Pin(pins.LASER_EN))
+
+
+def test_enable_refused_while_an_interlock_is_open():
+    mpcheck.enable_refused_while_open(board.make(), machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+
+
+def test_pulse_outside_the_board_limits_refused():
+    mpcheck.pulse_outside_limits_refused(board.make())
+
+
+def test_watchdog_bites_at_its_timeout():
+    mpcheck.watchdog_bites_at_its_timeout(board.make())
+
+
+def test_store_write_leaves_a_low_enable_low():
+    mpcheck.store_write_keeps_enable_low(board.make(), machine.Pin(pins.LASER_EN), close_interlocks)
+
+
+def test_reboot_drops_enable_and_its_note_is_read_once():
+    mpcheck.reboot_drops_enable_and_notes_once(board.make(), machine.Pin(pins.LASER_EN), close_interlocks)
+
+
+def test_no_pulse_started_with_enable_low():
+    b = board.make()
+    close_interlocks()
+    b.inputs.read()
+    b.laser.configure(100, 1000)
+    b.laser.enable(False)
+    mem[T.TIM8 + T.CR1] = T.CR1_OPM
+    now = b.ticks_us()
+    b.laser.arm(now, 0, 0)
+    b.wait(now + 200)
+    eq(mem[T.TIM8 + T.CR1] & T.CR1_CEN, 0, "TIM8 not started with LASER_EN low")
+    check(b.laser.armed(), "the pulse stays armed")
+
+
 mpcheck.run(globals())

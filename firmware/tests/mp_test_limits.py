@@ -1,6 +1,6 @@
 # Board settings are checked at boot like the limits: a board with a missing
 # or impossible setting does not start, and the error names it.
-from limits import SETTING_KEYS, check_settings
+from limits import KEYS, SETTING_KEYS, Limits, check_settings
 
 GOOD = {"ready_delay_ms": 2000, "debounce_ms": 20, "counts_per_mm": 20, "deadband_counts": 4,
         "wdt_timeout_ms": 200, "control_period_us": 2000, "energy_tol_pct": 20}
@@ -36,3 +36,16 @@ def test_settings_that_cannot_work_together_are_refused():
         s = dict(GOOD)
         s[key] = bad
         assert refusal(s) == RULES, (key, bad)
+
+
+def test_a_limit_of_zero_or_below_or_fractional_is_named():
+    for bad in (0, -1, 2.5):
+        limits = {key: 100 for key in KEYS}
+        limits["power_w_max"] = bad
+        try:
+            Limits(limits)
+            got = None
+        except ValueError as e:
+            got = str(e)
+        assert got == "board limit power_w_max", bad
+    assert Limits({key: 1 for key in KEYS}).power_w_max == 1
