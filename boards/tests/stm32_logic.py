@@ -306,7 +306,8 @@ def test_enable_low_at_start():
 
 
 def test_enable_refused_while_an_interlock_is_open():
-    mpcheck.enable_refused_while_open(board.make(), machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR), close_interlocks)
+    mpcheck.enable_refused_while_open(board.make(), machine.Pin(pins.LASER_EN), machine.Pin(pins.DOOR),
+                                      close_interlocks)
 
 
 def test_pulse_outside_the_board_limits_refused():
