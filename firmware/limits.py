@@ -28,7 +28,7 @@ KEYS = (
 class Limits:
     def __init__(self, limits):
         for key in KEYS:
-            v = limits[key]
+            v = limits.get(key)
             if not isinstance(v, int) or v <= 0:
                 raise ValueError("board limit " + key)
             setattr(self, key, v)

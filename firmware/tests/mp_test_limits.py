@@ -38,10 +38,13 @@ def test_settings_that_cannot_work_together_are_refused():
         assert refusal(s) == RULES, (key, bad)
 
 
-def test_a_limit_of_zero_or_below_or_fractional_is_named():
-    for bad in (0, -1, 2.5):
+def test_a_missing_limit_or_one_of_zero_or_below_or_fractional_is_named():
+    for bad in (None, 0, -1, 2.5):
         limits = {key: 100 for key in KEYS}
-        limits["power_w_max"] = bad
+        if bad is None:
+            del limits["power_w_max"]
+        else:
+            limits["power_w_max"] = bad
         try:
             Limits(limits)
             got = None
