@@ -104,8 +104,8 @@ MPY_FOLDERS = ("firmware", "boards/shared", "boards/unix")  # what compiled_tree
 
 
 @functools.lru_cache(maxsize=None)
-def _mpy_cross() -> Path:
-    return _load_script("hilt_build", ROOT / "boards" / "build.py").mpy_cross()
+def _mpy_cross(build_py: Path = ROOT / "boards" / "build.py") -> Path:
+    return _load_script("hilt_build", build_py).mpy_cross()
 
 
 def compiled_tree(out: Path) -> Path:
