@@ -166,7 +166,11 @@ def firmware_tree() -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)  # another process published the same tree first
     for old in cache.iterdir():  # trees of other sources (and leftovers), made over a day ago
-        if old != out and time.time() - old.stat().st_mtime > 86400:
+        try:
+            stale = old != out and time.time() - old.stat().st_mtime > 86400
+        except OSError:
+            continue  # another process removed it meanwhile
+        if stale:
             shutil.rmtree(old, ignore_errors=True)
     return out
 
