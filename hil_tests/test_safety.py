@@ -257,10 +257,16 @@ def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
     station.standby()
     station.load()
     rig.hand(long_sweep())
+    t_asked = rig.now_us()
     station.device.request("READY")
-    t_ready = rig.now_us()
+    t_ok = rig.now_us()
+    # Where time runs on by itself (an emulated or real board), the rig's
+    # clock read after the answer is later than the transition: READY's time
+    # is the rig's own stamp of the indicator lighting, taken as the loop
+    # entered READY. On the virtual clock all three are the same instant.
     ind_on = [t for t, n, v in rig.outputs if n == "ind" and v == 1]
-    assert ind_on == [t_ready]  # lit on entering READY
+    assert len(ind_on) == 1 and t_asked <= ind_on[0] <= t_ok  # lit on entering READY
+    t_ready = ind_on[0]
     station.advance(100)
     rig.press()  # pressed early and held: never fires (SR-4)
     station.advance(1800)
@@ -273,6 +279,7 @@ def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
     station.advance(500)
     assert rig.pulses
     assert rig.pulses[0].t_us >= max(t_press, t_ready + 2_000_000)
+    assert [o for o in rig.outputs if o[1] == "ind" and t_ready < o[0] <= rig.pulses[0].t_us] == []  # lit throughout
     assert station.state() == "EMITTING"
 
 
