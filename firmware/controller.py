@@ -145,7 +145,7 @@ class Controller:
         if ms and self.state in st.ARMED_STATES:
             us = min(us, ms * 1000 - self.link_quiet_us)
             if self.link_held:
-                us = self.link_grace_us  # the limit has passed: listen to the end of the grace
+                us = min(self.cfg["control_period_us"], self.link_grace_us)  # the limit passed: listen on
         if self.ready_left_us > 0:
             us = min(us, self.ready_left_us)
         return us if us > 0 else 0
@@ -157,14 +157,14 @@ class Controller:
             self.ready_left_us -= dt
         if self.link_grace_us > 0:
             self.link_grace_us -= dt
-        period_us = self.cfg["control_period_us"]
         limit_us = self.settings["sup_ms"] * 1000
-        if dt > _LATE_PERIODS * period_us and self.link_quiet_us < limit_us <= self.link_quiet_us + dt:
+        late = dt > _LATE_PERIODS * self.cfg["control_period_us"]
+        if late and self.link_quiet_us < limit_us <= self.link_quiet_us + dt:
             # The supervision limit passed while the loop itself was blocked (a
             # store write masks the USB interrupt): frames the host sent in
-            # time may not have come in yet. The verdict waits one control
-            # period in which the link can be heard (check_safety).
-            self.link_grace_us = period_us
+            # time may not have come in yet. The host gets that time back:
+            # the verdict waits as long again, listening (check_safety).
+            self.link_grace_us = dt
         if self.link_quiet_us < _SPAN_CAP_US:
             self.link_quiet_us += dt
         if self.settings["status_ms"]:
@@ -326,6 +326,8 @@ class Controller:
                     self.b.laser.disarm()
                 else:
                     self.trip(codes.F_LINK_LOST, "no frame for %d ms" % ms)
+        if not self.link_held:
+            self.link_grace_us = 0  # a grace lasts only while it holds a verdict back
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 

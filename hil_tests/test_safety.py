@@ -381,14 +381,15 @@ def press_into_a_blocked_write(station, rig, sup_ms, mode="scan"):
 @pytest.mark.needs_fault_injection
 def test_the_device_does_not_blame_the_host_for_its_own_blocked_write(station, rig):
     """A flash write masks the USB interrupt (rp2, esp32): a heartbeat sent
-    meanwhile gets through only once the write is over. Here it comes 1 ms
-    after the blocked loop is back: within the control period the verdict
-    waits after a blocked loop, so emission goes on."""
+    meanwhile gets through only once the write is over, and a host that
+    waited for an answer first sends it a round trip later. Here it comes
+    20 ms after the blocked loop is back: the verdict waits as long again as
+    the loop was blocked, so emission goes on."""
     t_hb = press_into_a_blocked_write(station, rig, 100)
     t_back = rig.advance(station.heartbeat_ms)  # the heartbeat is due while the loop is blocked
     assert [w for _, w in rig.resets if w.startswith("cut")] == ["cut data stall"]
     assert t_back >= t_hb + BLOCKED_WRITE_MS * 1000 > t_hb + 100_000  # the device was back after sup_ms
-    rig.advance(1)  # the heartbeat held up by the write
+    rig.advance(20)  # the heartbeat held up by the write
     station.device.request("HB")
     station.advance(1000)
     assert station.state() == "EMITTING"
@@ -400,17 +401,18 @@ def test_the_device_does_not_blame_the_host_for_its_own_blocked_write(station, r
 @pytest.mark.needs_virtual_clock
 @pytest.mark.needs_fault_injection
 @pytest.mark.parametrize("mode", ["scan", "point"])
-def test_silent_host_trips_one_control_period_after_a_blocked_write(station, rig, mode):
+def test_silent_host_still_trips_after_a_blocked_write(station, rig, mode):
     """The host falls silent just before a write blocks the loop past sup_ms:
-    no pulse after sup_ms (the loop that wrote arms none, the loop after it
-    holds emission), and F08 one control period after the loop is back."""
+    no pulse after sup_ms (the loop that wrote arms none, the loops after it
+    hold emission), and F08 as long again as the loop was blocked after it is
+    back (the blocked loop began when the footswitch took effect)."""
     t_hb = press_into_a_blocked_write(station, rig, 100, mode)
     rig.advance(500)
     (t_cut, what), = [r for r in rig.resets if r[1].startswith("cut")]
     assert what == "cut data stall" and t_cut < t_hb + 100_000  # the write began inside sup_ms
     t_back = t_cut + BLOCKED_WRITE_MS * 1000
     drops = rig.enable_drops()
-    assert drops and t_back < drops[-1] <= t_back + 2_000 + 1  # one control period (2 ms) after the loop is back
+    assert drops and t_back + BLOCKED_WRITE_MS * 1000 <= drops[-1] <= t_back + BLOCKED_WRITE_MS * 1000 + 2_000
     assert pulses_after(rig, t_hb + 100_000) == []
     assert station.state() == "FAULT" and fault_code(station.device) == F_LINK
 
