@@ -29,7 +29,7 @@ from version import FW_VERSION, PROTO_VERSION
 _RX = const(64)
 _PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
 _SPAN_CAP_US = const(0x10000000)  # spans stop growing here: they stay small ints
-_LATE_PERIODS = const(2)  # a loop this many control periods late was blocked in its own work (SR-13)
+_LATE_PERIODS = const(2)  # a loop longer than this many control periods was blocked in its own work (SR-13)
 
 
 class Controller:
