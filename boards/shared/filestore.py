@@ -21,7 +21,7 @@ made by the first write: a write then commits to that folder's small
 littlefs metadata, not to the root's, which lists every firmware module and
 is re-read at every commit (on the emulated rp2 a root write took 33-49 ms and
 every third or fourth, which compacts the root, 297 ms of CPU time, flash
-erase not counted; in the folder 10-16 ms and 30 ms). `legacy` is where an
+erase not counted; in the folder 9-15 ms and 30 ms). `legacy` is where an
 older firmware kept them (the root): a slot not yet written in the folder is
 read from there, so an open session survives the update (SR-14).
 """
