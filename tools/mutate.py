@@ -1,7 +1,7 @@
 """Mutation check (`make mutate`): do the safety tests catch a broken safety line?
 
 Each mutant in tools/mutants.toml replaces one line in a temporary copy of the
-tree; the firmware unit tests of the mutated module (firmware/tests/
+tree; the unit tests of the mutated module (firmware/tests/
 mp_test_<module>.py), then the HIL tests marked with its requirement
 (`pytest --safety SR-n`), run against that copy, stopping at the first failure:
 one of them must fail ("killed"). A mutant that passes them all "survived":
@@ -168,10 +168,11 @@ def check_copy(tree: Path) -> None:
 
 
 def unit_tests(m: Mutant, tree: Path) -> str:
-    """The firmware unit tests of the mutated module, if it has any: redundant
+    """The unit tests of the mutated module, if it has any (firmware/tests
+    also tests shared board modules, e.g. mp_test_filestore): redundant
     guards (a check behind another check) can only be caught there."""
     path = Path(m.file)
-    if path.parts[0] == "firmware" and (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
+    if (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
         return f"mp_test_{path.stem}"
     return ""
 
