@@ -66,15 +66,10 @@ lab-test: $(STAMP) lab-setup
 # - findings on the rp2 image, firmware issues to fix, not to hide:
 #   status lines go out up to a control period after they are due (the drift
 #   this caused is fixed: the next is due a period after the last was due),
-#   while the test wants them exactly status_ms apart;
-#   the indicator lights ~14 ms (emulated) before the READY event's time stamp;
-#   a session store write during supervised emission blocks the loop past
-#   sup_ms=300 (304 ms emulated, flash erase time not even counted): F08.
+#   while the test wants them exactly status_ms apart.
 EMU_NOT_RUN := test_protocol.py::test_status_stream_at_configured_rate \
 	test_protocol.py::test_device_lines_all_carry_valid_checksums \
-	test_safety.py::test_no_pulse_after_a_trip_at_any_moment \
-	test_safety.py::test_indicator_and_ready_delay_before_the_first_pulse \
-	test_safety.py::test_heartbeats_keep_supervised_emission_going
+	test_safety.py::test_no_pulse_after_a_trip_at_any_moment
 EMU_PACING_ENERGY := test_pacing.py::test_no_pulse_while_the_hand_is_still \
 	test_pacing.py::test_too_fast_clamps_the_rate_and_reports_underdosing \
 	test_pacing.py::test_trigger_point_delivers_its_energy_while_still \

@@ -29,6 +29,7 @@ from version import FW_VERSION, PROTO_VERSION
 _RX = const(64)
 _PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
 _SPAN_CAP_US = const(0x10000000)  # spans stop growing here: they stay small ints
+_LATE_PERIODS = const(2)  # a loop longer than this many control periods was blocked in its own work (SR-13)
 
 
 class Controller:
@@ -59,6 +60,8 @@ class Controller:
         self.prev_us = 0  # ticks at the previous loop
         self.ready_left_us = 0  # ready delay still to run (SR-5)
         self.link_quiet_us = 0  # time since the last framed line (SR-13)
+        self.link_grace_us = 0  # > 0: the F08 verdict waits for frames a blocked loop could not read (SR-13)
+        self.link_held = False  # this loop holds emission while it waits so (SR-13)
         self.status_left_us = 0  # time to the next status line
         self.stop_at_pulses = 0  # pulse count (in this phase) at which this step ends
         self.point_open = False  # a trigger point is under way (resumes at its anchor)
@@ -127,7 +130,7 @@ class Controller:
         self.bits = self.inputs.update(dt)
         self.check_safety()
         self.check_foot()
-        if self.state == st.EMITTING:
+        if self.state == st.EMITTING and not self.link_held:
             self.emit(now)
         self.housekeeping(now)
         b.wdt.feed()
@@ -141,6 +144,8 @@ class Controller:
         ms = self.settings["sup_ms"]
         if ms and self.state in st.ARMED_STATES:
             us = min(us, ms * 1000 - self.link_quiet_us)
+            if self.link_held:
+                us = min(self.cfg["control_period_us"], self.link_grace_us)  # the limit passed: listen on
         if self.ready_left_us > 0:
             us = min(us, self.ready_left_us)
         return us if us > 0 else 0
@@ -150,6 +155,16 @@ class Controller:
         self.pacer.elapse(dt)
         if self.ready_left_us > 0:
             self.ready_left_us -= dt
+        if self.link_grace_us > 0:
+            self.link_grace_us -= dt
+        limit_us = self.settings["sup_ms"] * 1000
+        late = dt > _LATE_PERIODS * self.cfg["control_period_us"]
+        if late and self.link_quiet_us < limit_us <= self.link_quiet_us + dt:
+            # The supervision limit passed while the loop itself was blocked (a
+            # store write masks the USB interrupt): frames the host sent in
+            # time may not have come in yet. The host gets that time back:
+            # the verdict waits as long again, listening (check_safety).
+            self.link_grace_us = dt
         if self.link_quiet_us < _SPAN_CAP_US:
             self.link_quiet_us += dt
         if self.settings["status_ms"]:
@@ -296,6 +311,7 @@ class Controller:
         if self.state == st.BOOT:
             return
         armed = self.state in st.ARMED_STATES
+        self.link_held = False
         if not bits & il.ESTOP:
             self.trip(codes.F_ESTOP, "pressed")
         if armed:
@@ -305,7 +321,13 @@ class Controller:
             if self.link_closed:
                 self.trip(codes.F_LINK_LOST, "the host closed the link")
             elif ms and self.link_quiet_us >= ms * 1000:
-                self.trip(codes.F_LINK_LOST, "no frame for %d ms" % ms)
+                if self.link_grace_us > 0:  # the device was not listening (elapse): no pulse meanwhile
+                    self.link_held = True
+                    self.b.laser.disarm()
+                else:
+                    self.trip(codes.F_LINK_LOST, "no frame for %d ms" % ms)
+        if not self.link_held:
+            self.link_grace_us = 0  # a grace lasts only while it holds a verdict back
         if self.b.laser.stray_light():
             self.trip(codes.F_STRAY_LIGHT, "photodiode lit with no pulse commanded")
 
@@ -369,6 +391,7 @@ class Controller:
         if self.session.need_reserve(ph.pulses_max):
             b.laser.disarm()
             self.session.reserve(ph.pulses_max)  # store write: never with a pulse armed
+            return  # the write took time: the next loop's safety checks come before the next pulse
         if b.laser.armed():
             return
         i = self.session.phase

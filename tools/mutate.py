@@ -1,12 +1,12 @@
 """Mutation check (`make mutate`): do the safety tests catch a broken safety line?
 
 Each mutant in tools/mutants.toml replaces one line in a temporary copy of the
-tree; the tests the mutant names (its optional `tests` field), then the
-firmware unit tests of the mutated module (firmware/tests/mp_test_<module>.py)
-or, for a real board's code (boards/shared, boards/<board> but the simulated
-boards/unix), the board logic tests in the MicroPython Unix port, then the HIL
-tests marked with its requirement (`pytest --safety SR-n`), run against that
-copy, stopping at the first failure: one of them must fail ("killed"). A mutant that passes them all "survived":
+tree; the tests the mutant names (its optional `tests` field), for a real
+board's code (boards/shared, boards/<board> but the simulated boards/unix) the
+board logic tests in the MicroPython Unix port, the unit tests of the mutated
+module (firmware/tests/mp_test_<module>.py, if any), then the HIL tests marked
+with its requirement (`pytest --safety SR-n`), run against that copy, stopping
+at the first failure: one of them must fail ("killed"). A mutant that passes them all "survived":
 a test is missing. The copy's own `host/` comes first on PYTHONPATH, so the
 Unix target starts the copy's (mutated) firmware; this is checked before any
 mutant runs, and so is the unmutated copy passing its SR-1 tests and every
@@ -189,10 +189,11 @@ def check_copy(tree: Path, mutants: list[Mutant]) -> None:
 
 
 def unit_tests(m: Mutant, tree: Path) -> str:
-    """The firmware unit tests of the mutated module, if it has any: redundant
+    """The unit tests of the mutated module, if it has any (firmware/tests
+    also tests shared board modules, e.g. mp_test_filestore): redundant
     guards (a check behind another check) can only be caught there."""
     path = Path(m.file)
-    if path.parts[0] == "firmware" and (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
+    if (tree / "firmware" / "tests" / f"mp_test_{path.stem}.py").is_file():
         return f"mp_test_{path.stem}"
     return ""
 

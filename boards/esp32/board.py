@@ -79,10 +79,10 @@ LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
 # A store write masks every interrupt while the flash erases or programs,
 # and the watchdog cannot be fed meanwhile. On littlefs one write takes at
-# most 2 sector erases and 8 page programs (esp32_logic.py counts them over
-# 2000 writes): 2 x 400 ms + 8 x 3 ms = 824 ms at the module's SPI flash's
-# datasheet maxima
-# (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
+# most 1 sector erase and 9 page programs (esp32_logic.py counts them over
+# 2000 writes): 400 ms + 9 x 3 ms = 427 ms at the module's SPI flash's
+# datasheet maxima (45 ms typical per erase), plus littlefs's own work (not
+# measured on this chip; 30 ms at most on the emulated rp2). LASER_EN is low during the write (storeguard.py),
 # so a longer watchdog delays no trip; it still resets a stalled loop.
 SETTINGS["wdt_timeout_ms"] = 1000
 

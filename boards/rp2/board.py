@@ -78,9 +78,11 @@ LIMITS = dict(reference.LIMITS)
 SETTINGS = dict(reference.SETTINGS)
 # A store write masks every interrupt while the flash erases or programs,
 # and the watchdog cannot be fed meanwhile. On littlefs one write takes at
-# most 2 sector erases and 7 page programs (rp2_logic.py counts them over 2000
-# writes): 2 x 400 ms + 7 x 3 ms = 821 ms at the Pico's W25Q16JV's datasheet maxima
-# (45 ms typical per erase). LASER_EN is low during the write (storeguard.py),
+# most 2 sector erases and 5 page programs (rp2_logic.py counts them over 2000
+# writes): 2 x 400 ms + 5 x 3 ms = 815 ms at the Pico's W25Q16JV's datasheet maxima
+# (45 ms typical per erase), plus littlefs's own work: at most 30 ms on the
+# emulated chip with the store in its own folder (filestore.py; 297 ms when
+# it was in the root). LASER_EN is low during the write (storeguard.py),
 # so a longer watchdog delays no trip; it still resets a stalled loop.
 SETTINGS["wdt_timeout_ms"] = 1000
 

@@ -18,7 +18,7 @@ from micropython import const
 
 import mcu
 import softarm
-from filestore import FileStore
+from filestore import FOLDER, FileStore
 from storeguard import StoreGuard
 
 _CAUSE_MAGIC = const(0x1A5E0000)  # upper half marks a cause written by reboot()
@@ -30,7 +30,7 @@ class BoardBase:
     limits: dict  # the board's LIMITS
     settings: dict  # the board's SETTINGS
 
-    def __init__(self, encoder, laser, inputs, indicator_pin, link, store_folder=""):
+    def __init__(self, encoder, laser, inputs, indicator_pin, link, store_folder=FOLDER):
         """Make the parts, in this order: encoder(), laser(encoder),
         inputs(board), the indicator on indicator_pin, link(), the store
         (_make_store(store_folder), behind storeguard.StoreGuard), the
@@ -52,7 +52,7 @@ class BoardBase:
     def _make_store(self, store_folder):
         """The board's non-volatile store (hal: read/write of two slots);
         BoardBase wraps it in a StoreGuard."""
-        return FileStore(store_folder)
+        return FileStore(store_folder, legacy="")  # an older firmware's slots are in the root
 
     def wait(self, deadline_us):
         """Spin until the deadline or an event, letting laser.check() fire the
