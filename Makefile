@@ -81,7 +81,7 @@ test-emu: $(STAMP)
 	$(MAKE) --no-print-directory image BOARD=rp2
 	@echo "test-emu: not run on rp2-emu (see the Makefile): $(EMU_NOT_RUN); of test_pacing/test_energy only: $(EMU_PACING_ENERGY)"
 	$(PY) -m pytest -q -n 2 -rs hil_tests/test_protocol.py hil_tests/test_safety.py \
-		$(addprefix hil_tests/,$(EMU_PACING_ENERGY)) --target rp2-emu:$$(ls build/image/*.uf2) \
+		$(addprefix hil_tests/,$(EMU_PACING_ENERGY)) --target rp2-emu:$$(ls build/image/rp2/*.uf2) \
 		$(foreach t,$(EMU_NOT_RUN),--deselect hil_tests/$(t))
 
 run: $(STAMP)
