@@ -221,3 +221,23 @@ def test_a_board_and_its_bench_rig_through_the_plugin(tmp_path, board_port, rig_
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 passed, 1 skipped" in r.stdout
     assert "needs modelled resets inside the device" in r.stdout
+
+
+def test_a_board_left_armed_or_faulted_starts_the_next_test_in_standby(tmp_path, board_port):
+    """A serial board is not reset between tests: the target brings it back to
+    STANDBY without supervision, as a fresh board starts (on a bench the
+    device also boots with the rig's interlock lines open: a latched fault)."""
+    (tmp_path / "test_seq.py").write_text(
+        "def test_leave_it_armed_and_supervised(station):\n"
+        "    station.standby()\n"
+        "    station.device.request('SET sup_ms=200')\n"
+        "    station.ready()\n"
+        "    assert station.state() in ('READY', 'FAULT')  # supervised: silence trips it\n"
+        "def test_next_starts_fresh(station):\n"
+        "    assert station.state() == 'STANDBY'\n"
+        "    assert station.device.request('GET').fields['sup_ms'] == '0'\n"
+        "    station.ready()\n"
+        "    assert station.state() == 'READY'\n")
+    r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "-p", "no:randomly")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 passed" in r.stdout
