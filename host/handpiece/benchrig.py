@@ -12,6 +12,8 @@ unwrapped), so pulse and enable-line timings stay exact on hardware.
 """
 from __future__ import annotations
 
+import time
+
 import serial
 
 from .motion import Motion
@@ -84,6 +86,14 @@ class BenchRig(UnixRig):
             self.set_input(name, on)
         self.cmd("hold")
         self.capabilities = frozenset()  # a bench has none of CAPABILITIES
+        self._wall0, self._t0_us = time.monotonic(), self.now_us()
+
+    def slowdown(self) -> float:
+        """Wall seconds per rig second since opening (at least 1): about 1 on a
+        bench of real Picos, tens on the emulated two-Pico bench. The station
+        scales its hang protection by it."""
+        rig_s = max(1e-3, (self.now_us() - self._t0_us) / 1e6)
+        return max(1.0, (time.monotonic() - self._wall0) / rig_s)
 
     def _line(self, line: str) -> None:
         w = line.split()

@@ -241,3 +241,10 @@ def test_a_board_left_armed_or_faulted_starts_the_next_test_in_standby(tmp_path,
     r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "-p", "no:randomly")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 passed" in r.stdout
+
+
+def test_the_bench_rig_measures_its_slowdown_for_the_station(rig):
+    """Wall seconds per rig second since opening: the station scales its hang
+    protection by it (tens on the emulated two-Pico bench, about 1 on Picos)."""
+    assert rig.slowdown() >= 1.0
+    assert Station(None, rig).wall_s(2.0) == pytest.approx(2.0 * rig.slowdown(), rel=0.5)
