@@ -22,7 +22,9 @@ Timing and how it knows:
 - Encoder out: PIO words with exact microsecond holds (rigpio.py), computed
   from the keyframes up to _HORIZON_US ahead; positions follow the same
   integer interpolation as the simulated board (shared/keyframes.py). An
-  edge is late only if the FIFO ran dry (reported as `o <t> underrun=1`).
+  edge is late only if the FIFO ran dry while the hand moved (reported as
+  `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
+  leaves A/B where they belong).
 - Fire time: hard IRQ on the rising fire edge stores ticks_us (latency: the
   MicroPython hard-IRQ entry, a few us; not measured here). Width: PIO, 1 us.
   The IRQ comes at the start of the pulse and the width at its end, so a
@@ -155,7 +157,10 @@ class Rig:
     def _refill(self, report=True):
         now = self.now()
         if self._t_out < now:  # the FIFO ran dry: the schedule slipped
-            if report:
+            # A/B stood at _p through the gap: late only if the path left _p in it
+            # (a hand standing still loses nothing while the loop is away).
+            if report and (position(self.kt, self.kx, self._t_out) != self._p
+                           or 0 <= next_step(self.kt, self.kx, self._t_out, self._p)[0] < now):
                 self.notify("o %d underrun=1" % now)
             self._t_out = now
         while self._quad.tx_fifo() < 8 and self._t_out < now + _HORIZON_US:

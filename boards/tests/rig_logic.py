@@ -149,6 +149,26 @@ def test_hold_keeps_the_path_behind_it():
     eq(rig.command(["pos"]), "= 7", "and stays there")
 
 
+def test_underrun_only_when_a_step_came_late():
+    """The FIFO running dry is reported only if the hand was to move in the gap."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 100_000, 200_000], [0, 0, 40]  # still for 100 ms, then moving
+    quad = rp2.StateMachine.made[0]
+    rig._refill()
+    quad.tx[:] = []  # the PIO took every word
+    clock[0] = 50_000  # the loop was away 50 ms while the hand stood still
+    rig._refill()
+    eq(out, [], "nothing was late: A/B stood where the hand was")
+    quad.tx[:] = []
+    clock[0] = 150_000  # away again while the hand moved: its steps came late
+    rig._refill()
+    eq(out, ["o 150000 underrun=1"], "late steps are reported")
+
+
 class _NoSleep:
     """time for the rig without the real sleep of `power`."""
     ticks_us = staticmethod(board.time.ticks_us)
