@@ -12,6 +12,7 @@ unwrapped), so pulse and enable-line timings stay exact on hardware.
 """
 from __future__ import annotations
 
+import socket
 import time
 
 import serial
@@ -94,6 +95,14 @@ class BenchRig(UnixRig):
         scales its hang protection by it."""
         rig_s = max(1e-3, (self.now_us() - self._t0_us) / 1e6)
         return max(1.0, (time.monotonic() - self._wall0) / rig_s)
+
+    def close_channel(self) -> None:
+        """Close the port only once the reader has stopped: a read in progress
+        keeps the port's file, and with it the exclusive lock, alive until it
+        returns, so the next test's open of the same port could be refused."""
+        self._conn.shutdown(socket.SHUT_RDWR)  # the reader's next read returns
+        self._thread.join(timeout=2.0)
+        super().close_channel()
 
     def _line(self, line: str) -> None:
         w = line.split()

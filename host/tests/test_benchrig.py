@@ -51,6 +51,17 @@ def test_opening_leaves_the_bench_as_a_fresh_simulated_board_starts(rig):
     assert {n: line_level(rig, n) for n in INPUTS} == {n: int(n != "foot") for n in INPUTS}
 
 
+def test_the_port_is_free_for_the_next_test_once_closed(rig_port):
+    """Closing waits for the reader: its read in progress would keep the port's
+    exclusive lock, and the next test's open of the port was refused (seen on
+    the emulated two-Pico bench)."""
+    for _ in range(20):
+        r = BenchRig(rig_port)
+        r.now_us()
+        r.close_channel()
+        assert not r._thread.is_alive()
+
+
 def test_inputs_and_hand_commands_reach_the_rig(rig):
     t0 = rig.now_us()
     t1 = rig.open("door")
