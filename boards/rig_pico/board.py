@@ -165,16 +165,19 @@ class Rig:
             self._t_out = now
         while self._quad.tx_fifo() < 8 and self._t_out < now + _HORIZON_US:
             want = position(self.kt, self.kx, self._t_out)
+            step = 0
             if want != self._p:  # behind the path (a `hold` jump): step at once
                 self._p += 1 if want > self._p else -1
                 hold = rigpio.MIN_HOLD_US
             else:
-                t, _ = next_step(self.kt, self.kx, self._t_out, self._p)
+                t, step = next_step(self.kt, self.kx, self._t_out, self._p)
                 end = self._t_out + _MAX_HOLD_US
-                hold = (t if 0 <= t < end else end) - self._t_out
-                hold = max(hold, rigpio.MIN_HOLD_US)
+                if not 0 <= t < end:
+                    t, step = end, 0
+                hold = max(t - self._t_out, rigpio.MIN_HOLD_US)
             self._quad.put(rigpio.hold_word(rigpio.ab_of(self._p), hold))
             self._t_out += hold
+            self._p += step  # the path is at _p + step from t on: the next word shows it (one word a count)
         # Keyframes wholly in the past go, but not those an event still
         # waiting in the ring needs for its position (a fire event waits for
         # its width; the loop may also have been away, e.g. in `power`).
