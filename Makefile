@@ -87,17 +87,19 @@ test-emu: $(STAMP)
 # The two-Pico bench, emulated: the rp2 image and the bench rig image
 # (boards/rig_pico) on two emulated RP2040s wired pin to pin, each chip's USB
 # CDC on its own pty, driven as a real bench (--target serial: --rig serial:).
-# Not in .ci/run yet: the rig reports encoder FIFO underruns while the hand
-# moves (its record has gaps, which fails the tests) and each test takes
-# 1.5-3.5 min wall at the two chips' ~35x slowdown (boards/rp2/emu/README.md).
-BENCH_EMU_TESTS := test_safety.py::test_boot_leaves_outputs_off \
-	test_safety.py::test_emission_with_everything_in_place \
-	"test_safety.py::test_interlock_trip_stops_emission_at_once[door]"
+# The subset: outputs off at boot (SR-1), READY refused with an interlock open
+# (SR-2), an interlock opening while armed latches a fault (SR-3), and one test
+# that needs the virtual clock, skipped saying so. Left out: tests in which the
+# hand moves; the rig's encoder FIFO still runs dry now and then at 60 mm/s
+# (boards/rp2/emu/README.md), and its incomplete record fails them. Each test
+# takes 0.5-3.5 min wall at the two chips' ~35x slowdown.
+BENCH_EMU_TESTS := test_boot_leaves_outputs_off or (test_ready_is_refused and key) \
+	or (test_interlock_opening_while_armed and READY) or (test_interlock_trip_stops_emission and door)
 test-bench-emu: $(STAMP)
 	$(MAKE) --no-print-directory image BOARD=rp2
 	$(MAKE) --no-print-directory image BOARD=rig_pico
 	$(PY) -m handpiece.rp2emu bench $$(ls build/image/rp2/*.uf2) $$(ls build/image/rig_pico/*.uf2) -- \
-		$(PY) -m pytest -q -rs -p no:randomly $(addprefix hil_tests/,$(BENCH_EMU_TESTS)) \
+		$(PY) -m pytest -q -rs -p no:randomly hil_tests/test_safety.py -k "$(BENCH_EMU_TESTS)" \
 		--target serial:{dut} --rig serial:{rig}
 
 run: $(STAMP)

@@ -86,6 +86,12 @@ class BenchRig(UnixRig):
         for name, on in HEALTHY.items():
             self.set_input(name, on)
         self.cmd("hold")
+        # What the rig reported before the hand stopped belongs to the last
+        # test (its hand moves on until this hold): this test's record starts here.
+        with self._cv:
+            self.problems.clear()
+            self.pulses.clear()
+            self.outputs.clear()
         self.capabilities = frozenset()  # a bench has none of CAPABILITIES
         self._wall0, self._t0_us = time.monotonic(), self.now_us()
 

@@ -4,6 +4,7 @@ the plugin's --rig and capability markers, and the station on a wall clock."""
 import os
 import subprocess
 import sys
+import threading
 import tty
 
 import pytest
@@ -60,6 +61,43 @@ def test_the_port_is_free_for_the_next_test_once_closed(rig_port):
         r.now_us()
         r.close_channel()
         assert not r._thread.is_alive()
+
+
+def test_what_the_last_test_left_on_the_line_is_not_this_tests_record():
+    """The device is not reset between tests and the last test's hand moves on
+    until the new BenchRig's `hold`: a pulse, an edge or an underrun the rig
+    reported before it belongs to that test, not to this one."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+
+    def fake_rig():
+        buf = b""
+        while True:
+            try:
+                buf += os.read(master, 256)
+            except OSError:
+                return
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                w = line.split()
+                if not w:
+                    continue
+                if w[0] == b"info":
+                    os.write(master, b"= clock=real counts_per_mm=20 t=100\n")
+                elif w[0] == b"hold":  # the last test's tail comes just before the hold is read
+                    os.write(master, b"p 90 5 0 120 0\no 91 en=0\no 92 underrun=1\n= 7\n")
+                else:
+                    os.write(master, b"= 100\n")
+
+    threading.Thread(target=fake_rig, daemon=True).start()
+    rig = BenchRig(os.ttyname(slave))
+    try:
+        assert rig.pulses == [] and rig.outputs == [] and rig.problems == []
+    finally:
+        rig.close_channel()
+        os.close(master)
+        os.close(slave)
 
 
 def test_inputs_and_hand_commands_reach_the_rig(rig):
