@@ -37,13 +37,16 @@ boards-setup: $(STUBS_STAMP)
 build: check-board $(STAMP)
 	$(PY) boards/build.py $(BOARD)
 
-# The flashable UF2 (rp2 only): the committed stock MicroPython base plus a
-# littlefs filesystem of this tree's compiled modules (boards/rp2/image/).
-IMAGE_DIR := build/image
+# The flashable UF2 (boards on the rp2 port: the device and the bench rig): the
+# committed stock MicroPython base plus a littlefs filesystem of this tree's
+# compiled modules for BOARD (boards/rp2/image/), in build/image/BOARD/.
+UF2_BOARDS := $(shell $(PYTHON) boards/table.py --port rp2)
+IMAGE_DIR = build/image/$(BOARD)
 image: check-board $(STAMP)
-	@if [ "$(BOARD)" != rp2 ]; then echo "make image: only BOARD=rp2 has a UF2 image; flash $(BOARD) with make flash PORT=..." >&2; exit 2; fi
-	$(PY) boards/build.py rp2
-	$(PY) boards/rp2/image/uf2image.py build/rp2 $(IMAGE_DIR)
+	@case " $(UF2_BOARDS) " in *" $(BOARD) "*) ;; \
+	*) echo "make image: only $(UF2_BOARDS) have a UF2 image; flash $(BOARD) with make flash PORT=..." >&2; exit 2;; esac
+	$(PY) boards/build.py $(BOARD)
+	$(PY) boards/rp2/image/uf2image.py build/$(BOARD) $(IMAGE_DIR)
 
 # DRIVE=/media/$$USER/RPI-RP2 (a Pico held in BOOTSEL): copy the UF2 there.
 # Otherwise PORT=...: mpremote copies the modules onto a running MicroPython.

@@ -10,7 +10,8 @@ logic tests boards/tests/LOGIC; a new port also needs a PORTS row and fakes
 of its port modules (boards/fakes). The simulated board (boards/unix) is not
 built, so it has no row.
 
-    python3 boards/table.py      prints the board names (boards.mk reads them)
+    python3 boards/table.py              prints the board names (boards.mk reads them)
+    python3 boards/table.py --port rp2   only the boards on that port (those with a UF2 image)
 
 Plain literals and no imports: CPython reads this file and so does the
 MicroPython Unix port that runs the board tests.
@@ -48,4 +49,9 @@ def devices():
 
 
 if __name__ == "__main__":
-    print(" ".join(BOARDS))
+    import sys
+
+    if sys.argv[1:2] == ["--port"] and len(sys.argv) == 3:
+        print(" ".join(name for name, row in BOARDS.items() if row["port"] == sys.argv[2]))
+    else:
+        print(" ".join(BOARDS))

@@ -22,7 +22,9 @@ Timing and how it knows:
 - Encoder out: PIO words with exact microsecond holds (rigpio.py), computed
   from the keyframes up to _HORIZON_US ahead; positions follow the same
   integer interpolation as the simulated board (shared/keyframes.py). An
-  edge is late only if the FIFO ran dry (reported as `o <t> underrun=1`).
+  edge is late only if the FIFO ran dry while the hand moved (reported as
+  `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
+  leaves A/B where they belong).
 - Fire time: hard IRQ on the rising fire edge stores ticks_us (latency: the
   MicroPython hard-IRQ entry, a few us; not measured here). Width: PIO, 1 us.
   The IRQ comes at the start of the pulse and the width at its end, so a
@@ -155,21 +157,27 @@ class Rig:
     def _refill(self, report=True):
         now = self.now()
         if self._t_out < now:  # the FIFO ran dry: the schedule slipped
-            if report:
+            # A/B stood at _p through the gap: late only if the path left _p in it
+            # (a hand standing still loses nothing while the loop is away).
+            if report and (position(self.kt, self.kx, self._t_out) != self._p
+                           or 0 <= next_step(self.kt, self.kx, self._t_out, self._p)[0] < now):
                 self.notify("o %d underrun=1" % now)
             self._t_out = now
         while self._quad.tx_fifo() < 8 and self._t_out < now + _HORIZON_US:
             want = position(self.kt, self.kx, self._t_out)
+            step = 0
             if want != self._p:  # behind the path (a `hold` jump): step at once
                 self._p += 1 if want > self._p else -1
                 hold = rigpio.MIN_HOLD_US
             else:
-                t, _ = next_step(self.kt, self.kx, self._t_out, self._p)
+                t, step = next_step(self.kt, self.kx, self._t_out, self._p)
                 end = self._t_out + _MAX_HOLD_US
-                hold = (t if 0 <= t < end else end) - self._t_out
-                hold = max(hold, rigpio.MIN_HOLD_US)
+                if not 0 <= t < end:
+                    t, step = end, 0
+                hold = max(t - self._t_out, rigpio.MIN_HOLD_US)
             self._quad.put(rigpio.hold_word(rigpio.ab_of(self._p), hold))
             self._t_out += hold
+            self._p += step  # the path is at _p + step from t on: the next word shows it (one word a count)
         # Keyframes wholly in the past go, but not those an event still
         # waiting in the ring needs for its position (a fire event waits for
         # its width; the loop may also have been away, e.g. in `power`).

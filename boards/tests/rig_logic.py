@@ -78,6 +78,23 @@ def test_rig_words_drive_the_device_decoder():
     eq(seen[2990], 25, "final position")
 
 
+def test_one_word_a_count_while_the_hand_moves():
+    """A steady stroke takes one PIO word per count (the FIFO's 8 words then
+    cover 8 counts), not a second word repeating the level the first showed."""
+    rig = board.make()
+    rig.kt, rig.kx = [0, 10_000], [0, 40]  # 40 counts, one every 250 us
+    quad = rp2.StateMachine.made[0]
+    rig.now = lambda: rig._t_out  # the loop back each time the FIFO is empty
+    rig._t_out = 0
+    words = []
+    while rig._t_out < 10_000:
+        quad.tx[:] = []
+        rig._refill(False)
+        words += quad.tx
+    eq(len(words), 40, "one word for each of the 40 counts")
+    eq([w & 3 for w in words[:5]], [rigpio.ab_of(c) for c in range(5)], "a new count each word")
+
+
 def test_width_meter_reads_pulse_width():
     for width_us in (100, 120, 150):
         level = [0]
@@ -147,6 +164,26 @@ def test_hold_keeps_the_path_behind_it():
     eq(board.position(rig.kt, rig.kx, 2_000), 7, "the hand stands at 7 from the hold on")
     clock[0] = 3_000
     eq(rig.command(["pos"]), "= 7", "and stays there")
+
+
+def test_underrun_only_when_a_step_came_late():
+    """The FIFO running dry is reported only if the hand was to move in the gap."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 100_000, 200_000], [0, 0, 40]  # still for 100 ms, then moving
+    quad = rp2.StateMachine.made[0]
+    rig._refill()
+    quad.tx[:] = []  # the PIO took every word
+    clock[0] = 50_000  # the loop was away 50 ms while the hand stood still
+    rig._refill()
+    eq(out, [], "nothing was late: A/B stood where the hand was")
+    quad.tx[:] = []
+    clock[0] = 150_000  # away again while the hand moved: its steps came late
+    rig._refill()
+    eq(out, ["o 150000 underrun=1"], "late steps are reported")
 
 
 class _NoSleep:

@@ -12,6 +12,9 @@ unwrapped), so pulse and enable-line timings stay exact on hardware.
 """
 from __future__ import annotations
 
+import socket
+import time
+
 import serial
 
 from .motion import Motion
@@ -83,7 +86,29 @@ class BenchRig(UnixRig):
         for name, on in HEALTHY.items():
             self.set_input(name, on)
         self.cmd("hold")
+        # What the rig reported before the hand stopped belongs to the last
+        # test (its hand moves on until this hold): this test's record starts here.
+        with self._cv:
+            self.problems.clear()
+            self.pulses.clear()
+            self.outputs.clear()
         self.capabilities = frozenset()  # a bench has none of CAPABILITIES
+        self._wall0, self._t0_us = time.monotonic(), self.now_us()
+
+    def slowdown(self) -> float:
+        """Wall seconds per rig second since opening (at least 1): about 1 on a
+        bench of real Picos, tens on the emulated two-Pico bench. The station
+        scales its hang protection by it."""
+        rig_s = max(1e-3, (self.now_us() - self._t0_us) / 1e6)
+        return max(1.0, (time.monotonic() - self._wall0) / rig_s)
+
+    def close_channel(self) -> None:
+        """Close the port only once the reader has stopped: a read in progress
+        keeps the port's file, and with it the exclusive lock, alive until it
+        returns, so the next test's open of the same port could be refused."""
+        self._conn.shutdown(socket.SHUT_RDWR)  # the reader's next read returns
+        self._thread.join(timeout=2.0)
+        super().close_channel()
 
     def _line(self, line: str) -> None:
         w = line.split()

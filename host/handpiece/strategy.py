@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .device import Device, ProtocolError
+from .device import Device, DeviceError, ProtocolError
 from .motion import Motion
 from .program import Program, parse, upload
 from .rig import Rig
@@ -27,6 +27,36 @@ TEST_SCAN = {
         "energy_j": 100, "spacing_mm": 3.3, "speed_min_mm_s": 20, "speed_max_mm_s": 150,
     }],
 }
+
+
+SETTLE_S = 60.0  # hang protection for to_standby(): an emulated board takes ~40x the device's time
+
+
+def to_standby(device: Device, timeout_s: float = SETTLE_S) -> None:
+    """Bring a board that is not fresh (a serial target is not reset between
+    tests; a bench's device boots with the rig's interlock lines still open)
+    to the state a fresh one starts in: STANDBY, no host supervision.
+    Emission is stopped, an armed state disarmed, a latched fault reset once
+    its causes are gone (the rig has just closed every interlock; the board
+    debounces them first, so RESET is repeated until it is taken)."""
+    device.hello()
+    deadline = time.monotonic() + timeout_s
+    refused: DeviceError | None = None
+    while (state := device.state()) != "STANDBY":
+        if time.monotonic() > deadline:
+            raise ProtocolError(f"the device stays in {state}, not STANDBY" + (f": {refused}" if refused else ""))
+        try:
+            if state == "EMITTING":
+                device.stop()
+            elif state == "FAULT":
+                device.request("RESET")
+            elif state in ("READY", "PAUSED", "DONE"):
+                device.request("STANDBY")
+        except DeviceError as e:
+            refused = e
+        time.sleep(0.1)  # BOOT and SELFTEST end by themselves
+    if device.request("GET").fields.get("sup_ms") != "0":
+        device.request("SET sup_ms=0")
 
 
 class Station:

@@ -29,10 +29,11 @@ import time
 import tty
 from pathlib import Path
 
-from .device import Device
+from .device import Device, ProtocolError
 from .benchrig import BenchRig, parse_rig_spec
 from .rig import CAPABILITIES, RigError, UnixRig
 from .rp2emu import EmulatorError, Rp2Emulator
+from .strategy import to_standby
 from .transport import SerialTransport, TransportError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -318,6 +319,10 @@ class SerialTarget:
             except RigError as e:
                 raise TargetError(f"--rig {self.rig_spec}: {e}") from e
         self.device = Device(SerialTransport(self.port, self.baudrate))
+        try:
+            to_standby(self.device)  # the board is not reset between tests
+        except ProtocolError as e:
+            raise TargetError(f"{self.port}: {e}") from e
         return self.device, self.rig
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ the plugin's --rig and capability markers, and the station on a wall clock."""
 import os
 import subprocess
 import sys
+import threading
 import tty
 
 import pytest
@@ -49,6 +50,54 @@ def test_opening_leaves_the_bench_as_a_fresh_simulated_board_starts(rig):
     assert rig.virtual is False and rig.capabilities == frozenset()
     assert rig.counts_per_mm == 20
     assert {n: line_level(rig, n) for n in INPUTS} == {n: int(n != "foot") for n in INPUTS}
+
+
+def test_the_port_is_free_for_the_next_test_once_closed(rig_port):
+    """Closing waits for the reader: its read in progress would keep the port's
+    exclusive lock, and the next test's open of the port was refused (seen on
+    the emulated two-Pico bench)."""
+    for _ in range(20):
+        r = BenchRig(rig_port)
+        r.now_us()
+        r.close_channel()
+        assert not r._thread.is_alive()
+
+
+def test_what_the_last_test_left_on_the_line_is_not_this_tests_record():
+    """The device is not reset between tests and the last test's hand moves on
+    until the new BenchRig's `hold`: a pulse, an edge or an underrun the rig
+    reported before it belongs to that test, not to this one."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+
+    def fake_rig():
+        buf = b""
+        while True:
+            try:
+                buf += os.read(master, 256)
+            except OSError:
+                return
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                w = line.split()
+                if not w:
+                    continue
+                if w[0] == b"info":
+                    os.write(master, b"= clock=real counts_per_mm=20 t=100\n")
+                elif w[0] == b"hold":  # the last test's tail comes just before the hold is read
+                    os.write(master, b"p 90 5 0 120 0\no 91 en=0\no 92 underrun=1\n= 7\n")
+                else:
+                    os.write(master, b"= 100\n")
+
+    threading.Thread(target=fake_rig, daemon=True).start()
+    rig = BenchRig(os.ttyname(slave))
+    try:
+        assert rig.pulses == [] and rig.outputs == [] and rig.problems == []
+    finally:
+        rig.close_channel()
+        os.close(master)
+        os.close(slave)
 
 
 def test_inputs_and_hand_commands_reach_the_rig(rig):
@@ -221,3 +270,30 @@ def test_a_board_and_its_bench_rig_through_the_plugin(tmp_path, board_port, rig_
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 passed, 1 skipped" in r.stdout
     assert "needs modelled resets inside the device" in r.stdout
+
+
+def test_a_board_left_armed_or_faulted_starts_the_next_test_in_standby(tmp_path, board_port):
+    """A serial board is not reset between tests: the target brings it back to
+    STANDBY without supervision, as a fresh board starts (on a bench the
+    device also boots with the rig's interlock lines open: a latched fault)."""
+    (tmp_path / "test_seq.py").write_text(
+        "def test_leave_it_armed_and_supervised(station):\n"
+        "    station.standby()\n"
+        "    station.device.request('SET sup_ms=200')\n"
+        "    station.ready()\n"
+        "    assert station.state() in ('READY', 'FAULT')  # supervised: silence trips it\n"
+        "def test_next_starts_fresh(station):\n"
+        "    assert station.state() == 'STANDBY'\n"
+        "    assert station.device.request('GET').fields['sup_ms'] == '0'\n"
+        "    station.ready()\n"
+        "    assert station.state() == 'READY'\n")
+    r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "-p", "no:randomly")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 passed" in r.stdout
+
+
+def test_the_bench_rig_measures_its_slowdown_for_the_station(rig):
+    """Wall seconds per rig second since opening: the station scales its hang
+    protection by it (tens on the emulated two-Pico bench, about 1 on Picos)."""
+    assert rig.slowdown() >= 1.0
+    assert Station(None, rig).wall_s(2.0) == pytest.approx(2.0 * rig.slowdown(), rel=0.5)

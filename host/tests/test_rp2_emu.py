@@ -258,3 +258,23 @@ def test_scan_pulses_fire_and_the_photodiode_reads_their_light(image):
         station.advance(200)
         assert station.state() == "FAULT"
         assert int(device.query_status()["fault"]) == 6
+
+
+def test_two_pico_bench_wiring_follows_the_two_pin_maps():
+    """Each rig output drives the device input of the same signal, each device
+    output the rig input watching it (docs/boards.md, "Bench rig"); no input
+    has two drivers; the device's power comes from the rig's POWER_RELAY."""
+    from handpiece.rp2emu import bench_config, bench_wires, rp2_pins
+
+    dev, rig = rp2_pins(), rp2_pins("rig_pico")
+    wires = bench_wires()
+    want = {("rig", rig["QUAD_A"], "dut", dev["ENC_A"]), ("rig", rig["QUAD_B"], "dut", dev["ENC_B"]),
+            ("dut", dev["LASER_EN"], "rig", rig["EN_IN"]), ("dut", dev["LASER_FIRE"], "rig", rig["FIRE_IN"]),
+            ("dut", dev["INDICATOR"], "rig", rig["IND_IN"])}
+    want |= {("rig", rig[n], "dut", dev[n]) for n in ("KEY", "DOOR", "ESTOP", "HANDPIECE", "TEMP", "FLOW", "FOOT")}
+    assert {tuple(w) for w in wires} == want
+    inputs = [(w[2], w[3]) for w in wires]
+    assert len(inputs) == len(set(inputs)), "an input with two drivers"
+    config = bench_config(Path("d.uf2"), Path("r.uf2"), "d.sock", "r.sock", 10_000)
+    assert list(config["chips"]) == ["dut", "rig"], "the device steps first: its outputs reach the rig exactly"
+    assert config["supply"] == ["rig", rig["POWER_RELAY"], "dut"]

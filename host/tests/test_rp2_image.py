@@ -89,6 +89,21 @@ def test_make_image_names_the_uf2_and_prints_its_sha256(built, tmp_path):
     assert digest == hashlib.sha256(images[0].read_bytes()).hexdigest()
 
 
+def test_rig_image_holds_the_rig_firmware_and_is_named_for_it(tmp_path):
+    """`make image BOARD=rig_pico`: the same base, the rig's own modules, no firmware core."""
+    build_dir = build.build("rig_pico", tmp_path / "rig_pico")
+    r = subprocess.run([sys.executable, str(ROOT / "boards" / "rp2" / "image" / "uf2image.py"),
+                        str(build_dir), str(tmp_path / "image")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    images = sorted((tmp_path / "image").glob("*.uf2"))
+    assert len(images) == 1 and images[0].name.startswith("handpiece-rig_pico-")
+    on_flash = uf2image.read_littlefs(uf2image.filesystem_of(images[0].read_bytes()))
+    assert on_flash == {p.name: p.read_bytes() for p in build_dir.iterdir()}
+    assert on_flash["main.py"] == (ROOT / "boards" / "rig_pico" / "main.py").read_bytes()
+    assert {"board.mpy", "rigpio.mpy", "keyframes.mpy", "stdiolink.mpy"} <= set(on_flash)
+    assert "app.mpy" not in on_flash, "the rig runs no firmware core"
+
+
 def test_copy_needs_a_boot_drive(built, tmp_path):
     img = tmp_path / "image"
     img.mkdir()

@@ -56,6 +56,7 @@ def test_serial_transport_uses_pyserial_with_the_port_name(mocker):
     """The serial target opens the port exactly as given (mocked: no board here)."""
     opened = mocker.patch("handpiece.transport.serial.Serial")
     mocker.patch("handpiece.targets.os.path.exists", return_value=True)
+    mocker.patch("handpiece.targets.to_standby")  # nothing answers on the mocked port
     opened.return_value.read.return_value = b""
     opened.return_value.in_waiting = 0
     target = make_target("serial:/dev/ttyACM7@230400")

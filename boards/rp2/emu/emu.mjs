@@ -514,6 +514,39 @@ export class Bench {
     return true;
   }
 
+  /**
+   * Run until bench time reaches tNs (the two-chip bench's lockstep). While
+   * `held` (its supply cut) the chip stands at its power-on and only the
+   * bench's time moves on.
+   */
+  runTo(tNs) {
+    const { waiters } = this;
+    for (;;) {
+      if (this.held) {
+        if (this.resetWhy) this.reset();
+        this.offsetNs = tNs - this.chip.sim.clock.nanos;
+      }
+      const { chip } = this;
+      const { core } = chip.mcu;
+      const clock = chip.sim.clock;
+      const stopAt = Math.min(tNs, waiters.length ? waiters[0][0] : Infinity) - this.offsetNs; // chip clock
+      while (clock.nanos < stopAt && !this.resetWhy) {
+        if (core.waiting) {
+          const toAlarm = clock.nanosToNextAlarm;
+          const step = Math.min(toAlarm > 0 ? toAlarm : Infinity, chip.nextPioNs() - clock.nanos, stopAt - clock.nanos);
+          clock.tick(Math.max(step, CYCLE_NS));
+        } else {
+          clock.tick(core.executeInstruction() * CYCLE_NS);
+        }
+        chip.stepPio(clock.nanos);
+      }
+      if (this.resetWhy) this.reset();
+      while (waiters.length && waiters[0][0] <= this.nowNs()) waiters.shift()[1]();
+      if (this.hostQueue.length) this.feedCdc();
+      if (this.nowNs() >= tNs) return;
+    }
+  }
+
   start() {
     const loop = () => {
       if (this.runSlice()) setImmediate(loop);
@@ -780,6 +813,131 @@ class RigChannel {
   }
 }
 
+// ---------------------------------------------------------------------------
+// The two-Pico bench: the device image and the bench rig image (boards/rig_pico)
+// on two emulated RP2040s in this one process, wired pin to pin.
+//
+//   node emu.mjs --pair CONFIG.json
+//
+// CONFIG (written by host/handpiece/rp2emu.py from the two pin maps):
+//   { "slice_ns": N,
+//     "chips": { NAME: { "uf2": PATH, "cdc": SOCKET, "inputs": { GPIO: 0|1 } }, ... },
+//     "wires": [ [FROM, GPIO, TO, GPIO], ... ],        an output drives an input
+//     "supply": [FROM, GPIO, TO],                      high = TO powered
+//     "laser": { "chip": NAME, ...rig channel pins } } the driver and photodiode on NAME
+// Each chip's USB CDC is carried, raw, over a connection to its Unix socket.
+//
+// Both chips run on one emulated timeline in slices of slice_ns: each slice
+// the first chip runs to the slice's end, then the second. A level the
+// second chip drives reaches the first up to one slice late (the first has
+// already run past it); a level the first drives reaches the second at its
+// exact instant (scheduled on the second's timeline). So `chips` lists the
+// device first: its outputs (FIRE, EN) reach the rig exactly, and the rig's
+// outputs (encoder, interlocks) reach the device within one slice.
+// ---------------------------------------------------------------------------
+
+const PAIR_REPORT_WALL_MS = 10000;
+
+/** The laser driver stand-in: light while FIRE and EN are high, into the photodiode model. */
+function laserModel(bench, pins) {
+  const pd = new Photodiode(bench, pins);
+  let en = 0;
+  let rise = null;
+  bench.watch(pins.en, (level) => {
+    en = level;
+  });
+  bench.watch(pins.fire, (level, tNs) => {
+    if (level && en === 1) rise = tNs;
+    else if (!level && rise !== null) {
+      pd.light(Math.round((pd.powerW() * (tNs - rise)) / 1000));
+      rise = null;
+    }
+  });
+  return pd;
+}
+
+class PairBench {
+  constructor(config) {
+    this.sliceNs = config.slice_ns;
+    if (!Number.isInteger(this.sliceNs) || this.sliceNs < 1000) throw new Error('slice_ns must be a whole number >= 1000');
+    this.names = Object.keys(config.chips);
+    this.benches = {};
+    for (const name of this.names) {
+      const c = config.chips[name];
+      const inputs = new Map(Object.entries(c.inputs ?? {}).map(([g, v]) => [Number(g), !!v]));
+      const bench = new Bench(readFileSync(c.uf2), inputs, []);
+      bench.held = false;
+      const sock = createConnection(c.cdc);
+      sock.on('error', (e) => die(`${name} cdc: ${e.message}`));
+      sock.on('close', () => process.exit(0));
+      sock.on('data', (chunk) => bench.fromHost(chunk));
+      bench.onHostData = (data) => sock.write(data);
+      this.benches[name] = bench;
+    }
+    const driven = new Map(); // chip name -> wires it drives: [gpio, target bench, target gpio]
+    for (const [from, gpio, to, input] of config.wires) {
+      if (!this.benches[from] || !this.benches[to]) throw new Error(`wire ${from}:${gpio} -> ${to}:${input}: no such chip`);
+      const target = this.benches[to];
+      const late = this.names.indexOf(to) < this.names.indexOf(from); // the target has run ahead
+      target.inputs.set(input, false); // an undriven line reads low (pull-downs)
+      target.chip.setInput(input, false);
+      const apply = (level) => {
+        target.inputs.set(input, !!level);
+        target.chip.setInput(input, !!level);
+      };
+      this.benches[from].watch(gpio, (level, tNs) => (late ? apply(level) : target.at(tNs, () => apply(level))));
+      if (!driven.has(from)) driven.set(from, []);
+      driven.get(from).push(apply);
+    }
+    // A reset floats the chip's outputs: what they drive falls to its pull-down.
+    for (const [from, applies] of driven) this.benches[from].onReset = () => applies.forEach((apply) => apply(0));
+    if (config.supply) {
+      const [from, gpio, to] = config.supply;
+      const dut = this.benches[to];
+      dut.held = true; // no supply until the relay closes
+      this.benches[from].watch(gpio, (level) => {
+        if (level === 0 && !dut.held) {
+          dut.held = true;
+          dut.requestReset('power');
+        } else if (level === 1) dut.held = false;
+      });
+    }
+    if (config.laser) laserModel(this.benches[config.laser.chip], config.laser);
+    this.tNs = 0;
+  }
+
+  /** Run slices for SLICE_WALL_MS of wall time, then let the event loop do I/O. */
+  start() {
+    const wall0 = performance.now();
+    let report = wall0 + PAIR_REPORT_WALL_MS;
+    const loop = () => {
+      const wallEnd = performance.now() + SLICE_WALL_MS;
+      if (wallEnd > report) {
+        report += PAIR_REPORT_WALL_MS; // the slowdown, for the README's numbers
+        log(`pair t_ms=${Math.round(this.tNs / 1e6)} wall_ms=${Math.round(performance.now() - wall0)}`);
+      }
+      while (performance.now() < wallEnd) {
+        this.tNs += this.sliceNs;
+        for (const name of this.names) this.benches[name].runTo(this.tNs);
+      }
+      setImmediate(loop);
+    };
+    setImmediate(loop);
+  }
+}
+
+function mainPair(argv) {
+  if (argv.length !== 1) die('usage: node emu.mjs --pair CONFIG.json');
+  let pair;
+  try {
+    pair = new PairBench(JSON.parse(readFileSync(argv[0], 'utf8')));
+  } catch (e) {
+    die(`--pair ${argv[0]}: ${e.message}`);
+  }
+  log(`started a pair: ${pair.names.join(', ')}, slice ${pair.sliceNs} ns`);
+  pair.start();
+}
+
 function main(argv) {
   const usage =
     'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...] [--rig SOCKET --rig-pins JSON [--counts-per-mm N]]';
@@ -844,4 +1002,7 @@ function main(argv) {
   bench.start();
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main(process.argv.slice(2));
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === '--pair') mainPair(process.argv.slice(3));
+  else main(process.argv.slice(2));
+}

@@ -1,12 +1,13 @@
-"""The flashable rp2 image: the stock MicroPython base UF2 plus a littlefs
-filesystem holding the project's compiled modules, in one UF2 file.
+"""The flashable image of a board on the rp2 port (the device, `rp2`, or the
+bench rig, `rig_pico`): the stock MicroPython base UF2 plus a littlefs
+filesystem holding the board's compiled modules, in one UF2 file.
 
     python boards/rp2/image/uf2image.py BUILD_DIR OUT_DIR
     python boards/rp2/image/uf2image.py --copy OUT_DIR DRIVE   (a Pico in BOOTSEL)
 
-BUILD_DIR is `boards/build.py rp2`'s output (the .mpy files, main.py,
-version.txt); the UF2 is named from version.txt's firmware version and
-`git describe`. Every file in it goes into the root of a littlefs2 image with
+BUILD_DIR is `boards/build.py BOARD`'s output (the .mpy files, main.py,
+version.txt); the UF2 is named from version.txt's board, firmware version
+and `git describe`. Every file in it goes into the root of a littlefs2 image with
 the geometry the rp2 port mounts on a Pico (last 1408 KB of the 2 MB flash),
 so the board boots straight into main.py. The whole partition is written,
 not only the blocks in use: a UF2 bootloader only rewrites the blocks a UF2
@@ -141,11 +142,11 @@ def base_sha256():
 
 
 def image_name(version_txt):
-    """handpiece-rp2-<fw version>-<git describe>.uf2 from build.py's version.txt line."""
+    """handpiece-<board>-<fw version>-<git describe>.uf2 from build.py's version.txt line."""
     fields = dict(f.split("=", 1) for f in version_txt.split() if "=" in f)
-    if "fw" not in fields or "git" not in fields:
-        raise ImageError("version.txt lacks fw= or git=: %r" % version_txt.strip())
-    return "handpiece-rp2-%s-%s.uf2" % (fields["fw"], fields["git"])
+    if "board" not in fields or "fw" not in fields or "git" not in fields:
+        raise ImageError("version.txt lacks board=, fw= or git=: %r" % version_txt.strip())
+    return "handpiece-%s-%s-%s.uf2" % (fields["board"], fields["fw"], fields["git"])
 
 
 def copy_to_drive(out_dir, drive):
@@ -156,7 +157,7 @@ def copy_to_drive(out_dir, drive):
                          "plugging the Pico in, then give its mount point" % drive)
     images = sorted(Path(out_dir).glob("*.uf2"))
     if len(images) != 1:
-        raise ImageError("expected one UF2 in %s, found %d: run `make image BOARD=rp2`" % (out_dir, len(images)))
+        raise ImageError("expected one UF2 in %s, found %d: run `make image BOARD=...`" % (out_dir, len(images)))
     shutil.copyfile(images[0], drive / images[0].name)
     os.sync()  # the Pico reboots into the new image once the last block is written
     return images[0]
@@ -176,7 +177,7 @@ def main(argv):
         return 2
     build_dir, out_dir = Path(argv[1]), Path(argv[2])
     if not (build_dir / "main.py").is_file() or not (build_dir / "version.txt").is_file():
-        print("uf2image: no main.py or version.txt in %s: run `make build BOARD=rp2` first" % build_dir,
+        print("uf2image: no main.py or version.txt in %s: run `boards/build.py BOARD` first" % build_dir,
               file=sys.stderr)
         return 2
     base = BASE_UF2.read_bytes()
