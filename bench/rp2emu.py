@@ -81,12 +81,14 @@ def point_phase(width_us: int, rate_hz: int, pulses: int) -> dict:
 
 
 def run_rp2emu(quick: bool, image: str | None) -> None:
-    n_trip = 10 if quick else 40
+    n_trip = 10 if quick else 30
     n_pulses = 6 if quick else 12
-    n_stop = 5 if quick else 20
+    n_stop = 5 if quick else 15
     n_edge = 1 if quick else 2
-    combos = [(w, 40) for w in WIDTHS_US] + [(120, r) for r in RATES_HZ if r != 40] if quick else \
-        [(w, r) for w in WIDTHS_US for r in RATES_HZ]
+    # a program holds at most 8 phases: 7 trigger points and the scan (quick: 5 and the scan)
+    combos = [(w, 40) for w in WIDTHS_US] + [(120, r) for r in RATES_HZ if r != 40]
+    if not quick:
+        combos += [(100, 10), (150, 10)]
     uf2 = Path(image) if image else rp2_image()
     print(f"emulated RP2040 running the flashable image {uf2.name}; all times on the emulated clock")
     t_wall = time.perf_counter()
@@ -115,14 +117,12 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         if device.events_named("fault"):
             raise RigError(f"a door opening in STANDBY latched a fault: {device.events_named('fault')[0].raw}")
 
-        # one program: a trigger point per width and rate, one for the stop bytes, a scan
+        # one program: a trigger point per width and rate, then a scan that is never finished
         scan_s = 2.0 if quick else 4.0
         phases = [point_phase(w, r, n_pulses) for w, r in combos]
-        stop_pulses = 3 * n_stop + 10  # '!' comes 5-60 ms after each press: at most 3 pulses at 40 Hz
-        phases.append(point_phase(120, 40, stop_pulses))
         phases.append({"name": "scan", "mode": "scan", "width_us": 120, "power_w": POWER_W, "rate_hz": 40,
                        "spacing_mm": SPACING_MM, "speed_min_mm_s": 20, "speed_max_mm_s": 150,
-                       "energy_j": round(POWER_W * 120e-6 * 1000.5, 4)})  # not finished: the trips end it
+                       "energy_j": round(POWER_W * 120e-6 * 1000.5, 4)})  # stops and trips end it
         st.load({"program": {"name": "bench"}, "phase": phases})
         device.request("READY")
         rig.advance(st.ready_delay_ms + 1)
@@ -155,34 +155,58 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
             pulse_rows.append((w, r, widths, periods))
         m_points_end = stamps.mark()
 
-        # stop byte: the instant '!' entered the chip's USB FIFO -> LASER_EN low; each
-        # '!' pauses the point, each press resumes it, until its pulses are done
-        stops = []
+        # pacing: the hand at 30 then 90 mm/s, pulse encoder counts against the spacing;
+        # then it sweeps on while stop bytes pause the scan, and holds still for the trips
+        stop_s = 0.15 * n_stop
+        speeds = ((30, scan_s / 2), (90, scan_s))
+        motion = Motion(0).hold(0.2)
+        for v, secs in speeds:
+            motion.move(v * secs, v)
+        motion.sweeps(60, 60, int(stop_s + 1)).hold(1)
+        n_pulses_before = len(rig.pulses)
+        t0 = rig.hand(motion)
+        m_scan = stamps.mark()
+        press()
+        rig.advance((0.2 + sum(secs for _, secs in speeds)) * 1000)
+        m_scan_end = stamps.mark()
+        kfs = motion.keyframes(COUNTS_PER_MM, t0)
+        spacing = round(SPACING_MM * COUNTS_PER_MM)
+        pacing_rows = []
+        t_seg = t0 + 200_000
+        for v, secs in speeds:
+            seg = [p for p in rig.pulses[n_pulses_before:] if t_seg <= p.t_us < t_seg + secs * 1e6]
+            pos = [_path(kfs, p.t_us, p.pos) for p in seg]
+            pacing_rows.append((v, len(seg), [b - a for a, b in zip(pos, pos[1:])]))
+            t_seg += secs * 1e6
+
+        # stop byte: the instant '!' entered the chip's USB FIFO -> LASER_EN low; also
+        # counted: stops that found LASER_EN already low (the scan paused itself, or a store
+        # write's guard had dropped it), LASER_EN raised again after the '!' (that guard
+        # ending), pulses begun after the '!', and stops LASER_EN never followed
+        stops, late_pulses, already_low, raised, never = [], 0, 0, 0, 0
         for _ in range(n_stop):
             press()
             rig.advance(rng.uniform(5, 60))
             m = stamps.mark()
             device.stop()
             t_rx = stamps.wait("rx", m, "21", timeout_s=wait_s(1))
-            t_off = stamps.wait("en", m, "0", timeout_s=wait_s(1))
+            rig.advance(100)  # 50x the budget: the stop has long acted
+            en = [(int(w[2]), w[1]) for w in stamps.lines(m_session) if w[0] == "en"]
+            high_at_rx = next((lv for t, lv in reversed(en) if t <= t_rx), "0") == "1"
+            after = [(t, lv) for t, lv in en if t > t_rx]
+            t_off = next((t for t, lv in after if lv == "0"), None)
+            went_high = any(lv == "1" for _, lv in after)
+            raised += went_high
+            if not high_at_rx and not went_high:
+                already_low += 1
+                continue
+            if t_off is None:
+                never += 1
+                continue
             stops.append((t_off - t_rx) / 1000)
-        n_ev = len(device.events)
-        press()
-        paused(n_ev, stop_pulses / 40 + 1)
-
-        # pacing: a hand at 90 mm/s, pulse encoder counts against the spacing
-        motion = Motion(0).hold(0.2).move(90 * scan_s, 90).hold(1)
-        n_pulses_before = len(rig.pulses)
-        t0 = rig.hand(motion)
-        m_scan = stamps.mark()
-        press()
-        rig.advance((motion.end_s - 0.9) * 1000)
-        m_scan_end = stamps.mark()
-        rig.release()  # the scan phase stays open for the trips
-        kfs = motion.keyframes(COUNTS_PER_MM, t0)
-        pos = [_path(kfs, p.t_us, p.pos) for p in rig.pulses[n_pulses_before:]]
-        spacing = round(SPACING_MM * COUNTS_PER_MM)
-        gaps = [b - a for a, b in zip(pos, pos[1:])]
+            late_pulses += sum(1 for w in stamps.lines(m) if w[:2] == ["fire", "1"] and t_rx < int(w[2]) < t_off)
+        m_stops_end = stamps.mark()
+        rig.advance(max(1, motion.end_s * 1000 - (rig.now_us() - t0) / 1000 - 900))  # the hand holds still
 
         # trips while emitting (the scan, hand still): LASER_EN's own edge; each needs
         # a reset and a new ready delay
@@ -211,7 +235,8 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         heap_session = census(rig)
         feeds = stamps.times("wdt")
         en_spans = _spans(stamps.lines(m_session))
-        win = {"trigger points": (m_session, m_points_end), "scan at 90 mm/s": (m_scan, m_scan_end)}
+        win = {"trigger points": (m_session, m_points_end), "scan at 30, 90 mm/s": (m_scan, m_scan_end),
+               "scan with stop bytes": (m_scan_end, m_stops_end)}
         loops_win = {k: _periods([int(ln.split()[2]) for ln in rig.log[a:b] if ln.startswith("m wdt ")], en_spans)
                      for k, (a, b) in win.items()}
         emu_s = rig.now_us() / 1e6
@@ -229,6 +254,9 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
          bool(edge_trips) and pct([e for e, _ in edge_trips], 0.99) < 50)
     print("  stop byte '!' (the instant it entered the chip's USB FIFO) -> LASER_EN low, while emitting:")
     dist("stop byte -> enable edge", stops, "p99 < 2000 us", pct(stops, 0.99) < 2000)
+    print(f"    of {n_stop} stops: {already_low} found LASER_EN already low; after the '!' reached the chip"
+          f" {late_pulses} pulses began, LASER_EN was raised again {raised} times, and {never} times not dropped"
+          " within 100 ms")
     print(f"  pulses from the LASER_FIRE edges (trigger points, {POWER_W} W), error = measured - set:")
     for w, r, widths, periods in pulse_rows:
         werr = [abs(x - w) for x in widths]
@@ -237,12 +265,13 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         print(f"    {w} us {r:2d} Hz: n={len(widths):3d} width err max {max(werr, default=float('nan')):6.3f} us "
               f"(budget <= 1 us: {verdict(ok)}); period err p50 {pct(perr, 0.5) if perr else float('nan'):7.1f} "
               f"max {max(perr, default=float('nan')):7.1f} us of {1e6 / r:.0f} (no budget)")
-    late = [g - spacing for g in gaps if g < 1.5 * spacing]
-    skipped = sum(round(g / spacing) - 1 for g in gaps if g >= 1.5 * spacing)
-    print(f"  pacing: 90 mm/s scan, {SPACING_MM} mm = {spacing} counts; path between pulses - spacing"
-          f" ({len(pos)} pulses, {skipped} grid points skipped):")
-    dist("pacing error", [abs(x) for x in late], "max <= 1 count",
-         bool(late) and max(abs(x) for x in late) <= 1 and not skipped, unit="counts")
+    print(f"  pacing: {SPACING_MM} mm = {spacing} counts; |path between consecutive pulses - spacing|, and grid points"
+          " passed with no pulse:")
+    for v, n, gaps in pacing_rows:
+        late = [abs(g - spacing) for g in gaps if g < 1.5 * spacing]
+        skipped = sum(round(g / spacing) - 1 for g in gaps if g >= 1.5 * spacing)
+        dist(f"scan {v} mm/s: {n} pulses, {skipped} skipped", late, "max <= 1 count, none skipped",
+             bool(late) and max(late) <= 1 and not skipped, unit="counts")
     print("  control-loop period (one watchdog feed per loop; control_period_us 2000, watchdog 1000 ms):")
     dist("whole run from boot", loops_all, "(all states)", None)
     for k, v in loops_win.items():
