@@ -50,7 +50,7 @@ function findHeap(ram) {
     if (!inRam(atb) || atbLen === 0 || ftb < atb + atbLen || ftb > atb + atbLen + 4) continue;
     if (!inRam(pool) || poolEnd > end) continue;
     if (pool < ftb || poolEnd - pool !== atbLen * 4 * BYTES_PER_BLOCK) continue;
-    return { atb: atb - RAM_BASE, blocks: atbLen * 4, pool: pool - RAM_BASE, poolEnd: poolEnd - RAM_BASE };
+    return { area: off, atb: atb - RAM_BASE, blocks: atbLen * 4, pool: pool - RAM_BASE, poolEnd: poolEnd - RAM_BASE };
   }
   return null;
 }
@@ -82,7 +82,9 @@ export function heapCensus(ram, registers, sp) {
     }
   };
   for (const r of registers) consider(r);
-  for (let off = 0; off + 4 <= h.atb; off += 4) consider(view.getUint32(off, true));
+  for (let off = 0; off + 4 <= h.atb; off += 4) {
+    if (off < h.area || off >= h.area + 20) consider(view.getUint32(off, true)); // the area's own pool pointer is no root
+  }
   const spOff = sp - RAM_BASE;
   if (spOff < h.poolEnd || spOff > ram.length) return null; // the stack lives above the heap
   for (let off = spOff & ~3; off + 4 <= ram.length; off += 4) consider(view.getUint32(off, true));
