@@ -234,10 +234,12 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         rig.advance(50)
         heap_session = census(rig)
         feeds = stamps.times("wdt")
+        used = [int(w[1]) for w in stamps.lines() if w[0] == "wdt"]
+        flashes = stamps.times("flash")
         en_spans = _spans(stamps.lines(m_session))
         win = {"trigger points": (m_session, m_points_end), "scan at 30, 90 mm/s": (m_scan, m_scan_end),
                "scan with stop bytes": (m_scan_end, m_stops_end)}
-        loops_win = {k: _periods([int(ln.split()[2]) for ln in rig.log[a:b] if ln.startswith("m wdt ")], en_spans)
+        loops_win = {k: _periods([int(ln.split()[-1]) for ln in rig.log[a:b] if ln.startswith("m wdt ")], en_spans)
                      for k, (a, b) in win.items()}
         emu_s = rig.now_us() / 1e6
     wall = time.perf_counter() - t_wall
@@ -278,6 +280,17 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         dist(f"emitting: {k}", v, "p99 <= 2100 us", bool(v) and pct(v, 0.99) <= 2100)
     dist("emitting, all", loops_emit, "p99 <= 2100 us, max < 1000 ms",
          bool(loops_emit) and pct(loops_emit, 0.99) <= 2100 and max(loops_emit) < 1e6)
+    long_ = [(a, b, ua, ub) for a, b, ua, ub in zip(feeds, feeds[1:], used, used[1:])
+             if b - a > 3 * 2_000_000 and any(s <= a and b <= e for s, e in en_spans)]
+    gc_ = [b - a for a, b, ua, ub in long_ if ub < ua]
+    fl_ = [b - a for a, b, ua, ub in long_ if ub >= ua and any(a <= t <= b for t in flashes)]
+    print(f"    periods over 6 ms while emitting: {len(long_)}; with a garbage collection (heap allocated fell)"
+          f" {len(gc_)} (max {max(gc_, default=0) / 1e3:.1f} ms), with a flash write {len(fl_)}"
+          f" (max {max(fl_, default=0) / 1e3:.1f} ms), neither {len(long_) - len(gc_) - len(fl_)}")
+    whole = [(a, b) for a, b in zip(feeds, feeds[1:]) if b - a > 50_000_000]
+    with_flash = sum(1 for a, b in whole if any(a <= t <= b for t in flashes))
+    print(f"    periods over 50 ms in the whole run: {len(whole)}, {with_flash} of them with a flash write;"
+          f" flash erases/programs in the run: {len(flashes)}")
     base = safe["repl_live"]
     print(f"  heap (census of the GC's table and pool in the chip's RAM, pool {heap_boot['pool']} bytes):")
     for when, h in (("after boot", heap_boot), ("after the session", heap_session)):

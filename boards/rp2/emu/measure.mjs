@@ -10,8 +10,11 @@
 //                          any state, not only while emitting
 //   m en LEVEL T_NS        LASER_EN's level changed
 //   m fire LEVEL T_NS      LASER_FIRE's level changed (the PIO pulse)
-//   m wdt T_NS             the core wrote the watchdog's LOAD register (a feed:
-//                          the control loop feeds once per iteration)
+//   m wdt USED T_NS        the core wrote the watchdog's LOAD register (a feed:
+//                          the control loop feeds once per iteration); USED: the
+//                          heap bytes allocated then, garbage included (it falls
+//                          after a collection)
+//   m flash OP T_NS        the flash took an erase (20, 52, d8) or a program (02)
 //
 // `heap` (a rig command) replies `= pool=B used=B live=B`: the MicroPython
 // GC pool's size, the bytes its allocation table marks in use now (garbage
@@ -102,6 +105,16 @@ export function heapCensus(ram, registers, sp) {
   return { pool: bytes(h.blocks), used: bytes(used), live: bytes(live) };
 }
 
+/** Bytes the allocation table marks in use (garbage included), or -1 before the heap exists. */
+function usedBytes(ram, h) {
+  let used = 0;
+  for (let i = 0; i < h.blocks / 4; i++) {
+    const byte = ram[h.atb + i];
+    for (let k = 0; k < 8; k += 2) if ((byte >> k) & 3) used += 1;
+  }
+  return used * BYTES_PER_BLOCK;
+}
+
 /** Install the stamps and the `heap` command on a bench and its rig channel. */
 export function installMeasure(bench, rig, pins) {
   const send = (text) => rig.send(`m ${text}`);
@@ -113,9 +126,20 @@ export function installMeasure(bench, rig, pins) {
       sendByte(b);
     };
     const wdtWrite = watchdog.writeUint32.bind(watchdog);
+    let heap = null; // found at the first feed: the firmware runs by then
     watchdog.writeUint32 = (offset, value) => {
-      if (offset === WATCHDOG_LOAD) send(`wdt ${bench.nowNs()}`);
+      if (offset === WATCHDOG_LOAD) {
+        heap = heap || findHeap(chip.mcu.sram);
+        send(`wdt ${heap ? usedBytes(chip.mcu.sram, heap) : -1} ${bench.nowNs()}`);
+      }
       wdtWrite(offset, value);
+    };
+    const flash = chip.spiFlash;
+    const execute = flash.execute.bind(flash);
+    flash.execute = () => {
+      const op = flash.cmd[0];
+      if (flash.wel && [0x02, 0x20, 0x52, 0xd8].includes(op)) send(`flash ${op.toString(16).padStart(2, '0')} ${bench.nowNs()}`);
+      execute();
     };
     const { sio } = chip.mcu;
     const sioWrite = sio.writeUint32.bind(sio);
