@@ -234,7 +234,8 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         rig.advance(50)
         heap_session = census(rig)
         feeds = stamps.times("wdt")
-        used = [int(w[1]) for w in stamps.lines() if w[0] == "wdt"]
+        lines = stamps.lines()
+        used = [int(w[1]) for w in lines if w[0] == "wdt"]
         flashes = stamps.times("flash")
         en_spans = _spans(stamps.lines(m_session))
         win = {"trigger points": (m_session, m_points_end), "scan at 30, 90 mm/s": (m_scan, m_scan_end),
@@ -280,13 +281,16 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         dist(f"emitting: {k}", v, "p99 <= 2100 us", bool(v) and pct(v, 0.99) <= 2100)
     dist("emitting, all", loops_emit, "p99 <= 2100 us, max < 1000 ms",
          bool(loops_emit) and pct(loops_emit, 0.99) <= 2100 and max(loops_emit) < 1e6)
-    long_ = [(a, b, ua, ub) for a, b, ua, ub in zip(feeds, feeds[1:], used, used[1:])
-             if b - a > 3 * 2_000_000 and any(s <= a and b <= e for s, e in en_spans)]
-    gc_ = [b - a for a, b, ua, ub in long_ if ub < ua]
-    fl_ = [b - a for a, b, ua, ub in long_ if ub >= ua and any(a <= t <= b for t in flashes)]
-    print(f"    periods over 6 ms while emitting: {len(long_)}; with a garbage collection (heap allocated fell)"
-          f" {len(gc_)} (max {max(gc_, default=0) / 1e3:.1f} ms), with a flash write {len(fl_)}"
-          f" (max {max(fl_, default=0) / 1e3:.1f} ms), neither {len(long_) - len(gc_) - len(fl_)}")
+    rises = [int(w[2]) for w in lines if w[:2] == ["fire", "1"]]
+    long_ = [(feeds[i - 1], a, b, ua, ub) for i, (a, b, ua, ub) in enumerate(zip(feeds, feeds[1:], used, used[1:]))
+             if i and b - a > 3 * 2_000_000 and any(s <= a and b <= e for s, e in en_spans)]
+    kinds = {"a garbage collection (heap allocated fell)": lambda p, a, b, ua, ub: ub < ua,
+             "a flash write": lambda p, a, b, ua, ub: any(a <= t <= b for t in flashes),
+             "a pulse's step (a pulse began in it or the period before)":
+                 lambda p, a, b, ua, ub: any(p <= t <= b for t in rises)}
+    print(f"    periods over 6 ms while emitting: {len(long_)}; with " + ", ".join(
+        f"{k} {sum(1 for x in long_ if f(*x))}" for k, f in kinds.items())
+        + f"; none of these {sum(1 for x in long_ if not any(f(*x) for f in kinds.values()))}")
     whole = [(a, b) for a, b in zip(feeds, feeds[1:]) if b - a > 50_000_000]
     with_flash = sum(1 for a, b in whole if any(a <= t <= b for t in flashes))
     print(f"    periods over 50 ms in the whole run: {len(whole)}, {with_flash} of them with a flash write;"
