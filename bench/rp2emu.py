@@ -176,7 +176,8 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         for v, secs in speeds:
             seg = [p for p in rig.pulses[n_pulses_before:] if t_seg <= p.t_us < t_seg + secs * 1e6]
             pos = [_path(kfs, p.t_us, p.pos) for p in seg]
-            pacing_rows.append((v, len(seg), [b - a for a, b in zip(pos, pos[1:])]))
+            spans = [(a.t_us * 1000, b.t_us * 1000) for a, b in zip(seg, seg[1:])]
+            pacing_rows.append((v, len(seg), [b - a for a, b in zip(pos, pos[1:])], spans))
             t_seg += secs * 1e6
 
         # stop byte: the instant '!' entered the chip's USB FIFO -> LASER_EN low; also
@@ -270,11 +271,16 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
               f"max {max(perr, default=float('nan')):7.1f} us of {1e6 / r:.0f} (no budget)")
     print(f"  pacing: {SPACING_MM} mm = {spacing} counts; |path between consecutive pulses - spacing|, and grid points"
           " passed with no pulse:")
-    for v, n, gaps in pacing_rows:
+    for v, n, gaps, spans in pacing_rows:
         late = [abs(g - spacing) for g in gaps if g < 1.5 * spacing]
-        skipped = sum(round(g / spacing) - 1 for g in gaps if g >= 1.5 * spacing)
+        skips = [(round(g / spacing) - 1, any(a <= t <= b for t in flashes)) for g, (a, b) in zip(gaps, spans)
+                 if g >= 1.5 * spacing]
+        skipped = sum(k for k, _ in skips)
         dist(f"scan {v} mm/s: {n} pulses, {skipped} skipped", late, "max <= 1 count, none skipped",
              bool(late) and max(late) <= 1 and not skipped, unit="counts")
+        if skips:
+            print(f"    the {len(skips)} gaps with skipped grid points: {sum(1 for _, f in skips if f)} span a flash"
+                  " write (a session-store write: the loop blocked, LASER_EN low)")
     print("  control-loop period (one watchdog feed per loop; control_period_us 2000, watchdog 1000 ms):")
     dist("whole run from boot", loops_all, "(all states)", None)
     for k, v in loops_win.items():
