@@ -104,8 +104,9 @@ test-bench-emu: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/handpiece run programs/knee-oa-reference.toml --out runs
 
+# `make bench ARGS=rp2emu` runs one section (ARGS: sections and options of bench/run.py)
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(LAB_VENV) build runs test-logs

@@ -6,7 +6,11 @@ Prints distributions, never asserts: these machines are shared and noisy.
   pacing     pulse position error against the ideal grid, several hand profiles
   loop       control-loop cost per iteration and heap in use (Unix port)
   hung       loop period while the host does not read (real-time clock)
-Run one section with `python bench/run.py latency`; `--quick` for fewer samples.
+  rp2emu     the flashable rp2 image on the emulated RP2040, in emulated time:
+             trip and stop latency, pulse width and period, pacing, loop
+             period, heap (bench/rp2emu.py; a few minutes)
+Run one section with `python bench/run.py latency` (`make bench ARGS=rp2emu`);
+`--quick` for fewer samples.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from handpiece.rig import RigError
 from handpiece.session import SessionRunner
 from handpiece.strategy import Station
 from handpiece.targets import UnixPortTarget, compiled_tree, find_micropython
+from rp2emu import run_rp2emu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -283,14 +288,20 @@ def stats(rig) -> dict[str, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("section", nargs="*", default=["roundtrip", "latency", "pacing", "loop", "hung"])
+    sections = ["roundtrip", "latency", "pacing", "loop", "hung", "rp2emu"]
+    ap.add_argument("section", nargs="*", default=sections)
     ap.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    ap.add_argument("--image", help="rp2emu: this UF2 (default: the image built from the tree, as `make image`)")
     args = ap.parse_args()
+    unknown = [s for s in args.section if s not in sections]
+    if unknown:
+        ap.error(f"unknown section {unknown[0]!r}: choose from {', '.join(sections)}")
     n_rt, n_lat = (200, 100) if args.quick else (2000, 1000)
     for sec in args.section:
         t = time.perf_counter()
         {"roundtrip": lambda: bench_roundtrip(n_rt), "latency": lambda: bench_latency(n_lat),
-         "pacing": bench_pacing, "loop": bench_loop, "hung": bench_hung_host}[sec]()
+         "pacing": bench_pacing, "loop": bench_loop, "hung": bench_hung_host,
+         "rp2emu": lambda: run_rp2emu(args.quick, args.image)}[sec]()
         print(f"  ({time.perf_counter() - t:.1f} s)\n")
     return 0
 

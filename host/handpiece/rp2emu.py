@@ -113,9 +113,10 @@ class Rp2Emulator:
     """start() boots `uf2` and returns the pty path; close() stops everything."""
 
     def __init__(self, uf2: Path, inputs: dict[int, int] | None = None, trace: tuple[int, ...] = (),
-                 rig_socket: str | None = None):
+                 rig_socket: str | None = None, measure: bool = False):
         self.uf2 = Path(uf2)
         self.rig_socket = rig_socket  # a Unix socket the host listens on: the emulator serves the rig there
+        self.measure = measure  # the bench's `m` stamps and `heap` census on the rig channel (emu/measure.mjs)
         self.trace = trace  # GPIOs whose edges the emulator logs (edges())
         self.inputs = carrier_inputs() if inputs is None else inputs
         if not self.uf2.is_file():
@@ -143,7 +144,8 @@ class Rp2Emulator:
                 [self.node, str(EMU_DIR / "emu.mjs"), str(self.uf2)]
                 + [a for gpio, level in sorted(self.inputs.items()) for a in ("--in", f"{gpio}={level}")]
                 + [a for gpio in self.trace for a in ("--trace", str(gpio))]
-                + (["--rig", self.rig_socket, "--rig-pins", json.dumps(rig_pins())] if self.rig_socket else []),
+                + (["--rig", self.rig_socket, "--rig-pins", json.dumps(rig_pins())] if self.rig_socket else [])
+                + (["--measure"] if self.measure else []),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 start_new_session=True,
             )

@@ -400,8 +400,9 @@ class Rp2EmuTarget:
     capabilities: frozenset[str] = frozenset({"light_meter"})  # as its rig (Rp2EmuRig)
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
 
-    def __init__(self, uf2: str | None = None):
+    def __init__(self, uf2: str | None = None, measure: bool = False):
         self.uf2 = Path(uf2) if uf2 else None
+        self.measure = measure  # `make bench`: the emulator's measurement stamps (boards/rp2/emu/measure.mjs)
         self.emu: Rp2Emulator | None = None
         self.device: Device | None = None
         self.rig: Rp2EmuRig | None = None
@@ -415,7 +416,7 @@ class Rp2EmuTarget:
         listener.listen(1)
         listener.settimeout(self.BOOT_TIMEOUT_S)
         try:
-            self.emu = Rp2Emulator(self.uf2 or rp2_image(), rig_socket=rig_path)
+            self.emu = Rp2Emulator(self.uf2 or rp2_image(), rig_socket=rig_path, measure=self.measure)
             path = self.emu.open_pty()
             transport = SerialTransport(path)  # before boot: the boot line is kept
             self.emu.start()

@@ -4,7 +4,7 @@
 // in front of the pipes so the host opens the device like /dev/ttyACM0.
 //
 //   node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...]
-//                [--rig SOCKET --rig-pins JSON [--counts-per-mm N]]
+//                [--rig SOCKET --rig-pins JSON [--counts-per-mm N] [--measure]]
 //
 // --rig connects to the host's Unix socket and serves the rig channel there
 // (RigChannel below); --rig-pins maps the rig's names to GPIOs.
@@ -12,6 +12,7 @@
 // (rp2040js does not model pull resistors or open inputs; they read low).
 // --trace logs every level change of that GPIO's pad to stderr as
 // "emu: edge GPIO LEVEL T_NS" (emulated nanoseconds since the first power-on).
+// --measure adds the bench's stamps and heap census to the rig channel (measure.mjs).
 //
 // Differences from the stock rp2040js Simulator, each needed by the firmware:
 // - PIO state machines run in lockstep with the emulated system clock (clock
@@ -29,6 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConnection } from 'node:net';
 import { Simulator, USBCDC, ConsoleLogger, LogLevel } from 'rp2040js';
+import { installMeasure } from './measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FLASH_BASE = 0x10000000;
@@ -940,10 +942,10 @@ function mainPair(argv) {
 
 function main(argv) {
   const usage =
-    'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...] [--rig SOCKET --rig-pins JSON [--counts-per-mm N]]';
+    'usage: node emu.mjs IMAGE.uf2 [--in GPIO=0|1 ...] [--trace GPIO ...] [--rig SOCKET --rig-pins JSON [--counts-per-mm N] [--measure]]';
   const inputs = new Map();
   const traced = [];
-  const rig = { path: null, pins: null, countsPerMm: 20 };
+  const rig = { path: null, pins: null, countsPerMm: 20, measure: false };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--trace') {
@@ -962,6 +964,10 @@ function main(argv) {
       } catch (e) {
         die(`--rig-pins wants a JSON object of name: GPIO: ${e.message}`);
       }
+      continue;
+    }
+    if (argv[i] === '--measure') {
+      rig.measure = true;
       continue;
     }
     if (argv[i] === '--counts-per-mm') {
@@ -994,7 +1000,10 @@ function main(argv) {
     for (const name of ['en', 'ind', 'fire', 'enc_a', 'enc_b', 'pd_reset', 'pd_adc', 'power', 'pd_uj_per_lsb', 'power_full_scale_w']) {
       if (rig.pins?.[name] === undefined) die(`--rig-pins lacks ${name}; ${usage}`);
     }
-    new RigChannel(bench, rig.path, rig.pins, rig.countsPerMm);
+    const channel = new RigChannel(bench, rig.path, rig.pins, rig.countsPerMm);
+    if (rig.measure) installMeasure(bench, channel, rig.pins);
+  } else if (rig.measure) {
+    die(`--measure needs --rig; ${usage}`);
   }
   process.stdin.on('data', (chunk) => bench.fromHost(chunk));
   process.stdin.on('end', () => process.exit(0));
