@@ -35,20 +35,25 @@ class SoftArm:
 
 def wait(board, deadline_us):
     """board.wait() for these boards: spin until the deadline or an event
-    (woken by an input IRQ, the encoder turned, the armed pulse fired, a byte
-    on the link), letting board.laser.check(count) fire the armed pulse on
-    each pass. board.turn is the board's mcu.Turn."""
+    (woken by an input IRQ, a byte on the link, the encoder turned, the armed
+    pulse fired), letting board.laser.check(count) fire the armed pulse on
+    each pass. A byte on the link returns first, so an armed pulse never
+    fires while a stop byte waits to be read. board.turn is the board's
+    mcu.Turn."""
     las = board.laser
     enc = board.encoder
     turn = board.turn
+    link = board.link
     while True:
         if board.woken:
             board.woken = False
+            return
+        if link.any():  # before any firing: a pending '!' is read before the next pulse (SR-2)
             return
         count = enc.count()
         if turn.turned(count):
             return
         if las.armed() and las.check(count):
             return
-        if board.link.any() or time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
+        if time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
             return

@@ -328,6 +328,13 @@ def soft_arm_waits(b, en, close_all, pulses):
     b.wait(time.ticks_add(time.ticks_us(), 2_000))
     check(not b.laser.armed(), "disarmed")
     eq(pulses(), before, "no pulse after disarm()")
+    b.link.any = lambda: True  # a byte (maybe '!') waits on the link
+    b.laser.arm(time.ticks_us(), 0, 0)  # due at once
+    b.wait(time.ticks_add(time.ticks_us(), 2_000))
+    check(b.laser.armed(), "still armed while a byte waits on the link")
+    eq(pulses(), before, "no pulse fired before the loop has read the link")
+    b.laser.disarm()
+    b.link.any = lambda: False
 
 
 def pulse_energy_read_after_the_pulse(b, en, close_all, adc, pd_reset):
