@@ -12,10 +12,12 @@ One loop, no threads. Order inside an iteration matters:
 A file per responsibility: this one holds the loop, the spans it keeps, the
 state transitions and the host's settings; safety.py the trips, latching,
 footswitch rules and boot self-test; emission.py arming, pulse accounting and
-step ends. They are one object (Controller inherits both), so the loop and the
-pulse path reach every attribute directly, and commands.py still calls
-Controller methods: arm, disarm, reset_fault, load_program, set.
+step ends. Their functions are bound as Controller methods (the table at the
+top of the class): one object, so the loop and the pulse path reach every
+attribute directly, and commands.py still calls Controller methods: arm,
+disarm, reset_fault, load_program, set.
 """
+from array import array
 from micropython import const
 
 import codes
@@ -23,12 +25,14 @@ import commands
 import interlocks as il
 import state as st
 import ticks
-from emission import Emission
+import emission
+import safety
+from emission import PULSE_LOG
 from limits import Limits, check_settings
+from pacer import Pacer
 from program import Program
 from protocol import Intake
 from report import STATUS, Reporter
-from safety import Safety
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
 
@@ -36,7 +40,25 @@ _RX = const(64)
 _SPAN_CAP_US = const(0x10000000)  # spans stop growing here: they stay small ints
 
 
-class Controller(Safety, Emission):
+class Controller:
+    # safety.py
+    self_test = safety.self_test
+    trip = safety.trip
+    stop_emission = safety.stop_emission
+    arm = safety.arm
+    reset_fault = safety.reset_fault
+    check_safety = safety.check_safety
+    check_foot = safety.check_foot
+    # emission.py
+    _phase = emission._phase
+    _start_step = emission._start_step
+    emit = emission.emit
+    on_pulse = emission.on_pulse
+    _step_end = emission._step_end
+    delivered_mj = emission.delivered_mj
+    _mm = emission._mm
+    _speed_window = emission._speed_window
+
     def __init__(self, board):
         board.laser.off()  # SR-1: before anything else
         board.indicator.set(False)
@@ -50,21 +72,33 @@ class Controller(Safety, Emission):
         self.inputs = il.Inputs(board, cfg["debounce_ms"])
         self.program = Program()
         self.session = Session(board.store)
+        self.pacer = Pacer(self.lim, cfg["counts_per_mm"], cfg["deadband_counts"])
         self.state = st.BOOT
-        Safety.__init__(self)
-        Emission.__init__(self)
+        self.fault = 0  # the gravest latched fault (codes.GRAVITY), 0 if none
+        self.faults = 0  # every latched fault, a bit per code
         self.seq = -1  # no handshake yet
         self.seq_words = None  # the words of the frame that took self.seq (a repeat must match)
         self.settings = {"status_ms": 0, "sup_ms": 0}
         self.bits = 0
+        self.foot_armed = False
         self.link_closed = False  # the host closed its end of the link (end of input)
         # Spans are added up loop by loop (dt), never read off two distant ticks.
         self.prev_us = 0  # ticks at the previous loop
         self.ready_left_us = 0  # ready delay still to run (SR-5)
         self.link_quiet_us = 0  # time since the last framed line (SR-13)
         self.status_left_us = 0  # time to the next status line
+        self.stop_at_pulses = 0  # pulse count (in this phase) at which this step ends
+        self.point_open = False  # a trigger point is under way (resumes at its anchor)
+        self.point_no = 0  # trigger points started in this phase (reports)
         self.store_ok = True  # False after F09 until NEWSESSION
+        self.speed_flag = 0  # -1 slow, 0 in window, 1 fast
         self.rx = bytearray(_RX)
+        self.rec = array("i", (0, 0, 0))
+        self.plog = array("i", bytes(4 * 4 * PULSE_LOG))  # t_ms, pos, uj, phase
+        self.plog_n = 0
+        self.plog_lost = 0
+
+    # -- life cycle
 
     def boot(self):
         b = self.b
@@ -161,7 +195,7 @@ class Controller(Safety, Emission):
         return True
 
     # -- what the commands may do (commands.py): each returns None when done,
-    # or (error code, text) having changed nothing; arm and reset_fault are Safety's
+    # or (error code, text) having changed nothing; arm and reset_fault are in safety.py
 
     def take_frame(self, seq, words):
         """A framed line took sequence number `seq`: it also feeds host supervision (SR-13)."""
