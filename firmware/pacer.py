@@ -13,6 +13,13 @@ deadband plus one loop period of travel (never early). A pulse that fires
 late because of the rate limit starts the grid again from where it fired:
 spacing never shrinks, and the extra travel is reported as under-dosed.
 
+One pacer per mode behind one interface (aim, fired, moved), chosen by the
+phase when a step starts: scan (the distance grid) and trigger point (time
+only, within a tolerance of the point's anchor). The Pacer holds what every
+mode shares: the limits below, the pulse history, the hand's motion, the
+phase's tallies, and the step's start (the grid's and the point's). A new
+mode is its functions here and a row of MODES (in program.MODES order).
+
 Limits on every pulse, whatever the program or the hand:
 - rate: at least `period_us` between pulses, and no more pulses in any
   avg_window_ms than the average power limit allows (a sliding window);
@@ -31,12 +38,14 @@ from array import array
 from micropython import const
 import time
 
-from program import SCAN
-
 _RING = const(64)  # pulse times kept for the average-power window
 _DWELL_MAX = const(512)  # largest dwell ring: pulses in one dwell window at the top rate
 _SPEED_SAMPLE_US = const(20_000)
 _QUIET_CAP_US = const(0x10000000)  # stop counting quiet time here (small int)
+# a mode's pacer: a row of MODES (at the end) holds its functions in this order
+_AIM = const(0)
+_FIRED = const(1)
+_MOVED = const(2)
 
 
 class Pacer:
@@ -75,7 +84,7 @@ class Pacer:
         self._sp_us = 0
         self._sp_path_counts = 0
         # phase
-        self.mode = SCAN
+        self.mode = MODES[0]  # type: tuple  # the mode's pacer (scan until start() chooses)
         self._spacing_counts = 0
         self.period_us = 0
         self.pulse_uj = 0
@@ -99,7 +108,7 @@ class Pacer:
     def start(self, phase, pos_count, new_point):
         """Begin (or resume) pacing a phase from where the hand is now. A
         trigger point keeps its anchor through a pause unless `new_point`."""
-        self.mode = phase.mode
+        self.mode = MODES[phase.mode]
         self._spacing_counts = max(1, (phase.spacing_um * self.counts_per_mm + 500) // 1000)
         self.period_us = phase.period_us
         self.pulse_uj = phase.pulse_uj
@@ -160,15 +169,16 @@ class Pacer:
         return self.pos_count - self._anchor_count
 
     def point_moved(self):
-        """The hand left the trigger point's tolerance, either way (SR-9)."""
-        d = self.pos_count - self._anchor_count
-        return d > self._tol_counts or -d > self._tol_counts
+        """The hand left the step's place: a trigger point's tolerance (SR-9);
+        never, for a mode that paces by distance."""
+        return self.mode[_MOVED](self)
 
     # -- pulses
 
     def plan(self, now):
-        """Decide the next arm request into not_before_us/target_count/dir.
-        Returns False when no pulse may be armed now."""
+        """Decide the next arm request into not_before_us/target_count:
+        the time here, the place by the mode's pacer. Returns False when no
+        pulse may be armed now."""
         nb = now
         if self._fired_any:
             nb = time.ticks_add(self._last_us, self.period_us)
@@ -180,26 +190,7 @@ class Pacer:
             if time.ticks_diff(nb, now) < 0:
                 nb = now
         self.not_before_us = nb
-        if self.mode != SCAN:
-            self.target_count = self.pos_count
-            return True
-        if self.dir == 0:
-            return False  # still: no pulse (SR-8)
-        late = self.path_counts - self.next_path_counts
-        if 0 <= late < self._confirmed_counts:
-            # The grid point lay in the stretch a turn has just confirmed
-            # (deadband plus one loop of travel): fire here, late, never early.
-            self.under_counts += late
-            self.next_path_counts = self.path_counts
-            self.target_count = self.pos_count
-            return self._dwell_ok(now, self.target_count)
-        while self.path_counts >= self.next_path_counts:
-            # A grid point went by unarmed (dwell limit, or a turn while a late
-            # pulse waited): skip it, never bunch pulses up.
-            self.next_path_counts += self._spacing_counts
-            self.skips += 1
-        self.target_count = self._ext_count + self.dir * (self.next_path_counts - self.path_counts)
-        return self._dwell_ok(now, self.target_count)
+        return self.mode[_AIM](self, now)
 
     def _dwell_ok(self, now, target):
         total_uj = self.pulse_uj
@@ -231,10 +222,66 @@ class Pacer:
         self._dw_head = (i + 1) % self._dw_size
         if self._dw_n < self._dw_size:
             self._dw_n += 1
-        if self.mode == SCAN:
-            late = (pos - self.target_count) * self.dir
-            if late > 0:
-                self.under_counts += late
-            else:
-                late = 0
-            self.next_path_counts += self._spacing_counts + late
+        self.mode[_FIRED](self, pos)
+
+
+# -- one pacer per mode: (aim, fired, moved), functions of the Pacer `p`.
+# Module functions, not a class per mode: a class or a function costs heap.
+# aim(p, now) -> False when no pulse now, else sets p.target_count;
+# fired(p, pos): the mode's accounting of a fired pulse;
+# moved(p) -> True when the hand left the step's place.
+
+
+def _scan_aim(p, now):
+    """Scan: the next point of the distance grid ahead of the hand (SR-8)."""
+    if p.dir == 0:
+        return False  # still: no pulse (SR-8)
+    late = p.path_counts - p.next_path_counts
+    if 0 <= late < p._confirmed_counts:
+        # The grid point lay in the stretch a turn has just confirmed
+        # (deadband plus one loop of travel): fire here, late, never early.
+        p.under_counts += late
+        p.next_path_counts = p.path_counts
+        p.target_count = p.pos_count
+        return p._dwell_ok(now, p.target_count)
+    while p.path_counts >= p.next_path_counts:
+        # A grid point went by unarmed (dwell limit, or a turn while a late
+        # pulse waited): skip it, never bunch pulses up.
+        p.next_path_counts += p._spacing_counts
+        p.skips += 1
+    p.target_count = p._ext_count + p.dir * (p.next_path_counts - p.path_counts)
+    return p._dwell_ok(now, p.target_count)
+
+
+def _scan_fired(p, pos):
+    """A late pulse restarts the grid from where it fired: spacing never shrinks."""
+    late = (pos - p.target_count) * p.dir
+    if late > 0:
+        p.under_counts += late
+    else:
+        late = 0
+    p.next_path_counts += p._spacing_counts + late
+
+
+def _point_aim(p, now):
+    """Trigger point: by time only, where the hand is."""
+    p.target_count = p.pos_count
+    return True
+
+
+def _nothing(p, pos=0):
+    """A mode's fired() or moved() with nothing to do (a scan has no place to leave)."""
+    return False
+
+
+def _point_moved(p):
+    """The hand left the point's tolerance, either way (SR-9)."""
+    d = p.pos_count - p._anchor_count
+    return d > p._tol_counts or -d > p._tol_counts
+
+
+# by program mode (program.SCAN, program.POINT)
+MODES = (
+    (_scan_aim, _scan_fired, _nothing),
+    (_point_aim, _nothing, _point_moved),
+)

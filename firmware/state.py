@@ -1,7 +1,7 @@
 """The device state machine: one table of allowed transitions (docs/states.md).
 
 Only the transitions listed here happen. A request that has no row is refused
-with E_STATE; a row's guard (in controller.py) may refuse it with a reason.
+with E_STATE; a row's guard (safety.py, controller.py) may refuse it with a reason.
 """
 from micropython import const
 

@@ -216,3 +216,16 @@ def test_footswitch_held_at_boot_must_be_lifted_before_reset(station, rig):
     station.advance(50)
     station.device.request("RESET")
     assert station.state() == "STANDBY" and fault_code(station.device) == 0
+
+
+@pytest.mark.safety("SR-10")
+@pytest.mark.needs_fault_injection
+def test_light_at_boot_fails_the_self_test(station, rig):
+    station.standby()
+    rig.photodiode(stuck=True)
+    rig.power_cycle()  # boots with the photodiode lit: the self-test latches F07, STANDBY is never reached
+    station.advance(50)
+    station.device.hello()
+    assert station.state() == "FAULT" and fault_code(station.device) == F_STRAY_LIGHT
+    texts = [e.text for e in station.device.events_named("fault")]
+    assert texts and texts[-1].endswith(": light at boot"), texts

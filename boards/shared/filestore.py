@@ -14,7 +14,7 @@ but a whole temporary file, which read() then returns. So a cut at any point
 leaves the slot being written old, new or torn, and the other slot whole.
 
 Writes block for a flash program/erase (milliseconds): the core only writes
-with no pulse armed (firmware/controller.py), never from an interrupt.
+with no pulse armed (firmware/emission.py), never from an interrupt.
 
 The boards keep the slots in a folder of their own (FOLDER),
 made by the first write: a write then commits to that folder's small

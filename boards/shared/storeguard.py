@@ -8,7 +8,7 @@ cancelled) before it hands the block to the store, and raises the enable
 again afterwards only if it was high before; enable(True) refuses if an
 interlock opened or tripped meanwhile (the IRQ held back by the masked write
 runs as soon as interrupts come back, and its trip stays latched). The core
-only writes with no pulse armed (firmware/controller.py), so nothing is
+only writes with no pulse armed (firmware/emission.py), so nothing is
 lost. The watchdog must outlast the worst-case write: each board's
 SETTINGS["wdt_timeout_ms"] says by how much (docs/boards.md).
 """
