@@ -40,6 +40,7 @@ class Controller:
         cfg = board.settings
         check_settings(cfg)
         self.cfg = cfg
+        self.pd_step_uj = board.laser.pd_step_uj
         self.rep = Reporter(board.link)
         self.intake = Intake(lambda seq, words: commands.dispatch(self, seq, words), self.rep.err)
         self.inputs = il.Inputs(board, cfg["debounce_ms"])
@@ -395,7 +396,10 @@ class Controller:
             self.plog_lost += 1
         nominal = self._phase().pulse_uj
         tol = nominal * self.cfg["energy_tol_pct"] // 100
-        if rec[2] < nominal - tol or rec[2] > nominal + tol:
+        step = self.pd_step_uj
+        # Readings are whole photodiode steps: light at the lower limit reads
+        # the step below it, and is inside (SR-10: exactly -20 % is within).
+        if rec[2] < (nominal - tol) // step * step or rec[2] > nominal + tol:
             self.trip(codes.F_PHOTODIODE, "pulse %d measured %d uJ, nominal %d uJ" % (
                 self.session.done[i], rec[2], nominal))
 
