@@ -304,9 +304,7 @@ class Rp2EmuRig(UnixRig):
     def __init__(self, conn: socket.socket):
         self._wall0 = time.monotonic()
         super().__init__(conn)
-        # Emulated time runs on by itself; no modelled resets or faults. The
-        # photodiode model reports each pulse's light (emu.mjs Photodiode).
-        self.capabilities = frozenset({"light_meter"})
+        self.capabilities = Rp2EmuTarget.capabilities
         self._t0_us = int(self.cmd("now"))
 
     def slowdown(self) -> float:
@@ -327,7 +325,16 @@ class Rp2EmuTarget:
     (inputs, enable/indicator edges, resets, time on the emulated clock)."""
 
     name = "rp2-emu"
-    capabilities: frozenset[str] = frozenset({"light_meter"})  # as its rig (Rp2EmuRig)
+    # Emulated time runs on by itself. The photodiode model reports each
+    # pulse's light and takes its faults (emu.mjs Photodiode); `stall` stops
+    # the emulated CPU, `link` cuts the USB data, `tear` cuts the power during
+    # a flash write. Nothing reaches inside the firmware or its files: the
+    # chip is driven through its pins and its supply only.
+    capabilities: frozenset[str] = frozenset({"light_meter", "photodiode_faults", "loop_stall", "fault_injection",
+                                              "torn_write"})
+    lacking = {"virtual_clock": "emulated time runs on by itself, as on a chip",
+               "reset_model": "the image runs unchanged on the emulated chip: nothing can raise an exception "
+                              "or soft-reset inside it, or find its store's files in the littlefs flash"}
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
 
     def __init__(self, uf2: str | None = None):
