@@ -93,6 +93,10 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        for m in item.iter_markers():
+            if m.name.startswith("needs_") and m.name != "needs_rig" and m.name[6:] not in CAPABILITIES:
+                raise pytest.UsageError(f"{item.nodeid}: {m.name} names no capability; "
+                                        f"rig.CAPABILITIES has {', '.join(CAPABILITIES)}")
         for m in item.iter_markers("safety"):
             for sr in m.args:
                 if not SR_RE.match(str(sr)):

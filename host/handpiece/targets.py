@@ -233,6 +233,13 @@ def _exists(port: str) -> bool:
 class SerialTarget:
     name = "serial"
     capabilities: frozenset[str] = frozenset()  # a board in real time, a bench rig outside it
+    lacking = {"virtual_clock": "a real board runs in real time",
+               "reset_model": "nothing reaches inside the board's firmware or its store",
+               "torn_write": "the rig's power cut cannot be timed to a flash write",
+               "loop_stall": "the rig cannot stop the board's CPU",
+               "photodiode_faults": "the rig drives no photodiode",
+               "fault_injection": "the rig cannot cut the board's USB link",
+               "light_meter": "the rig sees the fire line, not the light"}
 
     def __init__(self, port: str, baudrate: int = 115200, rig: str | None = None):
         self.port = port
