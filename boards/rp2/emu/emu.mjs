@@ -753,7 +753,8 @@ class RigChannel {
   }
 
   /**
-   * Hang the CPU for `us`: the core executes nothing (no instruction, no
+   * Hang the CPU for `us` from now (a later stall replaces an earlier one, as
+   * on the simulated board): the core executes nothing (no instruction, no
    * interrupt) while the clock, timers, PIO and the watchdog run on, as in a
    * hung loop. The watchdog, no longer fed, resets the chip; a reset ends the
    * hang (the fresh chip has its own core). Returns the end time in us.
@@ -763,21 +764,22 @@ class RigChannel {
     const { chip } = bench;
     const { core } = chip.mcu;
     const clock = chip.sim.clock;
-    const endNs = clock.nanos + us * 1000; // chip clock
-    const execute = core.executeInstruction.bind(core);
-    core.executeInstruction = () => {
-      const now = clock.nanos;
-      if (now >= endNs) {
-        delete core.executeInstruction; // the prototype's again
-        return execute();
-      }
-      // Idle up to the next thing that happens: an alarm (timer, watchdog), a PIO step, a rig waiter, the end.
-      let stepNs = Math.min(endNs, chip.nextPioNs()) - now;
-      if (clock.nanosToNextAlarm > 0) stepNs = Math.min(stepNs, clock.nanosToNextAlarm);
-      if (bench.waiters.length) stepNs = Math.min(stepNs, bench.waiters[0][0] - bench.offsetNs - now);
-      return Math.max(1, Math.ceil(stepNs / CYCLE_NS)); // cycles
-    };
-    return Math.floor((bench.offsetNs + endNs) / 1000);
+    this.stallEndNs = clock.nanos + us * 1000; // chip clock
+    if (!Object.hasOwn(core, 'executeInstruction')) {
+      core.executeInstruction = () => {
+        const now = clock.nanos;
+        if (now >= this.stallEndNs) {
+          delete core.executeInstruction; // the prototype's again
+          return core.executeInstruction();
+        }
+        // Idle up to the next thing that happens: an alarm (timer, watchdog), a PIO step, a rig waiter, the end.
+        let stepNs = Math.min(this.stallEndNs, chip.nextPioNs()) - now;
+        if (clock.nanosToNextAlarm > 0) stepNs = Math.min(stepNs, clock.nanosToNextAlarm);
+        if (bench.waiters.length) stepNs = Math.min(stepNs, bench.waiters[0][0] - bench.offsetNs - now);
+        return Math.max(1, Math.ceil(stepNs / CYCLE_NS)); // cycles
+      };
+    }
+    return Math.floor((bench.offsetNs + this.stallEndNs) / 1000);
   }
 
   /**
