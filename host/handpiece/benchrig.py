@@ -4,8 +4,9 @@ It speaks the rig line protocol of the simulated board (docs/rig.md), so
 `BenchRig` is `UnixRig` over a serial port instead of a Unix socket. A bench
 runs in real time and cannot reach inside the device: what it cannot do is
 a capability a test declares (`needs_virtual_clock`, `needs_reset_model`,
-`needs_loop_stall`, `needs_torn_write`, `needs_photodiode_faults`, `needs_fault_injection`,
-`needs_light_meter`); the pytest plugin skips such tests on a bench,
+`needs_loop_stall`, `needs_torn_write`, `needs_photodiode_faults`,
+`needs_fault_injection`, `needs_light_meter`); the pytest plugin skips such
+tests on a bench,
 and a test that calls one without declaring it gets a clear RigError.
 
 Times in notifications are the rig Pico's own microseconds (its ticks_us,
