@@ -68,6 +68,7 @@ class Controller:
         cfg = board.settings
         check_settings(cfg)
         self.cfg = cfg
+        self.pd_step_uj = board.laser.pd_step_uj
         self.rep = Reporter(board.link)
         self.intake = Intake(lambda seq, words: commands.dispatch(self, seq, words), self.rep.err)
         self.inputs = il.Inputs(board, cfg["debounce_ms"])

@@ -87,7 +87,10 @@ def on_pulse(self, rec):
         self.plog_lost += 1
     nominal = self._phase().pulse_uj
     tol = nominal * self.cfg["energy_tol_pct"] // 100
-    if rec[2] < nominal - tol or rec[2] > nominal + tol:
+    step = self.pd_step_uj
+    # Readings are whole photodiode steps: light at the lower limit reads
+    # the step below it, and is inside (SR-10: exactly -20 % is within).
+    if rec[2] < (nominal - tol) // step * step or rec[2] > nominal + tol:
         self.trip(codes.F_PHOTODIODE, "pulse %d measured %d uJ, nominal %d uJ" % (
             self.session.done[i], rec[2], nominal))
 

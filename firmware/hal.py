@@ -43,6 +43,9 @@ board.laser                         the pulse output stage and its photodiode
   take_pulse(rec) -> bool           pop one fired pulse into rec (array 'i', 3):
                                     t_us, encoder count, measured energy in uJ
   stray_light() -> bool             photodiode saw light with no pulse commanded
+  pd_step_uj                        the measured energy's resolution in uJ (an
+                                    ADC step; 1 where it is exact): readings are
+                                    whole steps, light at a limit reads the step below
 
 board.encoder
   count() -> int                    handpiece position in quadrature counts (x4)
@@ -88,7 +91,7 @@ STORE_BLOCK = 128
 # Every attribute a board must provide, checked by the HAL contract test.
 CONTRACT = {
     "": ("name", "limits", "settings", "ticks_us", "wait", "reset_cause", "reboot"),
-    "laser": ("off", "enable", "configure", "arm", "disarm", "armed", "take_pulse", "stray_light"),
+    "laser": ("off", "enable", "configure", "arm", "disarm", "armed", "take_pulse", "stray_light", "pd_step_uj"),
     "encoder": ("count",),
     "inputs": ("read",),
     "indicator": ("set",),

@@ -97,7 +97,7 @@ def test_reference_program_file_totals_1250_j():
 @pytest.mark.safety("SR-10")
 @pytest.mark.parametrize("gain,faults", [(100, False), (85, False), (119, False), (121, True), (79, True),
                                          (80, False), (120, False)])  # exactly +-20 % is inside
-@pytest.mark.needs_fault_injection
+@pytest.mark.needs_photodiode_faults
 def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
     rig.photodiode(gain_pct=gain)
     station.emitting(motion=sweep())
@@ -112,7 +112,7 @@ def test_pulse_energy_must_be_within_20_percent(station, rig, gain, faults):
 
 
 @pytest.mark.safety("SR-10")
-@pytest.mark.needs_fault_injection
+@pytest.mark.needs_photodiode_faults
 def test_photodiode_dropout_faults(station, rig):
     station.emitting(motion=sweep())
     station.advance(1000)
@@ -125,7 +125,7 @@ def test_photodiode_dropout_faults(station, rig):
 
 
 @pytest.mark.safety("SR-10")
-@pytest.mark.needs_fault_injection
+@pytest.mark.needs_photodiode_faults
 def test_light_without_a_pulse_faults_in_any_state(station, rig):
     station.standby()
     station.load()
@@ -168,12 +168,12 @@ def test_power_cycle_mid_phase_cannot_reset_the_count(station, rig, stop_ms):
 
 
 @pytest.mark.safety("SR-14")
-@pytest.mark.needs_reset_model
+@pytest.mark.needs_torn_write
 def test_torn_store_write_keeps_the_count(station, rig):
     station.emitting(program=TWO_PHASES, motion=sweep())
     station.advance(200)
     rig.tear_next_write()
-    station.advance(1500)  # the next reservation write is torn by a power loss
+    rig.advance(1500)  # the next reservation write is torn by a power loss (the rig's clock runs through it)
     assert any("torn-write" in what for _, what in rig.resets)
     before = len(rig.pulses)
     status = station.device.query_status()

@@ -47,6 +47,7 @@ def clear_photodiode(rig):
     (bad_pulse, F_PHOTODIODE, F_ESTOP),  # e-stop after a photodiode fault: graver, it is named
     (stray_light, F_STRAY_LIGHT, F_STRAY_LIGHT),  # e-stop after light with no pulse: still reported
 ])
+@pytest.mark.needs_photodiode_faults
 def test_a_later_fault_is_reported_and_reset_needs_every_cause_gone(station, rig, first, first_code, gravest):
     station.emitting(motion=long_sweep())
     station.advance(300)
@@ -81,6 +82,8 @@ def test_a_later_fault_is_reported_and_reset_needs_every_cause_gone(station, rig
 
 @pytest.mark.safety("SR-4", "SR-3")
 @pytest.mark.parametrize("name,code", [("door", F_INTERLOCK), ("flow", F_INTERLOCK), ("estop", F_ESTOP)])
+@pytest.mark.needs_loop_stall
+@pytest.mark.needs_virtual_clock  # the opening and closing fall inside the 1 ms stall only if time stands still
 def test_an_opening_shorter_than_a_control_step_is_latched(station, rig, name, code):
     """The loop is held up for 1 ms (less than a control step) while an
     interlock opens and closes again: the loop never samples it open, but the
@@ -219,7 +222,7 @@ def test_footswitch_held_at_boot_must_be_lifted_before_reset(station, rig):
 
 
 @pytest.mark.safety("SR-10")
-@pytest.mark.needs_fault_injection
+@pytest.mark.needs_photodiode_faults
 def test_light_at_boot_fails_the_self_test(station, rig):
     station.standby()
     rig.photodiode(stuck=True)

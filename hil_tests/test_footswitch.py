@@ -59,6 +59,7 @@ LATE = hs.lists(hs.integers(READY_DELAY_US - 40_000, READY_DELAY_US + 40_000), m
 
 @pytest.mark.safety("SR-4")
 @pytest.mark.safety("SR-5")
+@pytest.mark.needs_virtual_clock  # READY and each footswitch edge at an exact instant
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(early=EARLY, late=LATE, held=hs.booleans(), via_fault=hs.booleans())

@@ -8,7 +8,6 @@ from hypothesis import strategies as hs
 
 from handpiece.motion import Motion
 from handpiece.strategy import Station
-from handpiece.targets import UnixPortTarget
 
 CONTROL_PERIOD_US = 2000  # the reference board's loop period (boards/shared/reference.py)
 E_TOO_LONG = 3
@@ -134,10 +133,10 @@ _ACTIONS = hs.one_of(
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=hs.lists(_ACTIONS, min_size=1, max_size=8), hung_from_start=hs.booleans())
-def test_fuzzed_input_with_hung_host_phases_never_resets(actions, hung_from_start):
+def test_fuzzed_input_with_hung_host_phases_never_resets(fresh_target, actions, hung_from_start):
     """Floods, huge lines, status bytes and garbage, with the host reading or
     not, while the status stream runs: no reset, no cut line, the program kept."""
-    with UnixPortTarget() as (device, rig):
+    with fresh_target() as (device, rig):
         st = Station(device, rig)
         st.standby()
         st.load()
@@ -169,7 +168,7 @@ def test_fuzzed_input_with_hung_host_phases_never_resets(actions, hung_from_star
         device.t.write(b"\n")  # ends any garbage line left open
         device.hello()  # a framed reply: every line before it has been read
         device.forget_replies()
-        assert [what for _, what in rig.resets] == ["boot"], rig.resets
+        assert [what for _, what in rig.resets if what != "boot"] == [], rig.resets  # a rig may not see the boot
         assert len(device.events_named("boot")) == 1 and not device.events_named("exception")
         assert device.bad_lines == []
         assert device.request("PROG").text == before

@@ -6,7 +6,6 @@ from hypothesis import strategies as hs
 
 from handpiece.motion import Motion
 from handpiece.strategy import TEST_SCAN, Station
-from handpiece.targets import UnixPortTarget
 
 SPACING_COUNTS = 66  # 3.3 mm x 20 counts/mm
 DEADBAND = 4  # counts the hand must come back before a turn is believed
@@ -72,7 +71,7 @@ strokes = hs.lists(hs.tuples(hs.integers(10, 120), hs.integers(15, 90), hs.sampl
 @settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(strokes=strokes)
-def test_pulses_sit_on_the_distance_grid(strokes):
+def test_pulses_sit_on_the_distance_grid(fresh_target, strokes):
     """Below the rate limit, consecutive pulses are one spacing of path apart,
     within one encoder count, whatever the strokes, speeds and pauses. Across a
     turn a pulse may come late by the deadband (4 counts) plus one loop period
@@ -82,7 +81,7 @@ def test_pulses_sit_on_the_distance_grid(strokes):
         m.move(length if i % 2 == 0 else -length, speed)
         if pause:
             m.hold(pause)
-    with UnixPortTarget() as (device, rig):
+    with fresh_target() as (device, rig):
         st = Station(device, rig)
         t0 = scan(st, rig, m, m.end_s * 1000 + 100)
         path = [encoder_path(m.keyframes(20, t0), p) for p in rig.pulses]
@@ -114,9 +113,9 @@ def test_too_fast_clamps_the_rate_and_reports_underdosing(station, rig):
 @settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(speed=hs.integers(100, 600), rate=hs.integers(10, 40))
-def test_average_power_holds_whatever_the_program_and_hand(speed, rate):
+def test_average_power_holds_whatever_the_program_and_hand(fresh_target, speed, rate):
     prog = {"phase": [dict(TEST_SCAN["phase"][0], rate_hz=rate)]}
-    with UnixPortTarget() as (device, rig):
+    with fresh_target() as (device, rig):
         st = Station(device, rig)
         st.emitting(program=prog)
         rig.hand(Motion(0).sweeps(150, speed, 30))

@@ -8,7 +8,6 @@ from hypothesis import strategies as hs
 from handpiece.device import DeviceError
 from handpiece.frames import checksum, frame
 from handpiece.strategy import Station
-from handpiece.targets import UnixPortTarget
 
 E_CHECKSUM, E_SEQUENCE, E_TOO_LONG, E_SYNTAX, E_UNKNOWN, E_RANGE = 1, 2, 3, 4, 5, 6
 E_STATE, E_STRICT, E_HANDSHAKE, E_VERSION, E_PROGRAM = 7, 8, 9, 10, 11
@@ -278,10 +277,10 @@ def test_blank_and_space_lines_are_ignored(station):
         ["SET", "PADD", "PEND", "READY", "RESET", "PCLR", "HELLO", "STANDBY", "NEWSESSION", "GET", "STATUS"]),
         hs.text(alphabet="=.-_ 0123456789abcdefghijklmnopqrstuvwxyz_", max_size=40)),
 ), min_size=1, max_size=8))
-def test_fuzzed_input_never_crashes_or_arms(lines):
+def test_fuzzed_input_never_crashes_or_arms(fresh_target, lines):
     """Whatever arrives, the firmware keeps running (no restart), stays out of
     READY and keeps its program."""
-    with UnixPortTarget() as (device, rig):
+    with fresh_target() as (device, rig):
         st = Station(device, rig)
         st.standby()
         st.load()

@@ -95,5 +95,9 @@ class SoftArmLaser(LaserBase):
     def stray_light(self):
         return self._log.lost or self._pd_uj() > self._stray_uj
 
+    @property
+    def pd_step_uj(self):
+        return self._pd_uj_per_lsb
+
     def _pd_uj(self):
         return (self._adc.read_u16() >> 4) * self._pd_uj_per_lsb

@@ -110,6 +110,7 @@ class Encoder:
 class Laser(LaserBase):
     _limits = LIMITS
     _pd_reset_us = _PD_RESET_US
+    pd_step_uj = _PD_UJ_PER_LSB  # _pd_uj() reads whole ADC steps
 
     def __init__(self, encoder):
         self._en = Pin(pins.LASER_EN, Pin.OUT, value=0)  # first (SR-1)

@@ -14,6 +14,8 @@ _FIFO = const(8)
 
 
 class Laser:
+    pd_step_uj = 1  # the simulated photodiode reads exact microjoules
+
     def __init__(self, board):
         self._b = board
         self.enabled = False

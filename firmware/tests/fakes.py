@@ -55,6 +55,8 @@ def record():
 class FakeLaser:
     """Fires an armed pulse when `hardware(t, pos)` finds its condition met."""
 
+    pd_step_uj = 1
+
     def __init__(self):
         self.enabled = False
         self.is_armed = False

@@ -222,3 +222,4 @@ def test_long_pause_forgets_the_history():
     now = 1000 + 700_000_000 & 0x3FFFFFFF
     p.track(200)
     assert p.plan(now) and p.not_before_us == now  # no stale "last pulse" holds it back
+

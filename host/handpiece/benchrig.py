@@ -4,7 +4,9 @@ It speaks the rig line protocol of the simulated board (docs/rig.md), so
 `BenchRig` is `UnixRig` over a serial port instead of a Unix socket. A bench
 runs in real time and cannot reach inside the device: what it cannot do is
 a capability a test declares (`needs_virtual_clock`, `needs_reset_model`,
-`needs_fault_injection`); the pytest plugin skips such tests on a bench,
+`needs_loop_stall`, `needs_torn_write`, `needs_photodiode_faults`,
+`needs_fault_injection`, `needs_light_meter`); the pytest plugin skips such
+tests on a bench,
 and a test that calls one without declaring it gets a clear RigError.
 
 Times in notifications are the rig Pico's own microseconds (its ticks_us,
@@ -92,7 +94,11 @@ class BenchRig(UnixRig):
             self.problems.clear()
             self.pulses.clear()
             self.outputs.clear()
-        self.capabilities = frozenset()  # a bench has none of CAPABILITIES
+        # None of CAPABILITIES: the rig Pico drives the device's inputs and
+        # power and watches its outputs (boards/rig_pico/board.py). It sees the
+        # fire line, not the light; it has no photodiode to fault, no way to
+        # stop the device's CPU or cut its USB, and it runs in real time.
+        self.capabilities = frozenset()
         self._wall0, self._t0_us = time.monotonic(), self.now_us()
 
     def slowdown(self) -> float:
@@ -148,19 +154,19 @@ class BenchRig(UnixRig):
         raise self._cannot("advance time", "virtual_clock")
 
     def photodiode(self, gain_pct=None, drop=None, stuck=None) -> None:
-        raise self._cannot("change the photodiode", "fault_injection")
+        raise self._cannot("change the photodiode", "photodiode_faults")
 
     def host_link(self, up: bool) -> None:
         raise self._cannot("cut the host link", "fault_injection")
 
-    def stall(self, ms: float) -> None:
-        raise self._cannot("stall the control loop", "reset_model")
+    def stall(self, ms: float) -> int:
+        raise self._cannot("stall the control loop", "loop_stall")
 
     def crash(self) -> None:
         raise self._cannot("raise an exception in the firmware", "reset_model")
 
     def tear_next_write(self) -> None:
-        raise self._cannot("tear a store write", "reset_model")
+        raise self._cannot("tear a store write", "torn_write")
 
     def soft_reset(self) -> None:
         raise self._cannot("soft-reset the firmware", "reset_model")

@@ -93,6 +93,10 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        for m in item.iter_markers():
+            if m.name.startswith("needs_") and m.name != "needs_rig" and m.name[6:] not in CAPABILITIES:
+                raise pytest.UsageError(f"{item.nodeid}: {m.name} names no capability; "
+                                        f"rig.CAPABILITIES has {', '.join(CAPABILITIES)}")
         for m in item.iter_markers("safety"):
             for sr in m.args:
                 if not SR_RE.match(str(sr)):
@@ -138,7 +142,9 @@ def hil(request, target_spec):
     missing = missing_capabilities(request.node, getattr(target, "capabilities", frozenset()))
     if missing:
         target.close()
-        pytest.skip(f"needs {CAPABILITIES[missing[0]]}: the {target_spec} target has none")
+        why = getattr(target, "lacking", {}).get(missing[0])
+        pytest.skip(f"needs {CAPABILITIES[missing[0]]}: the {target_spec} target has none"
+                    + (f" ({why})" if why else ""))
     try:
         device, rig = target.open()
     except TargetError as e:
@@ -154,6 +160,38 @@ def hil(request, target_spec):
     if problems:
         pytest.fail(f"the bench rig's record is incomplete (FIFO ran dry or events lost): {problems[:3]}",
                     pytrace=False)
+
+
+@pytest.fixture
+def fresh_target(request, target_spec):
+    """A factory of fresh, unopened --target targets (`with fresh_target() as
+    (device, rig)`), for Hypothesis tests: a fixture is made once per test, and
+    each example needs a firmware of its own. Skips as `hil` does."""
+    lg_env = getattr(request.config.option, "lg_env", None)
+    if lg_env:
+        env = request.getfixturevalue("env")
+        target_spec = f"labgrid place of {lg_env}"
+
+    def make():
+        if lg_env:
+            target = labgrid_target(env)
+        else:
+            target = make_target(target_spec, request.config.getoption("--micropython"),
+                                 rig=request.config.getoption("--rig"))
+        request.node._hil_target = target  # its traffic is logged if the test fails
+        return target
+
+    try:
+        target = make()
+    except TargetError as e:
+        pytest.fail(str(e), pytrace=False)
+    target.close()
+    missing = missing_capabilities(request.node, getattr(target, "capabilities", frozenset()))
+    if missing:
+        why = getattr(target, "lacking", {}).get(missing[0])
+        pytest.skip(f"needs {CAPABILITIES[missing[0]]}: the {target_spec} target has none"
+                    + (f" ({why})" if why else ""))
+    return make
 
 
 @pytest.fixture

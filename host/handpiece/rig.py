@@ -25,10 +25,12 @@ BATCH = KEYFRAMES_MAX // 4  # at most this many keyframes sent for one `adv`
 # needs_<name> and skipped, with this reason, on a target without it.
 CAPABILITIES = {
     "virtual_clock": "a virtual clock the rig advances (time stands still between steps)",
-    "reset_model": "modelled resets inside the device (exception, soft reset, watchdog stall, "
-                   "torn or scrambled store)",
-    "fault_injection": "faults injected inside the device (photodiode gain, dropouts, stray light; "
-                       "a cut serial link)",
+    "reset_model": "modelled resets inside the firmware (an exception raised in it, a soft reset, "
+                   "a store write cut at a chosen step, a scrambled store)",
+    "torn_write": "a power loss half way through the next store write",
+    "loop_stall": "a hung control loop (the CPU stops, the clock and the watchdog run on)",
+    "photodiode_faults": "photodiode faults on the light path (gain, dropouts, stray light)",
+    "fault_injection": "a cut serial link (bytes lost both ways)",
     "light_meter": "each pulse's light as the laser made it (energy, power); a bench rig sees the fire line only",
 }
 
@@ -67,7 +69,8 @@ class Rig:
     def photodiode(self, gain_pct: int | None = None, drop: int | None = None, stuck: bool | None = None) -> None:
         raise NotImplementedError
 
-    def stall(self, ms: float) -> None:
+    def stall(self, ms: float) -> int:
+        """Hang the control loop for `ms`; returns the board time it ends."""
         raise NotImplementedError
 
     def crash(self) -> None:
@@ -230,8 +233,8 @@ class UnixRig(Rig):
         if stuck is not None:
             self.cmd(f"pd stuck {1 if stuck else 0}")
 
-    def stall(self, ms: float) -> None:
-        self.cmd(f"stall {round(ms * 1000)}")
+    def stall(self, ms: float) -> int:
+        return int(self.cmd(f"stall {round(ms * 1000)}"))
 
     def crash(self) -> None:
         self.cmd("crash")

@@ -299,6 +299,13 @@ def _exists(port: str) -> bool:
 class SerialTarget:
     name = "serial"
     capabilities: frozenset[str] = frozenset()  # a board in real time, a bench rig outside it
+    lacking = {"virtual_clock": "a real board runs in real time",
+               "reset_model": "nothing reaches inside the board's firmware or its store",
+               "torn_write": "the rig's power cut cannot be timed to a flash write",
+               "loop_stall": "the rig cannot stop the board's CPU",
+               "photodiode_faults": "the rig drives no photodiode",
+               "fault_injection": "the rig cannot cut the board's USB link",
+               "light_meter": "the rig sees the fire line, not the light"}
 
     def __init__(self, port: str, baudrate: int = 115200, rig: str | None = None):
         self.port = port
@@ -374,9 +381,7 @@ class Rp2EmuRig(UnixRig):
     def __init__(self, conn: socket.socket):
         self._wall0 = time.monotonic()
         super().__init__(conn)
-        # Emulated time runs on by itself; no modelled resets or faults. The
-        # photodiode model reports each pulse's light (emu.mjs Photodiode).
-        self.capabilities = frozenset({"light_meter"})
+        self.capabilities = Rp2EmuTarget.capabilities
         self._t0_us = int(self.cmd("now"))
 
     def slowdown(self) -> float:
@@ -397,7 +402,16 @@ class Rp2EmuTarget:
     (inputs, enable/indicator edges, resets, time on the emulated clock)."""
 
     name = "rp2-emu"
-    capabilities: frozenset[str] = frozenset({"light_meter"})  # as its rig (Rp2EmuRig)
+    # Emulated time runs on by itself. The photodiode model reports each
+    # pulse's light and takes its faults (emu.mjs Photodiode); `stall` stops
+    # the emulated CPU, `link` cuts the USB data, `tear` cuts the power during
+    # a flash write. Nothing reaches inside the firmware or its files: the
+    # chip is driven through its pins and its supply only.
+    capabilities: frozenset[str] = frozenset({"light_meter", "photodiode_faults", "loop_stall", "fault_injection",
+                                              "torn_write"})
+    lacking = {"virtual_clock": "emulated time runs on by itself, as on a chip",
+               "reset_model": "the image runs unchanged on the emulated chip: nothing can raise an exception "
+                              "or soft-reset inside it, or find its store's files in the littlefs flash"}
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
 
     def __init__(self, uf2: str | None = None, measure: bool = False):

@@ -137,9 +137,9 @@ def test_lost_events_are_a_problem_not_an_output(rig):
 
 @pytest.mark.parametrize("call, marker", [
     (lambda r: r.advance(10), "needs_virtual_clock"),
-    (lambda r: r.photodiode(gain_pct=50), "needs_fault_injection"),
+    (lambda r: r.photodiode(gain_pct=50), "needs_photodiode_faults"),
     (lambda r: r.host_link(False), "needs_fault_injection"),
-    (lambda r: r.stall(300), "needs_reset_model"),
+    (lambda r: r.stall(300), "needs_loop_stall"),
     (lambda r: r.crash(), "needs_reset_model"),
     (lambda r: r.soft_reset(), "needs_reset_model"),
 ])
@@ -198,7 +198,7 @@ def test_tests_needing_what_a_target_lacks_are_skipped_saying_why(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 skipped" in r.stdout
     assert "needs a virtual clock the rig advances" in r.stdout and "the serial:/dev/null target has none" in r.stdout
-    assert "needs modelled resets inside the device" in r.stdout
+    assert "needs modelled resets inside the firmware" in r.stdout
     r = pytest_run(tmp_path)  # the simulated board has both
     assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout + r.stderr
 
@@ -269,7 +269,7 @@ def test_a_board_and_its_bench_rig_through_the_plugin(tmp_path, board_port, rig_
     r = pytest_run(tmp_path, "--target", f"serial:{board_port}", "--rig", f"serial:{rig_port}")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 passed, 1 skipped" in r.stdout
-    assert "needs modelled resets inside the device" in r.stdout
+    assert "needs modelled resets inside the firmware" in r.stdout
 
 
 def test_a_board_left_armed_or_faulted_starts_the_next_test_in_standby(tmp_path, board_port):

@@ -210,3 +210,35 @@ def test_the_test_target_runs_the_sources_as_they_are_now_compiled_to_mpy(tmp_pa
     version.write_text(re.sub(r'FW_VERSION = ".*"', 'FW_VERSION = "9.9.9-edited"', version.read_text()))
     second, fw = fw_of_the_test_target()
     assert fw == "9.9.9-edited" and second != first
+
+
+def test_targets_give_a_reason_for_each_capability_they_lack():
+    from handpiece.rig import CAPABILITIES
+    from handpiece.targets import Rp2EmuTarget, SerialTarget
+
+    for target in (Rp2EmuTarget, SerialTarget):
+        assert target.capabilities <= set(CAPABILITIES)
+        assert set(target.lacking) == set(CAPABILITIES) - target.capabilities, target.name
+
+
+def test_a_needs_marker_must_name_a_capability(tmp_path):
+    (tmp_path / "test_x.py").write_text("import pytest\n\n@pytest.mark.needs_photodiode\n"
+                                        "def test_x(device):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 4 and "needs_photodiode names no capability" in r.stdout + r.stderr
+
+
+def test_fresh_targets_follow_the_target_option(tmp_path):
+    """Hypothesis tests make a fresh target per example from --target, and
+    skip, saying why, where it lacks what they need."""
+    port = tmp_path / "ttyDUT"
+    port.write_text("")  # a stand-in path: nothing is opened
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\nfrom handpiece.targets import SerialTarget\n\n"
+        "def test_made(fresh_target):\n    assert isinstance(fresh_target(), SerialTarget)\n\n"
+        "@pytest.mark.needs_virtual_clock\ndef test_timed(fresh_target):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--target",
+                        f"serial:{port}", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and "1 passed, 1 skipped" in r.stdout, r.stdout + r.stderr
+    assert "a real board runs in real time" in r.stdout

@@ -681,10 +681,14 @@ class Photodiode {
     return Math.round((Math.min(cc, chan.top + 1) * this.pins.power_full_scale_w) / (chan.top + 1));
   }
 
+  /** A pulse's light reaches the photodiode; returns what it sees of it (gain, dropout). */
   light(uj) {
+    let seen = 0;
     if (this.drop > 0) this.drop -= 1;
-    else if (!this.resetHigh) this.uj += Math.floor((uj * this.gainPct) / 100);
+    else seen = Math.floor((uj * this.gainPct) / 100);
+    if (!this.resetHigh) this.uj += seen;
     this.show();
+    return seen;
   }
 
   show() {
@@ -705,10 +709,11 @@ class Photodiode {
 
 /**
  * The rig channel (docs/rig.md) on emulated time, over a Unix socket the host
- * listens on. Implemented: info, now, adv, in, power, hold, kf, pos, pd, and
- * the `o` (enable, indicator), `p` (pulse: its light energy and power) and
- * `r` (watchdog, power) notifications. Other commands get
- * `? not on the emulated bench` until the bench models them.
+ * listens on. Implemented: info, now, adv, in, power, hold, kf, pos, pd,
+ * stall, link, tear, and the `o` (enable, indicator), `p` (pulse: its light energy
+ * and power) and `r` (watchdog, power) notifications. Other commands get
+ * `? not on the emulated bench`: they reach inside the firmware (crash, soft)
+ * or its files (cut, scramble), which the chip's pins and supply cannot.
  */
 const RIG_INPUTS = ['key', 'door', 'estop', 'handpiece', 'temp', 'flow', 'foot'];
 
@@ -737,10 +742,24 @@ class RigChannel {
         this.send(`o ${Math.floor(tNs / 1000)} ${name}=${level}`);
       });
     }
+    // `link 0` cuts the USB link's data both ways (bytes lost, as on the simulated board).
+    this.linkUp = true;
+    const toHost = bench.onHostData;
+    bench.onHostData = (data) => this.linkUp && toHost(data);
+    const fromHost = bench.fromHost.bind(bench);
+    bench.fromHost = (bytes) => this.linkUp && fromHost(bytes);
     this.encoder = new Encoder(bench, pins.enc_a, pins.enc_b);
     this.pd = new Photodiode(bench, pins);
+    this.tear = false; // `tear`: the next flash erase or program is cut by a power loss
+    const onChip = bench.onChip;
+    bench.onChip = () => {
+      onChip();
+      this.hookFlash();
+    };
+    this.hookFlash();
     // Light leaves the laser while FIRE is high with EN high (the driver's AND
     // gate), at the power the PWM setpoint asks for; the photodiode integrates it.
+    // `p` carries the energy the photodiode saw, as on the simulated board.
     let rise = null;
     bench.watch(pins.fire, (level, tNs) => {
       if (level && levels.get('en') === 1) rise = tNs;
@@ -748,8 +767,8 @@ class RigChannel {
         const t = Math.floor(rise / 1000);
         const powerW = this.pd.powerW();
         const uj = Math.round((powerW * (tNs - rise)) / 1000);
-        this.pd.light(uj);
-        this.send(`p ${t} ${this.encoder.position(t)} ${uj} ${Math.round((tNs - rise) / 1000)} ${powerW}`);
+        const seen = this.pd.light(uj);
+        this.send(`p ${t} ${this.encoder.position(t)} ${seen} ${Math.round((tNs - rise) / 1000)} ${powerW}`);
         rise = null;
       }
     });
@@ -766,6 +785,62 @@ class RigChannel {
 
   nowUs() {
     return Math.floor(this.bench.nowNs() / 1000);
+  }
+
+  /**
+   * Hang the CPU for `us` from now (a later stall replaces an earlier one, as
+   * on the simulated board): the core executes nothing (no instruction, no
+   * interrupt) while the clock, timers, PIO and the watchdog run on, as in a
+   * hung loop. The watchdog, no longer fed, resets the chip; a reset ends the
+   * hang (the fresh chip has its own core). Returns the end time in us.
+   */
+  stallCore(us) {
+    const { bench } = this;
+    const { chip } = bench;
+    const { core } = chip.mcu;
+    const clock = chip.sim.clock;
+    this.stallEndNs = clock.nanos + us * 1000; // chip clock
+    if (!Object.hasOwn(core, 'executeInstruction')) {
+      core.executeInstruction = () => {
+        const now = clock.nanos;
+        if (now >= this.stallEndNs) {
+          delete core.executeInstruction; // the prototype's again
+          return core.executeInstruction();
+        }
+        // Idle up to the next thing that happens: an alarm (timer, watchdog), a PIO step, a rig waiter, the end.
+        let stepNs = Math.min(this.stallEndNs, chip.nextPioNs()) - now;
+        if (clock.nanosToNextAlarm > 0) stepNs = Math.min(stepNs, clock.nanosToNextAlarm);
+        if (bench.waiters.length) stepNs = Math.min(stepNs, bench.waiters[0][0] - bench.offsetNs - now);
+        return Math.max(1, Math.ceil(stepNs / CYCLE_NS)); // cycles
+      };
+    }
+    return Math.floor((bench.offsetNs + this.stallEndNs) / 1000);
+  }
+
+  /**
+   * On this chip's flash: after `tear`, the next erase or program command is
+   * cut half way by a power loss (the first half of the sector erased, or of
+   * the page's bytes programmed), then the chip powers up again.
+   */
+  hookFlash() {
+    const sf = this.bench.chip.spiFlash;
+    const execute = sf.execute.bind(sf);
+    sf.execute = () => {
+      const op = sf.cmd[0];
+      const size = { 0x20: 4096, 0x52: 32768, 0xd8: 65536 }[op];
+      if (!this.tear || !sf.wel || sf.cmd.length < 4 || (op !== 0x02 && !size)) return execute();
+      this.tear = false;
+      if (op === 0x02) {
+        sf.cmd.length = 4 + Math.floor((sf.cmd.length - 4) / 2);
+        execute();
+      } else {
+        const start = (sf.address() % sf.flash.length) & ~(size - 1);
+        sf.flash.fill(0xff, start, start + size / 2);
+        sf.wel = false;
+        sf.cmd = [];
+      }
+      this.bench.requestReset('power torn-write');
+    };
   }
 
   command(line) {
@@ -809,6 +884,18 @@ class RigChannel {
         return this.send(`= ${this.encoder.position(this.nowUs())}`);
       case 'pd':
         return this.send(this.pd.command(w));
+      case 'stall': {
+        const us = Number(w[1]);
+        if (!Number.isInteger(us) || us <= 0) return this.send('? stall wants a positive whole number of us');
+        return this.send(`= ${this.stallCore(us)}`);
+      }
+      case 'tear':
+        this.tear = true;
+        return this.send('= ok');
+      case 'link':
+        if (!['0', '1'].includes(w[1])) return this.send('? link wants 0|1');
+        this.linkUp = w[1] === '1';
+        return this.send('= ok');
       default:
         return this.send(`? not on the emulated bench: ${w[0]}`);
     }
