@@ -61,7 +61,7 @@ def STATUS(c, seq, args):
     c.rep.ok(seq, c.status_text(c.b.ticks_us()))
 
 def LIMITS(c, seq, args):
-    c.rep.ok(seq, " ".join("%s=%d" % kv for kv in c.lim.items()))
+    c.rep.items(seq, c.lim.items())
 
 def GET(c, seq, args):
     cfg = c.cfg

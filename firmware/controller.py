@@ -32,7 +32,7 @@ from limits import Limits, check_settings
 from pacer import Pacer
 from program import Program
 from protocol import Intake
-from report import STATUS, Reporter
+from report import STATUS, Reporter, mm
 from session import Session
 from version import FW_VERSION, PROTO_VERSION
 
@@ -57,7 +57,6 @@ class Controller:
     on_pulse = emission.on_pulse
     _step_end = emission._step_end
     delivered_mj = emission.delivered_mj
-    _mm = emission._mm
     _speed_window = emission._speed_window
 
     def __init__(self, board):
@@ -287,4 +286,4 @@ class Controller:
             1 if self.bits & il.FOOT else 0, self.fault, s.phase,
             s.done[s.phase] if self.program.valid else 0,
             self.delivered_mj() if self.program.valid else 0,
-            self._mm(self.pacer.under_counts), self.pacer.speed_mm_s)
+            mm(self.pacer.under_counts, self.cfg["counts_per_mm"]), self.pacer.speed_mm_s)

@@ -12,6 +12,7 @@ from micropython import const
 import codes
 import state as st
 from program import POINT
+from report import mm
 
 PULSE_LOG = const(32)  # pulses waiting to be reported; older ones are counted lost
 
@@ -109,7 +110,8 @@ def _step_end(self, now):
         self._go(st.PHASE_END)
         return
     self.rep.ev(now // 1000, "phase-done", i, s.done[i], s.done[i] * ph.pulse_uj // 1000,
-                ph.energy_mj - s.done[i] * ph.pulse_uj // 1000, self._mm(self.pacer.under_counts), self.pacer.skips)
+                ph.energy_mj - s.done[i] * ph.pulse_uj // 1000,
+                mm(self.pacer.under_counts, self.cfg["counts_per_mm"]), self.pacer.skips)
     if i + 1 < len(self.program.phases):
         s.next_phase()
         self.pacer.new_phase()
@@ -124,12 +126,6 @@ def _step_end(self, now):
 def delivered_mj(self):
     s = self.session
     return sum(s.done[i] * ph.pulse_uj for i, ph in enumerate(self.program.phases)) // 1000
-
-
-def _mm(self, n):
-    """`n` encoder counts as a "mm.uuu" text."""
-    um = n * 1000 // self.cfg["counts_per_mm"]
-    return "%d.%03d" % (um // 1000, um % 1000)
 
 
 def _speed_window(self, t_ms):

@@ -56,6 +56,14 @@ REPLIES = {
     "NEWSESSION": "session closed",
     "READY": "delay_ms=%d",
 }
+# One item of a name=value list reply (LIMITS: every hard limit, in limits.KEYS order).
+ITEM = "%s=%d"
+
+
+def mm(counts, counts_per_mm):
+    """Encoder counts as the "mm.uuu" text that status and events carry."""
+    um = counts * 1000 // counts_per_mm
+    return "%d.%03d" % (um // 1000, um % 1000)
 
 
 def _rank(line):
@@ -146,6 +154,10 @@ class Reporter:
     def ev(self, t_ms, name, *args):
         """An event, its payload formatted from EVENTS."""
         self.event(t_ms, name, EVENTS[name] % args)
+
+    def items(self, seq, pairs):
+        """The `ok` reply of a name=value list, each item formatted from ITEM."""
+        self.ok(seq, " ".join(ITEM % kv for kv in pairs))
 
     def done(self, seq, cmd, *args):
         """The `ok` reply of `cmd`, its payload formatted from REPLIES."""

@@ -9,6 +9,7 @@ import machine  # noqa: E402
 import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
+from interlocks import N_INTERLOCKS  # noqa: E402
 import stdiolink  # noqa: E402
 
 # The test process's stdin is not the host link: nothing is pending on it
@@ -37,14 +38,14 @@ def test_interlock_irqs_are_soft():
 
 
 def close_interlocks():
-    for p in pins.INPUTS[:6]:
+    for p in pins.INPUTS[:N_INTERLOCKS]:
         machine.Pin(p).drive(1)
 
 
 def enabled(width_us):
     """A board with every interlock closed, configured and enabled."""
     b = board.make()
-    for p in pins.INPUTS[:6]:
+    for p in pins.INPUTS[:N_INTERLOCKS]:
         machine.Pin(p).drive(1)
     b.laser.configure(width_us, 2400)
     b.laser.enable(True)

@@ -13,6 +13,7 @@ import rp2  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
 import rigpio  # noqa: E402
+from interlocks import NAMES  # noqa: E402
 
 KT = [0, 1000, 1600, 3000]
 KX = [0, 40, 40, 25]
@@ -199,7 +200,7 @@ class _NoSleep:
 def test_power_cut_drives_no_line_into_the_unpowered_device():
     rig = board.make()
     rig.start()
-    for name in ("key", "door", "estop", "handpiece", "temp", "flow", "foot"):
+    for name in NAMES:  # every input the device has (firmware/interlocks.py)
         rig.command(["in", name, "1"])
     quad = rp2.StateMachine.made[0]
     outs = [machine.Pin(p) for p in pins.OUTPUTS]

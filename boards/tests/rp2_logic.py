@@ -11,6 +11,7 @@ import rp2  # noqa: E402
 import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
+from interlocks import INTERLOCKS, N_INTERLOCKS  # noqa: E402
 import pio  # noqa: E402
 import stdiolink  # noqa: E402
 
@@ -193,7 +194,7 @@ def test_encoder_count_takes_fresh_value():
 
 
 def close_interlocks():
-    for p in pins.INPUTS[:6]:
+    for p in pins.INPUTS[:N_INTERLOCKS]:
         machine.Pin(p).drive(1)
 
 
@@ -246,7 +247,7 @@ def test_interlock_irq_drops_enable_first():
     check(not b.laser.armed(), "door opening cancelled the armed pulse")
     b.laser.enable(True)
     eq(en.value(), 0, "enable refused with the door open")
-    eq(b.inputs.read() & 0x3F, 0x3F & ~2, "door bit reads open")
+    eq(b.inputs.read() & INTERLOCKS, INTERLOCKS & ~2, "door bit reads open")
 
 
 def test_reboot_cause_survives_reset():

@@ -13,6 +13,7 @@ import pyb  # noqa: E402
 import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
+from interlocks import N_INTERLOCKS  # noqa: E402
 import timers as T  # noqa: E402
 import backupstore as B  # noqa: E402
 
@@ -59,7 +60,7 @@ def test_off_clears_moe_and_trigger():
 
 
 def close_interlocks():
-    for p in pins.INPUTS[:6]:
+    for p in pins.INPUTS[:N_INTERLOCKS]:
         machine.Pin(p).drive(1)
 
 

@@ -1,4 +1,5 @@
 """The simulated digital lines: the inputs the rig sets, the indicator output."""
+from interlocks import INTERLOCKS
 
 
 class Inputs:
@@ -8,7 +9,7 @@ class Inputs:
     opening shorter than one control step still reaches the core."""
 
     def __init__(self):
-        self.bits = 0x3F  # every interlock closed, footswitch up
+        self.bits = INTERLOCKS  # every interlock closed, footswitch up
         self.tripped = 0  # interlocks opened since the last read()
 
     def set(self, bit, on):
@@ -16,7 +17,7 @@ class Inputs:
             self.bits |= bit
         else:
             self.bits &= ~bit
-            self.tripped |= bit & 0x3F
+            self.tripped |= bit & INTERLOCKS
 
     def read(self):
         bits = self.bits & ~self.tripped
