@@ -141,7 +141,7 @@ def test_light_without_a_pulse_faults_in_any_state(station, rig):
 
 
 def reboot_and_resume(station, rig, program=TWO_PHASES):
-    station.device.hello()
+    station.hello()
     return station.load(program)
 
 
@@ -180,7 +180,7 @@ def test_torn_store_write_keeps_the_count(station, rig):
     assert status["state"] == "FAULT" and status["fault"] == "1"  # booted with the footswitch held
     rig.release()
     station.advance(10)
-    station.device.hello()
+    station.hello()
     station.device.request("RESET")
     pend = reboot_and_resume(station, rig)
     assert pend["resumed"] == "1"
@@ -199,7 +199,7 @@ def test_another_program_cannot_start_over_an_open_session(station, rig):
     rig.release()
     rig.power_cycle()
     station.advance(10)
-    station.device.hello()
+    station.hello()
     with pytest.raises(DeviceError) as e:
         station.load()  # a different program
     assert e.value.code == E_SESSION and "NEWSESSION" in e.value.text
@@ -277,7 +277,7 @@ def test_unreadable_store_needs_an_explicit_new_session(station, rig):
     rig.scramble_store()
     rig.power_cycle()
     station.advance(10)
-    station.device.hello()
+    station.hello()
     assert station.device.query_status()["fault"] == "9"
     with pytest.raises(DeviceError) as e:
         station.device.request("RESET")

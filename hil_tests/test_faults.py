@@ -210,7 +210,7 @@ def test_footswitch_held_at_boot_must_be_lifted_before_reset(station, rig):
     rig.press()
     rig.power_cycle()  # boots with the footswitch down: F01
     station.advance(50)
-    station.device.hello()
+    station.hello()
     assert station.state() == "FAULT" and fault_code(station.device) == 1
     with pytest.raises(DeviceError) as e:
         station.device.request("RESET")
@@ -228,7 +228,7 @@ def test_light_at_boot_fails_the_self_test(station, rig):
     rig.photodiode(stuck=True)
     rig.power_cycle()  # boots with the photodiode lit: the self-test latches F07, STANDBY is never reached
     station.advance(50)
-    station.device.hello()
+    station.hello()
     assert station.state() == "FAULT" and fault_code(station.device) == F_STRAY_LIGHT
     texts = [e.text for e in station.device.events_named("fault")]
     assert texts and texts[-1].endswith(": light at boot"), texts

@@ -93,14 +93,14 @@ class Device:
 
     # -- requests
 
-    def _reply(self, seq: int | None) -> Line:
+    def _reply(self, seq: int | None, timeout: float = REPLY_TIMEOUT_S) -> Line:
         def find():
             for i, r in enumerate(self._replies):
                 if r.seq == seq:
                     return self._replies.pop(i)
             return None
 
-        return self.wait(find, what=f"reply to N{seq}")
+        return self.wait(find, timeout, what=f"reply to N{seq}")
 
     def request(self, text: str) -> Line:
         """Send a framed command; return its `ok` line or raise DeviceError.
@@ -143,11 +143,11 @@ class Device:
 
         self.wait(ver_reply, what="the VER reply")
 
-    def hello(self) -> dict[str, str]:
+    def hello(self, timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, str]:
         self.seq = 0
         self.t.write(frame(0, f"HELLO {PROTO_VERSION}"))
         try:
-            line = self._reply(0)
+            line = self._reply(0, timeout_s)
         except ProtocolError as e:
             raise ProtocolError(f"{e}: is the handpiece firmware running on {self.t.port}?") from e
         if line.kind == "er":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .device import Device, DeviceError, ProtocolError
+from .device import REPLY_TIMEOUT_S, Device, DeviceError, ProtocolError
 from .motion import Motion
 from .program import Program, parse, upload
 from .rig import Rig
@@ -17,6 +17,7 @@ from .rig import Rig
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
 WAIT_MARGIN_S = 5.0  # wall clock: hang protection beyond the device time waited for
 POLL_S = 0.01  # wall clock: how often the device's clock is read while waiting
+BOOT_S = 2.0  # device time from a reset to the first reply, with margin (the rp2 image: ~0.6 s)
 T_WRAP_MS = 0x40000000 // 1000 + 1  # status `t` is the 30-bit us tick in ms: it wraps after 1,073,741
 
 # A scan program for tests: 100 J at 3000 W x 120 us (277 pulses, tens of seconds of scanning).
@@ -109,6 +110,12 @@ class Station:
         emulated board, by the slowdown its rig has measured on this run."""
         slowdown = getattr(self.rig, "slowdown", None)
         return device_s * (slowdown() if slowdown is not None else 1.0)
+
+    def hello(self) -> dict[str, str]:
+        """HELLO after a reset: the device may still be booting (the rp2 image
+        answers ~0.6 s of its own time after power-up), so the wait for its
+        answer scales with the rig's measured slowdown (hang protection only)."""
+        return self.device.hello(timeout_s=max(REPLY_TIMEOUT_S, 2 * self.wall_s(BOOT_S)))
 
     def wait_event(self, name: str, pred=lambda e: True, since: int = 0, timeout_s: float = WAIT_MARGIN_S):
         """Wall clock: the first event `name` from event number `since` on that

@@ -13,7 +13,8 @@ from handpiece.benchrig import LEAD_US, BenchRig
 from handpiece.motion import Motion
 from handpiece.rig import INPUTS, Pulse, RigError
 from handpiece import strategy
-from handpiece.strategy import T_WRAP_MS, Station
+from handpiece.device import REPLY_TIMEOUT_S
+from handpiece.strategy import BOOT_S, T_WRAP_MS, Station
 from handpiece.targets import ROOT, SerialTarget, TargetError, UnixPortTarget, find_micropython, make_target, \
     micropython_argv
 
@@ -297,3 +298,25 @@ def test_the_bench_rig_measures_its_slowdown_for_the_station(rig):
     protection by it (tens on the emulated two-Pico bench, about 1 on Picos)."""
     assert rig.slowdown() >= 1.0
     assert Station(None, rig).wall_s(2.0) == pytest.approx(2.0 * rig.slowdown(), rel=0.5)
+
+
+def test_hello_after_a_reset_waits_as_long_as_a_slow_board_boots():
+    """An emulated board boots tens of times slower than a Pico: the wait for
+    its HELLO answer after a reset scales with the rig's measured slowdown."""
+    class SlowRig:
+        virtual = False
+
+        def slowdown(self) -> float:
+            return 30.0
+
+    class Dev:
+        def hello(self, timeout_s: float) -> dict[str, str]:
+            self.timeout_s = timeout_s
+            return {}
+
+    dev = Dev()
+    Station(dev, SlowRig()).hello()
+    assert dev.timeout_s == 2 * 30.0 * BOOT_S > REPLY_TIMEOUT_S
+    dev_fast = Dev()
+    Station(dev_fast, None).hello()
+    assert dev_fast.timeout_s == REPLY_TIMEOUT_S
