@@ -173,3 +173,25 @@ def test_fuzzed_input_with_hung_host_phases_never_resets(fresh_target, actions, 
         assert device.bad_lines == []
         assert device.request("PROG").text == before
         assert device.query_status()["state"] == "STANDBY"
+
+
+@pytest.mark.needs_fault_injection
+@pytest.mark.needs_virtual_clock  # the cut falls inside a line only if time stands still meanwhile
+def test_a_line_the_cut_link_broke_off_does_not_hide_the_next_reply(station, rig):
+    """The host stops reading until the port is full and the device has a
+    status line half written; the link is cut (the rest of that line is lost)
+    and restored. The next reply joins the fragment on the wire: the host
+    drops the fragment and still takes the reply (docs/protocol.md)."""
+    station.standby()
+    dev = station.device
+    dev.t.hold_reading()
+    for _ in range(40):  # 800 status lines, far more than the port and the queue hold
+        dev.t.write(b"?" * 20)
+        rig.advance(10)
+    rig.host_link(False)
+    rig.advance(100)  # the rest of the half-written line goes to the void
+    rig.host_link(True)
+    dev.t.resume_reading()
+    assert dev.request("HB").kind == "ok"
+    assert len(dev.bad_lines) == 1 and "bad checksum" in dev.bad_lines[0]  # the cut fell inside a line
+    assert dev.query_status()["state"] == "STANDBY"

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from . import PROTO_VERSION
-from .frames import STATUS, STOP, FrameError, Line, frame, parse
+from .frames import STATUS, STOP, FrameError, Line, frame, parse, recover
 from .transport import SerialTransport
 
 REPLY_TIMEOUT_S = 10.0  # hang protection only; nothing here asserts timing
@@ -59,10 +59,12 @@ class Device:
             try:
                 line = parse(raw)
             except FrameError as e:
+                line = recover(raw)  # a line the link broke off, joined to the next one
                 with self._cv:
-                    self.bad_lines.append(str(e))
+                    self.bad_lines.append(str(e) if line is None else f"{e}: kept {line.raw!r}")
                     self._cv.notify_all()
-                continue
+                if line is None:
+                    continue
             with self._cv:
                 if line.kind in ("ok", "er"):
                     self._replies.append(line)
