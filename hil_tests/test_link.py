@@ -11,6 +11,8 @@ from handpiece.strategy import Station
 
 CONTROL_PERIOD_US = 2000  # the reference board's loop period (boards/shared/reference.py)
 E_TOO_LONG = 3
+PHASE = ("mode=scan width_us=120 power_w=3000 rate_hz=30 energy_j=10 spacing_mm=3.3 "
+         "speed_min_mm_s=20 speed_max_mm_s=150")
 
 
 def stats(rig) -> dict[str, int]:
@@ -173,3 +175,48 @@ def test_fuzzed_input_with_hung_host_phases_never_resets(fresh_target, actions, 
         assert device.bad_lines == []
         assert device.request("PROG").text == before
         assert device.query_status()["state"] == "STANDBY"
+
+
+@pytest.mark.needs_fault_injection
+@pytest.mark.needs_virtual_clock  # the cut falls inside a line only if time stands still meanwhile
+def test_a_line_the_cut_link_broke_off_does_not_hide_the_next_reply(station, rig):
+    """The host stops reading until the port is full and the device has a
+    status line half written; the link is cut (the rest of that line is lost)
+    and restored. The next reply joins the fragment on the wire: the host
+    drops the fragment and still takes the reply (docs/protocol.md)."""
+    station.standby()
+    dev = station.device
+    dev.t.hold_reading()
+    for _ in range(40):  # 800 status lines, far more than the port and the queue hold
+        dev.t.write(b"?" * 20)
+        rig.advance(10)
+    rig.host_link(False)
+    rig.advance(100)  # the rest of the half-written line goes to the void
+    rig.host_link(True)
+    dev.t.resume_reading()
+    assert dev.request("HB").kind == "ok"
+    assert len(dev.bad_lines) == 1 and "bad checksum" in dev.bad_lines[0]  # the cut fell inside a line
+    assert dev.query_status()["state"] == "STANDBY"
+
+
+def test_a_torn_reply_is_asked_for_again_and_the_command_acts_once(station):
+    """The reply to PADD arrives torn (as when the link fails inside it): the
+    host drops it and sends the frame again, same number and words; the device
+    resends its reply and does not append the phase twice (docs/protocol.md)."""
+    station.standby()
+    dev = station.device
+    dev.request("PCLR")
+    put = dev.t.lines.put  # where the serial reader hands over each line
+    torn = []
+
+    def tear_first_reply(raw):
+        if raw.startswith(b"ok ") and not torn:
+            torn.append(raw)
+            raw = raw[:-4]  # its end lost on the wire
+        put(raw)
+
+    dev.t.lines.put = tear_first_reply
+    reply = dev.request("PADD " + PHASE)
+    assert len(torn) == 1 and reply.raw == torn[0].decode()  # the same reply, resent
+    assert len(dev.bad_lines) == 1
+    assert dev.request("PROG").fields["phases"] == "1"

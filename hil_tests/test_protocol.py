@@ -416,3 +416,20 @@ def test_a_malformed_checksum_is_shown_as_received(station):
     body = f"N{seq} HB".encode()
     line = expect_refusal(dev, body + b"*5\n", E_CHECKSUM, seq=seq)
     assert line.text.endswith("want %02X, got 5" % checksum(body)), line.raw
+
+
+@pytest.mark.needs_fault_injection
+def test_every_request_after_a_cut_link_is_answered(station, rig):
+    """Status lines every 50 ms while the link is cut 25 times for 7..56 ms:
+    wherever a cut falls (inside a line too, on a board whose USB link cuts
+    between packets), the first request after it gets its reply, unframed
+    or framed (docs/protocol.md, a line broken off by the link)."""
+    station.standby()
+    dev = station.device
+    dev.request("SET status_ms=50")
+    for i in range(25):
+        rig.host_link(False)
+        rig.advance(7 + 13 * i % 50)
+        rig.host_link(True)
+        assert dev.query_status()["state"] == "STANDBY"
+        assert dev.request("HB").kind == "ok"

@@ -6,10 +6,14 @@ import time
 from collections.abc import Callable
 
 from . import PROTO_VERSION
-from .frames import STATUS, STOP, FrameError, Line, frame, parse
+from .frames import STATUS, STOP, FrameError, Line, frame, parse, recover
 from .transport import SerialTransport
 
 REPLY_TIMEOUT_S = 10.0  # hang protection only; nothing here asserts timing
+# A framed request whose reply has not come this long after a line from the
+# device was dropped (a cut link may have torn the reply) is sent again: same
+# number, same words, so the device resends its reply and does not act again.
+RESEND_S = 1.0
 # refusals of the frame itself: the device did not take its sequence number
 FRAME_ERRORS = (1, 2, 3, 4, 9, 10)
 
@@ -59,10 +63,12 @@ class Device:
             try:
                 line = parse(raw)
             except FrameError as e:
+                line = recover(raw)  # a line the link broke off, joined to the next one
                 with self._cv:
-                    self.bad_lines.append(str(e))
+                    self.bad_lines.append(str(e) if line is None else f"{e}: kept {line.raw!r}")
                     self._cv.notify_all()
-                continue
+                if line is None:
+                    continue
             with self._cv:
                 if line.kind in ("ok", "er"):
                     self._replies.append(line)
@@ -93,14 +99,31 @@ class Device:
 
     # -- requests
 
-    def _reply(self, seq: int | None, timeout: float = REPLY_TIMEOUT_S) -> Line:
+    def _reply(self, seq: int | None, timeout: float = REPLY_TIMEOUT_S, resend: bytes = b"") -> Line:
+        """The reply to `seq`. With `resend` (the frame as sent), the frame is
+        sent again whenever lines were dropped and no reply came for RESEND_S."""
         def find():
             for i, r in enumerate(self._replies):
                 if r.seq == seq:
                     return self._replies.pop(i)
             return None
 
-        return self.wait(find, timeout, what=f"reply to N{seq}")
+        what = f"reply to N{seq}"
+        end = time.monotonic() + timeout
+        dropped = len(self.bad_lines)
+        while resend:
+            left = end - time.monotonic()
+            try:
+                return self.wait(find, min(RESEND_S, left), what)
+            except ProtocolError:
+                if self.closed:
+                    raise
+                if left <= RESEND_S:
+                    raise ProtocolError(f"no {what} from {self.t.port} within {timeout:.0f} s") from None
+            if len(self.bad_lines) > dropped:  # the reply may be the line that was dropped
+                dropped = len(self.bad_lines)
+                self.t.write(resend)
+        return self.wait(find, timeout, what)
 
     def request(self, text: str) -> Line:
         """Send a framed command; return its `ok` line or raise DeviceError.
@@ -110,7 +133,7 @@ class Device:
             data = frame(seq, text)  # refuses text the device could not take
             self.seq = seq
             self.t.write(data)
-            line = self._reply(seq)
+            line = self._reply(seq, resend=data)
             if line.kind == "er":
                 if line.code in FRAME_ERRORS:
                     self.seq = (seq - 1) % 100000  # the device did not take this number
