@@ -294,6 +294,11 @@ def test_indicator_and_ready_delay_before_the_first_pulse(station, rig):
 
 
 def indicator(rig):
+    """The indicator's last level the rig reported. A round trip on the rig
+    channel first: the device's reply and the rig's notifications come over
+    two channels, read by two threads, so an `o ... ind=` line sent before the
+    reply may not have been read yet when the reply is."""
+    rig.now_us()
     return [v for _, name, v in rig.outputs if name == "ind"][-1]
 
 
