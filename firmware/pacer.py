@@ -194,15 +194,21 @@ class Pacer:
 
     def _dwell_ok(self, now, target):
         total_uj = self.pulse_uj
+        # Locals: the loop runs once per pulse in the window (400 at most).
+        dwell = self._dwell
+        size = self._dw_size
+        window_us = self._dwell_window_us
+        half = self._half_cm_counts
+        diff = time.ticks_diff
         i = self._dw_head
         for _ in range(self._dw_n):
-            i = (i - 1) % self._dw_size
+            i = (i - 1) % size
             j = 3 * i
-            if time.ticks_diff(now, self._dwell[j]) >= self._dwell_window_us:
+            if diff(now, dwell[j]) >= window_us:
                 break
-            d = self._dwell[j + 1] - target
-            if -self._half_cm_counts <= d <= self._half_cm_counts:
-                total_uj += self._dwell[j + 2]
+            d = dwell[j + 1] - target
+            if -half <= d <= half:
+                total_uj += dwell[j + 2]
         return total_uj <= self._dwell_max_uj
 
     def fired(self, t_us, pos):
