@@ -71,6 +71,7 @@ class Pacer:
         self._dwell = array("i", bytes(12 * n))  # pulse k: [3k] time, [3k+1] count, [3k+2] energy
         self._dw_head = 0
         self._dw_n = 0
+        self._dw_uj = 0  # energy of every pulse in the dwell ring, wherever and whenever it landed
         self._last_us = 0
         self._fired_any = False
         self._quiet_us = 0  # time since the last pulse, added up by elapse()
@@ -132,6 +133,7 @@ class Pacer:
             self._fired_any = False
         if self._quiet_us >= self._dwell_window_us:
             self._dw_n = 0
+            self._dw_uj = 0
         self._sp_us += delta_us
 
     def track(self, pos):
@@ -194,15 +196,23 @@ class Pacer:
 
     def _dwell_ok(self, now, target):
         total_uj = self.pulse_uj
+        if total_uj + self._dw_uj <= self._dwell_max_uj:
+            return True  # the whole ring is within the limit, so any part of it is
+        # Locals: the loop runs once per pulse in the window (400 at most).
+        dwell = self._dwell
+        size = self._dw_size
+        window_us = self._dwell_window_us
+        half = self._half_cm_counts
+        diff = time.ticks_diff
         i = self._dw_head
         for _ in range(self._dw_n):
-            i = (i - 1) % self._dw_size
+            i = (i - 1) % size
             j = 3 * i
-            if time.ticks_diff(now, self._dwell[j]) >= self._dwell_window_us:
+            if diff(now, dwell[j]) >= window_us:
                 break
-            d = self._dwell[j + 1] - target
-            if -self._half_cm_counts <= d <= self._half_cm_counts:
-                total_uj += self._dwell[j + 2]
+            d = dwell[j + 1] - target
+            if -half <= d <= half:
+                total_uj += dwell[j + 2]
         return total_uj <= self._dwell_max_uj
 
     def fired(self, t_us, pos):
@@ -216,9 +226,12 @@ class Pacer:
             self._n_times += 1
         i = self._dw_head
         j = 3 * i
+        if self._dw_n == self._dw_size:
+            self._dw_uj -= self._dwell[j + 2]  # the oldest pulse, overwritten here
         self._dwell[j] = t_us
         self._dwell[j + 1] = pos
         self._dwell[j + 2] = self.pulse_uj
+        self._dw_uj += self.pulse_uj
         self._dw_head = (i + 1) % self._dw_size
         if self._dw_n < self._dw_size:
             self._dw_n += 1

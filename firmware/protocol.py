@@ -25,9 +25,11 @@ _SP = const(32)
 
 
 def checksum(data, end):
+    """XOR of data[:end]. Iterating a view takes about half the time of
+    indexing: every line out (pulse events too) and every frame in runs it."""
     c = 0
-    for i in range(end):
-        c ^= data[i]
+    for b in memoryview(data)[:end]:
+        c ^= b
     return c
 
 

@@ -159,13 +159,22 @@ class Session:
         self.store.write(self.seq & 1, buf)
 
 
+# CRC-16/CCITT-FALSE (polynomial 0x1021) of each 4-bit value shifted out of
+# the top: the carry-less product nibble x 0x1021, which never overlaps.
+_CRC_NIBBLE = (0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
+               0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF)
+
+
 def crc16(data, n):
-    """CRC-16/CCITT-FALSE of data[:n] (slot integrity). Allocation-free."""
+    """CRC-16/CCITT-FALSE of data[:n] (slot integrity). Allocation-free.
+    Four bits a step from a 16-entry table: it runs in emit() at every
+    reservation, where bit by bit took a few ms on an RP2040."""
     crc = 0xFFFF
+    t = _CRC_NIBBLE
     for k in range(n):
         crc ^= data[k] << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        crc = (crc << 4) & 0xFFFF ^ t[crc >> 12]
+        crc = (crc << 4) & 0xFFFF ^ t[crc >> 12]
     return crc
 
 

@@ -274,6 +274,10 @@ class StateMachine:
             machine._relock(n)
 
     def get(self, buf=None, shift=0):
+        if buf is not None:  # as on the chip: fills buf, word by word
+            for k in range(len(buf)):
+                buf[k] = self.get()
+            return None
         return self.rx.pop(0) if self.rx else self.latest
 
     def rx_fifo(self):

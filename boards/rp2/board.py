@@ -44,6 +44,7 @@ What each part guarantees, and how it knows:
   reset reads as RESET_SOFT. Limit: a bite after reset_cause() and before the
   core restarts the watchdog (which writes the marker again) reads as soft.
 """
+from array import array
 import machine
 import time
 from machine import Pin
@@ -67,6 +68,7 @@ _PD_RESET_US = const(10)  # discharge time of the integrator
 _STRAY_UJ = const(5_000)  # integrator reading that counts as light
 _POWER_FULL_SCALE_W = const(3_000)  # driver setpoint at 100 % PWM duty
 _POWER_PWM_HZ = const(20_000)
+_RX_FIFO_DEPTH = const(4)  # a state machine's RX FIFO, not joined
 
 _WATCHDOG_REASON = const(0x40058008)  # bit 0 TIMER, bit 1 FORCE; 0 after a power-on/RUN reset
 _WATCHDOG_SCRATCH0 = const(0x4005800C)
@@ -163,11 +165,15 @@ class Encoder:
         sm.exec("mov(osr, isr)")
         sm.active(1)
         self._sm = sm
+        # drain[n] takes n stale words in one get(): count() runs every loop
+        # and every pass of wait(), a call per word cost ~20 us each there
+        self._drain = tuple(array("I", bytes(4 * n)) for n in range(_RX_FIFO_DEPTH + 1))
 
     def count(self):
         sm = self._sm
-        for _ in range(sm.rx_fifo()):
-            sm.get()  # stale: pushed before the FIFO filled
+        n = sm.rx_fifo()
+        if n:
+            sm.get(self._drain[n])  # stale: pushed before the FIFO filled
         return sm.get() - pio.COUNT_ZERO  # the next push: a few us old (estimated)
 
 

@@ -26,17 +26,14 @@ class StdioLink:
         self._poll.register(sys.stdin, select.POLLIN)
         self._wpoll = select.poll()
         self._wpoll.register(sys.stdout, select.POLLOUT)
+        self._wipoll = self._wpoll.ipoll  # bound once, for write()'s per-byte loop
+        self._put = self._out.write
         self._one = bytearray(1)
         self._tx = bytearray(1)
 
     def any(self):
         """True when at least one byte waits (no allocation: ipoll reuses itself)."""
         for _ in self._poll.ipoll(0):
-            return True
-        return False
-
-    def _writable(self):
-        for _ in self._wpoll.ipoll(0):
             return True
         return False
 
@@ -54,9 +51,15 @@ class StdioLink:
         n = 0
         end = min(len(buf), _TX_MAX)
         tx = self._tx
-        while n < end and self._writable():
+        ipoll = self._wipoll  # per byte: no method call, no attribute lookups
+        out = self._put
+        while n < end:
+            for _ in ipoll(0):
+                break
+            else:
+                break  # stdout takes no byte now
             tx[0] = buf[n]
-            if not self._out.write(tx):
+            if not out(tx):
                 break
             n += 1
         return n

@@ -114,6 +114,29 @@ def test_dwell_limit_stops_scrubbing_one_place():
     assert p.skips > 0
 
 
+def test_dwell_limit_counts_only_the_pulses_since_the_window_forgot():
+    # 3000 W x 120 us = 360 mJ a pulse: 41 within 1 cm fit 15 J, 42 do not.
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, True)
+    clock = [0]
+
+    def fire(n, pos):
+        for _ in range(n):
+            clock[0] += 40_000
+            p.elapse(40_000)
+            p.fired(clock[0], pos)
+
+    fire(401, 100_000)  # the whole ring, far away
+    p.elapse(10_000_000)  # a quiet window: the ring is forgotten
+    clock[0] += 10_000_000
+    fire(40, 500)
+    assert p._dwell_ok(clock[0], 500)
+    fire(1, 500)
+    assert not p._dwell_ok(clock[0], 500)
+    assert p._dwell_ok(clock[0], 500 + 20 * 11)  # 11 mm away none of them counts
+
+
 def test_trigger_point_paces_by_time_only():
     out, _ = run(lambda t: 700, phase_text=POINT_PH, ms=1000)
     assert len(out) == 10  # 10 Hz for 1 s, hand still

@@ -206,3 +206,22 @@ def test_a_completed_session_does_not_begin_again_until_released():
     u.release()  # NEWSESSION: the operator's decision
     v = new(store)
     assert v.closed and not v.completed(Prog(0xCAFE, 20)) and v.begin(Prog(0xCAFE, 20))
+
+
+def test_slot_crc_is_crc16_ccitt_false():
+    """The slot check is the catalogued CRC-16/CCITT-FALSE (check value
+    0x29B1), so slots written by any firmware of this format stay readable;
+    every bit of every byte counts."""
+    from session import crc16
+
+    assert crc16(b"123456789", 9) == 0x29B1
+    assert crc16(b"123456789xyz", 9) == 0x29B1  # only data[:n]
+    assert crc16(b"", 0) == 0xFFFF
+    data = bytearray(b"\x00" * 77)
+    seen = {crc16(data, 77)}
+    for k in range(77):
+        for bit in range(8):
+            data[k] ^= 1 << bit
+            seen.add(crc16(data, 77))
+            data[k] ^= 1 << bit
+    assert len(seen) == 1 + 77 * 8  # a CRC-16 tells every single-bit error apart here
