@@ -199,10 +199,13 @@ def test_a_line_the_cut_link_broke_off_does_not_hide_the_next_reply(station, rig
     assert dev.query_status()["state"] == "STANDBY"
 
 
-def test_a_torn_reply_is_asked_for_again_and_the_command_acts_once(station):
+@pytest.mark.parametrize("read_before_the_wait", [False, True])
+def test_a_torn_reply_is_asked_for_again_and_the_command_acts_once(station, read_before_the_wait):
     """The reply to PADD arrives torn (as when the link fails inside it): the
     host drops it and sends the frame again, same number and words; the device
-    resends its reply and does not append the phase twice (docs/protocol.md)."""
+    resends its reply and does not append the phase twice (docs/protocol.md).
+    Also when the torn reply is read before the request starts waiting (the
+    reader thread ran first)."""
     station.standby()
     dev = station.device
     dev.request("PCLR")
@@ -216,6 +219,15 @@ def test_a_torn_reply_is_asked_for_again_and_the_command_acts_once(station):
         put(raw)
 
     dev.t.lines.put = tear_first_reply
+    if read_before_the_wait:
+        write = dev.t.write
+
+        def write_then_let_the_reader_run(data):
+            write(data)
+            dev.wait(lambda: dev.bad_lines, what="the torn reply read")
+            dev.t.write = write
+
+        dev.t.write = write_then_let_the_reader_run
     reply = dev.request("PADD " + PHASE)
     assert len(torn) == 1 and reply.raw == torn[0].decode()  # the same reply, resent
     assert len(dev.bad_lines) == 1

@@ -99,9 +99,11 @@ class Device:
 
     # -- requests
 
-    def _reply(self, seq: int | None, timeout: float = REPLY_TIMEOUT_S, resend: bytes = b"") -> Line:
+    def _reply(self, seq: int | None, timeout: float = REPLY_TIMEOUT_S, resend: bytes = b"",
+               dropped: int = 0) -> Line:
         """The reply to `seq`. With `resend` (the frame as sent), the frame is
-        sent again whenever lines were dropped and no reply came for RESEND_S."""
+        sent again whenever lines were dropped since `dropped` (len(bad_lines)
+        before the frame went out) and no reply came for RESEND_S."""
         def find():
             for i, r in enumerate(self._replies):
                 if r.seq == seq:
@@ -110,7 +112,6 @@ class Device:
 
         what = f"reply to N{seq}"
         end = time.monotonic() + timeout
-        dropped = len(self.bad_lines)
         while resend:
             left = end - time.monotonic()
             try:
@@ -132,8 +133,9 @@ class Device:
             seq = (self.seq + 1) % 100000
             data = frame(seq, text)  # refuses text the device could not take
             self.seq = seq
+            dropped = len(self.bad_lines)  # before the write: a torn reply may be read before _reply runs
             self.t.write(data)
-            line = self._reply(seq, resend=data)
+            line = self._reply(seq, resend=data, dropped=dropped)
             if line.kind == "er":
                 if line.code in FRAME_ERRORS:
                     self.seq = (seq - 1) % 100000  # the device did not take this number

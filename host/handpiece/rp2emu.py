@@ -109,7 +109,54 @@ def pump(stop: threading.Event, master: int, in_fd: int, out_fd: int, seen=None)
             return
 
 
-class Rp2Emulator:
+class _NodeProcess:
+    """The emulator's node process as both front ends keep it: its stderr in
+    a temporary folder, and one teardown (threads, process group, fds)."""
+
+    proc: subprocess.Popen | None
+    stderr_path: Path
+    _tmp: tempfile.TemporaryDirectory
+    _stop: threading.Event
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _shut(self, threads, fds) -> None:
+        self._stop.set()
+        for thread in threads:
+            if thread:
+                thread.join(timeout=5)
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=5)
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Rp2Emulator(_NodeProcess):
     """start() boots `uf2` and returns the pty path; close() stops everything."""
 
     def __init__(self, uf2: Path, inputs: dict[int, int] | None = None, trace: tuple[int, ...] = (),
@@ -165,39 +212,9 @@ class Rp2Emulator:
                 out.append((int(w[4]), int(w[3])))
         return out
 
-    def stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def close(self) -> None:
-        self._stop.set()
-        if self._pump_thread:
-            self._pump_thread.join(timeout=5)
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        self._shut([self._pump_thread], [self._master, self._slave])
         self._master = self._slave = -1
-        self._tmp.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # The two-Pico bench's wiring (docs/boards.md, "Bench rig"): rig GPIO name ->
@@ -231,7 +248,7 @@ def bench_config(dut_uf2: Path, rig_uf2: Path, dut_cdc: str, rig_cdc: str, slice
     }
 
 
-class Rp2Bench:
+class Rp2Bench(_NodeProcess):
     """The device image and the bench rig image on two emulated RP2040s in one
     emulator process (emu.mjs --pair), each chip's USB CDC on its own pty.
     start() returns the two pty paths; wait_booted() waits for both boot lines."""
@@ -313,32 +330,9 @@ class Rp2Bench:
                     raise EmulatorError(f"the {name} chip did not boot on the two-chip bench; its stderr:\n"
                                         f"{self.stderr()}")
 
-    def stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._shut(self._threads, self._fds)
         self._fds = []
-        self._tmp.cleanup()
 
 
 BENCH_USAGE = "usage: python -m handpiece.rp2emu bench DEVICE.uf2 RIG.uf2 [-- CMD ARG...]  ({dut}, {rig}: the ptys)"

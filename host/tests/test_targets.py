@@ -92,8 +92,15 @@ def test_killed_test_run_leaves_no_micropython_behind(tmp_path, sig):
         "    print('STARTED', flush=True)\n"
         "    time.sleep(60)\n")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+
+    def as_at_a_terminal():
+        # Ctrl-C reaches a run started at a terminal; a run started in the
+        # background (a CI job under `cmd &`) inherits SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", str(test)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=as_at_a_terminal)
     for line in proc.stdout:
         if "STARTED" in line:
             break
