@@ -128,6 +128,15 @@ def test_each_edge_within_one_and_a_half_us_of_the_path():
               "edge at %d cycles, the path steps at %d us" % (c, t))
 
 
+def test_a_hold_jump_steps_there_at_once():
+    """`hold <pos>` away from the hand: A/B step to pos right after, 5 us a count."""
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1, 2], [0, 0, 9]  # the cut path of a `hold 9` at t=2
+    edges = _edges(_fill(rig, 3_000), 3_000)
+    eq([e[1] for e in edges], [rigpio.ab_of(c) for c in range(1, 10)], "counts 1..9, once each")
+    check(edges[-1][0] <= 60 * rigpio.CYCLES_PER_US, "at 9 by 60 us: %d cycles" % edges[-1][0])
+
+
 def test_a_long_fast_stroke_takes_few_words():
     """The Python loop works per run of counts, not per count: 2400 counts at
     10 us a count (80 PIO cycles, no drift) in a handful of words, and 1200
