@@ -5,7 +5,8 @@ per three TX words, so the rig's Python loop does no work per count:
   1. the A/B pattern: 16 A/B values (B<<1|A, the first in bits 1..0), the
      next 4 counts up or down from where A/B stand, repeated (pattern());
   2. the first delay in cycles (from the run's start to its first change);
-  3. (period - PERIOD_OVERHEAD_CYCLES) << 8 | (changes - 1).
+  3. (period - PERIOD_OVERHEAD_CYCLES) << 12 | (changes - 1), the period
+     below 2**18 cycles (33 ms) unless there is one change.
 The SM shows the pattern's next value after the first delay, then after each
 period, rotating the pattern in its ISR; a hold is a run of one change to the
 same value. The first change comes FIRST_OVERHEAD_CYCLES + delay after the
@@ -29,7 +30,7 @@ WIDTH_HZ = const(2_000_000)
 FIRST_OVERHEAD_CYCLES = const(7)  # 3 pulls, 2 movs, out, the last delay pass
 TAIL_CYCLES = const(3)  # in, jmp, then the next run's first pull
 PERIOD_OVERHEAD_CYCLES = const(6)  # in, jmp, mov, the last wait pass, jmp, mov
-MAX_CHANGES = const(256)  # one run's changes: 8 bits of its third word
+MAX_CHANGES = const(4096)  # one run's changes: 12 bits of its third word
 GRAY = (0, 1, 3, 2)  # A/B as B<<1|A for count % 4; A leads B counting up
 
 
@@ -55,7 +56,10 @@ def pattern(count, step):
 
 
 def period_word(period_cycles, changes):
-    return (period_cycles - PERIOD_OVERHEAD_CYCLES) << 8 | (changes - 1)
+    """The third word (a small int); one change needs no period."""
+    if changes == 1:
+        return 0
+    return (period_cycles - PERIOD_OVERHEAD_CYCLES) << 12 | (changes - 1)
 
 
 @rp2.asm_pio(out_init=[rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW], out_shiftdir=rp2.PIO.SHIFT_RIGHT,
@@ -67,7 +71,7 @@ def quadrature_out():
     pull(block)
     mov(x, osr)  # the first delay
     pull(block)
-    out(y, 8)  # changes - 1; the OSR keeps period - overhead
+    out(y, 12)  # changes - 1; the OSR keeps period - overhead
     label("first")
     jmp(x_dec, "first")
     label("change")

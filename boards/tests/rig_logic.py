@@ -135,6 +135,11 @@ def test_a_hold_jump_steps_there_at_once():
     edges = _edges(_fill(rig, 3_000), 3_000)
     eq([e[1] for e in edges], [rigpio.ab_of(c) for c in range(1, 10)], "counts 1..9, once each")
     check(edges[-1][0] <= 60 * rigpio.CYCLES_PER_US, "at 9 by 60 us: %d cycles" % edges[-1][0])
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1, 2], [0, 0, 600]  # `hold 600` (30 mm): one run, the FIFO not refilled per count
+    words = _fill(rig, 3_500)
+    check(len(words) <= 9, "%d words for a 600-count jump" % len(words))
+    eq(len(_edges(words, 3_500)), 600, "600 counts")
 
 
 def test_a_long_fast_stroke_takes_few_words():
