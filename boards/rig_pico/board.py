@@ -198,11 +198,13 @@ class Rig:
     def _refill(self, report=True):
         now = self.now()
         if self._t_out < now:  # the FIFO ran dry: the schedule slipped
-            # A/B stood at _p through the gap: late only if the path left _p in it
-            # (a hand standing still loses nothing while the loop is away; a run
-            # may have shown _p up to _DRIFT_CYCLES before the path reached it).
-            if report and (position(self.kt, self.kx, self._t_out + 2) != self._p
-                           or 0 <= next_step(self.kt, self.kx, self._t_out, self._p)[0] < now):
+            # A/B stood at _p through the gap: late only if the path moved in it
+            # (a hand standing still loses nothing while the loop is away, nor
+            # does a `hold` jump the encoder is still making: it is off the path
+            # for its 5 us a count anyway). +2: a run may have shown _p up to
+            # _DRIFT_CYCLES before the path reached it.
+            at = position(self.kt, self.kx, self._t_out + 2)
+            if report and 0 <= next_step(self.kt, self.kx, self._t_out + 2, at)[0] < now:
                 self.notify("o %d underrun=1" % now)
             self._t_out = now
             self._frac = 0

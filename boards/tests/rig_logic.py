@@ -247,6 +247,28 @@ def test_underrun_only_when_a_step_came_late():
     eq(out, ["o 150000 underrun=1"], "late steps are reported")
 
 
+def test_no_underrun_while_a_hold_jump_is_pending():
+    """The loop away while the encoder has yet to make a `hold` jump (the path
+    stands at the held count): nothing on the path came late."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig._refill()  # still runs queued up to a few ms ahead
+    clock[0] = 1_000
+    eq(rig.command(["hold", "600"]), "= 600", "hold")
+    rp2.StateMachine.made[0].tx[:] = []  # the PIO took every word
+    clock[0] = 60_000  # the loop away (a stall around the footswitch press)
+    rig._refill()
+    eq(out, [], "no underrun: the path stood still")
+    rp2.StateMachine.made[0].tx[:] = []
+    rig.kt, rig.kx = [0, 70_000, 80_000], [600, 600, 640]
+    clock[0] = 90_000  # away again while the path moved
+    rig._refill()
+    eq(out, ["o 90000 underrun=1"], "late steps are still reported")
+
+
 class _NoSleep:
     """time for the rig without the real sleep of `power`."""
     ticks_us = staticmethod(board.time.ticks_us)
