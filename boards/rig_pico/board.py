@@ -121,6 +121,7 @@ def next_run(kt, kx, t0, p, changes_max):
         return t, s, n, period
     return -1, 0, 0, 0
 
+
 class Rig:
     def __init__(self):
         self._last = time.ticks_us()
