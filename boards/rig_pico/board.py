@@ -25,8 +25,10 @@ Timing and how it knows:
   (shared/keyframes.py). A run's first edge comes at the path's step time,
   the others within 1.5 us of it (their period is the path's speed rounded
   to a PIO cycle, the path's step times are whole us, and a run ends before
-  its drift passes _DRIFT_CYCLES); a run lasts at most about _HORIZON_US, and a still hand is shown
-  in runs of _MAX_HOLD_US, so `hold` acts within about that long. An
+  its drift passes _DRIFT_CYCLES). A run (its first delay included) lasts
+  at most about _HORIZON_US, so the queue rides out a loop stall that long
+  and `hold` acts within about that long; a hand still for longer is shown
+  in runs of _MAX_HOLD_US. An
   edge is late only if the FIFO ran dry while the hand moved (reported as
   `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
   leaves A/B where they belong).
@@ -58,7 +60,7 @@ from stdiolink import StdioLink
 _NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 _COUNTS_PER_MM = const(20)
 _KEYFRAMES = const(1024)
-_HORIZON_US = const(10_000)  # how far ahead the encoder schedule is filled
+_HORIZON_US = const(50_000)  # how far ahead the encoder schedule is filled (a loop stall it rides out)
 _MAX_HOLD_US = const(2_000)  # longest still run, so `hold` acts soon
 _JUMP_US = const(5)  # step period when the hand jumps (`hold <pos>`)
 _DRIFT_CYCLES = const(4)  # most a run's edges drift from its rounded period (0.5 us)
@@ -219,7 +221,7 @@ class Rig:
                 t, n, period = start + 1, min(abs(want - self._p), rigpio.MAX_CHANGES), _JUMP_US * rigpio.CYCLES_PER_US
             else:
                 t, s, n, period = next_run(self.kt, self.kx, start, self._p, rigpio.MAX_CHANGES)
-                if not 0 <= t <= start + 2 * _MAX_HOLD_US:  # still: show _p again at the end
+                if not 0 <= t <= start + _HORIZON_US:  # still for long: show _p again at the end
                     t, s, n, period = start + _MAX_HOLD_US, 0, 1, rigpio.PERIOD_OVERHEAD_CYCLES
             # Cycles from the run's start (start us + _frac) to its first change.
             first = max((t - start) * rigpio.CYCLES_PER_US - self._frac, rigpio.FIRST_OVERHEAD_CYCLES)
