@@ -247,6 +247,25 @@ def test_underrun_only_when_a_step_came_late():
     eq(out, ["o 150000 underrun=1"], "late steps are reported")
 
 
+def test_a_loop_stall_before_a_motion_starts_loses_no_step():
+    """The loop away 40 ms just as the hand starts to move (the footswitch
+    press): the motion's first run was queued before, its first delay
+    reaching the first step."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 30_000, 40_000], [0, 0, 40]  # still 30 ms, then 4 counts a ms
+    rig._refill()
+    words = list(rp2.StateMachine.made[0].tx)
+    clock[0] = 40_000  # away 40 ms
+    rig._refill()
+    eq(out, [], "no underrun")
+    edges = _edges(words, 40_000)
+    check(len(edges) >= 30, "the queue made the motion's counts: %d" % len(edges))
+
+
 def test_no_underrun_while_a_hold_jump_is_pending():
     """The loop away while the encoder has yet to make a `hold` jump (the path
     stands at the held count): nothing on the path came late."""
