@@ -234,17 +234,17 @@ def test_underrun_only_when_a_step_came_late():
     rig.notify = out.append
     clock = [0]
     rig.now = lambda: clock[0]
-    rig.kt, rig.kx = [0, 100_000, 200_000], [0, 0, 40]  # still for 100 ms, then moving
+    rig.kt, rig.kx = [0, 1_000_000, 2_000_000], [0, 0, 400]  # still for 1 s (past the queue's horizon), then moving
     quad = rp2.StateMachine.made[0]
     rig._refill()
     quad.tx[:] = []  # the PIO took every word
-    clock[0] = 50_000  # the loop was away 50 ms while the hand stood still
+    clock[0] = 500_000  # the loop was away 0.5 s while the hand stood still
     rig._refill()
     eq(out, [], "nothing was late: A/B stood where the hand was")
     quad.tx[:] = []
-    clock[0] = 150_000  # away again while the hand moved: its steps came late
+    clock[0] = 1_500_000  # away again while the hand moved: its steps came late
     rig._refill()
-    eq(out, ["o 150000 underrun=1"], "late steps are reported")
+    eq(out, ["o 1500000 underrun=1"], "late steps are reported")
 
 
 def test_a_loop_stall_before_a_motion_starts_loses_no_step():
