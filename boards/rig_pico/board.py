@@ -19,9 +19,16 @@ fire line, not the light or the power setpoint, so those fields are 0),
 the rig causes.
 
 Timing and how it knows:
-- Encoder out: PIO words with exact microsecond holds (rigpio.py), computed
-  from the keyframes up to _HORIZON_US ahead; positions follow the same
-  integer interpolation as the simulated board (shared/keyframes.py). An
+- Encoder out: runs of steps at a constant period, three PIO words a run
+  (rigpio.py), computed from the keyframes up to _HORIZON_US ahead; positions
+  follow the same integer interpolation as the simulated board
+  (shared/keyframes.py). A run's first edge comes at the path's step time,
+  the others within 1.5 us of it (their period is the path's speed rounded
+  to a PIO cycle, the path's step times are whole us, and a run ends before
+  its drift passes _DRIFT_CYCLES). A run (its first delay included) lasts
+  at most about _HORIZON_US, so the queue rides out a loop stall that long
+  and `hold` acts within about that long; a hand still for longer is shown
+  in runs of _MAX_HOLD_US. An
   edge is late only if the FIFO ran dry while the hand moved (reported as
   `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
   leaves A/B where they belong).
@@ -53,8 +60,10 @@ from stdiolink import StdioLink
 _NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 _COUNTS_PER_MM = const(20)
 _KEYFRAMES = const(1024)
-_HORIZON_US = const(5_000)  # how far ahead the encoder schedule is filled
-_MAX_HOLD_US = const(2_000)  # longest single PIO word, so `hold` acts soon
+_HORIZON_US = const(50_000)  # how far ahead the encoder schedule is filled (a loop stall it rides out)
+_MAX_HOLD_US = const(2_000)  # longest still run, so `hold` acts soon
+_JUMP_US = const(5)  # step period when the hand jumps (`hold <pos>`)
+_DRIFT_CYCLES = const(4)  # most a run's edges drift from its rounded period (0.5 us)
 _POWER_OFF_MS = const(500)
 _RING = const(32)  # events between two main-loop passes
 _WIDTH_WAIT_US = const(10_000)  # longest wait for a pulse's width (pulses are <= 150 us)
@@ -82,6 +91,39 @@ def next_step(kt, kx, t0, p):
     return -1, 0
 
 
+
+def next_run(kt, kx, t0, p, changes_max):
+    """The steps after t0 from count p on one constant-speed stretch of the
+    path: (t_first, direction, n, period_cycles), the first at t_first (as
+    next_step), the others period_cycles apart at the PIO clock, n as many as
+    stay within _DRIFT_CYCLES of the path's real-valued step times (the
+    rounded period drifts); (-1, 0, 0, 0) if the hand stays at p."""
+    for i in range(1, len(kt)):
+        a, b = kt[i - 1], kt[i]
+        if b <= t0:
+            continue
+        xa, xb = kx[i - 1], kx[i]
+        d = xb - xa
+        if d > 0 and xb > p:
+            t, s, left = a - (-(p + 1 - xa) * (b - a) // d), 1, xb - p
+        elif d < 0 and xb < p:
+            t, s, left = a + (xa - p) * (b - a) // -d + 1, -1, p - xb
+        else:
+            continue
+        t = max(t, t0 + 1)
+        if t > b:
+            continue
+        ad = abs(d)
+        span = (b - a) * rigpio.CYCLES_PER_US  # cycles for ad counts
+        period = (2 * span + ad) // (2 * ad)  # rounded
+        err = abs(period * ad - span)  # drift per step, in 1/ad cycles
+        n = changes_max if err == 0 else 1 + _DRIFT_CYCLES * ad // err
+        period = max(period, rigpio.PERIOD_OVERHEAD_CYCLES)
+        n = min(n, left, changes_max, 1 + _HORIZON_US * rigpio.CYCLES_PER_US // period)  # so `hold` acts soon
+        return t, s, n, period
+    return -1, 0, 0, 0
+
+
 class Rig:
     def __init__(self):
         self._last = time.ticks_us()
@@ -92,9 +134,10 @@ class Rig:
         self._power = Pin(pins.POWER_RELAY, Pin.OUT, value=1)
         self.kt = [0]
         self.kx = [0]
-        # Encoder schedule: the PIO shows _p from _t_out on.
+        # Encoder schedule: the PIO shows _p from _t_out us + _frac cycles on.
         self._p = 0
         self._t_out = 0
+        self._frac = 0
         self._quad = rp2.StateMachine(0, rigpio.quadrature_out, freq=rigpio.QUAD_HZ, out_base=Pin(pins.QUAD_A))
         # Fire edges and output changes from the IRQs: (ticks, code) rings.
         self._ev_t = array("i", bytes(4 * _RING))
@@ -152,32 +195,43 @@ class Rig:
         self._quad.active(1)  # stalls on its empty FIFO showing A/B = 00 (count 0)
         self._width.active(1)
         self._t_out = self.now()
+        self._frac = 0
         self._refill(False)
 
     def _refill(self, report=True):
         now = self.now()
         if self._t_out < now:  # the FIFO ran dry: the schedule slipped
-            # A/B stood at _p through the gap: late only if the path left _p in it
-            # (a hand standing still loses nothing while the loop is away).
-            if report and (position(self.kt, self.kx, self._t_out) != self._p
-                           or 0 <= next_step(self.kt, self.kx, self._t_out, self._p)[0] < now):
+            # A/B stood at _p through the gap: late only if the path moved in it
+            # (a hand standing still loses nothing while the loop is away, nor
+            # does a `hold` jump the encoder is still making: it is off the path
+            # for its 5 us a count anyway). +2: a run may have shown _p up to
+            # _DRIFT_CYCLES before the path reached it.
+            at = position(self.kt, self.kx, self._t_out + 2)
+            if report and 0 <= next_step(self.kt, self.kx, self._t_out + 2, at)[0] < now:
                 self.notify("o %d underrun=1" % now)
             self._t_out = now
-        while self._quad.tx_fifo() < 8 and self._t_out < now + _HORIZON_US:
-            want = position(self.kt, self.kx, self._t_out)
-            step = 0
-            if want != self._p:  # behind the path (a `hold` jump): step at once
-                self._p += 1 if want > self._p else -1
-                hold = rigpio.MIN_HOLD_US
+            self._frac = 0
+        # Three words a run of steps (rigpio.py): Python works per run, not per count.
+        while self._quad.tx_fifo() <= 5 and self._t_out < now + _HORIZON_US:
+            start = self._t_out
+            # A run may end up to _DRIFT_CYCLES before the path's step: look past that.
+            want = position(self.kt, self.kx, start + 2)
+            if want != self._p:  # off the path (a `hold` jump, a slip): step there at once
+                s = 1 if want > self._p else -1
+                t, n, period = start + 1, min(abs(want - self._p), rigpio.MAX_CHANGES), _JUMP_US * rigpio.CYCLES_PER_US
             else:
-                t, step = next_step(self.kt, self.kx, self._t_out, self._p)
-                end = self._t_out + _MAX_HOLD_US
-                if not 0 <= t < end:
-                    t, step = end, 0
-                hold = max(t - self._t_out, rigpio.MIN_HOLD_US)
-            self._quad.put(rigpio.hold_word(rigpio.ab_of(self._p), hold))
-            self._t_out += hold
-            self._p += step  # the path is at _p + step from t on: the next word shows it (one word a count)
+                t, s, n, period = next_run(self.kt, self.kx, start, self._p, rigpio.MAX_CHANGES)
+                if not 0 <= t <= start + _HORIZON_US:  # still for long: show _p again at the end
+                    t, s, n, period = start + _MAX_HOLD_US, 0, 1, rigpio.PERIOD_OVERHEAD_CYCLES
+            # Cycles from the run's start (start us + _frac) to its first change.
+            first = max((t - start) * rigpio.CYCLES_PER_US - self._frac, rigpio.FIRST_OVERHEAD_CYCLES)
+            self._quad.put(rigpio.pattern(self._p, s))
+            self._quad.put(first - rigpio.FIRST_OVERHEAD_CYCLES)
+            self._quad.put(rigpio.period_word(period, n))
+            end = self._frac + first + (n - 1) * period + rigpio.TAIL_CYCLES
+            self._t_out += end // rigpio.CYCLES_PER_US
+            self._frac = end % rigpio.CYCLES_PER_US
+            self._p += s * n
         # Keyframes wholly in the past go, but not those an event still
         # waiting in the ring needs for its position (a fire event waits for
         # its width; the loop may also have been away, e.g. in `power`).
@@ -279,6 +333,7 @@ class Rig:
             p.value(v)
         self._quad.active(1)
         self._t_out = self.now()
+        self._frac = 0
         self._refill(False)
 
     def _read_commands(self):

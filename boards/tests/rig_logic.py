@@ -44,19 +44,45 @@ def test_gray_code_changes_one_bit():
         check(d in (1, 2), "one bit changes from %d to %d" % (c, c + 1))
 
 
+def _fill(rig, t_end):
+    """Every word the rig queues for its path up to t_end, the loop back each
+    time the FIFO is empty."""
+    quad = rp2.StateMachine.made[0]
+    rig.now = lambda: rig._t_out
+    rig._t_out = 0
+    words = []
+    while rig._t_out < t_end:
+        quad.tx[:] = []
+        rig._refill(False)
+        words += quad.tx
+    return words
+
+
+def _edges(words, t_end_us):
+    """Run the words through quadrature_out: [(t_cycles, A/B)] for each change."""
+    ab = [0]
+    edges = []
+
+    def write(v, n):
+        ab[0] = v & 3
+
+    gen = rp2.Sim(rigpio.quadrature_out, write_pins=write, fifo=8)
+    gen.tx = list(words)
+    while gen.cycles < t_end_us * rigpio.CYCLES_PER_US:
+        before = ab[0]
+        at = gen.cycles
+        gen.step()
+        if ab[0] != before:
+            edges.append((at, ab[0]))
+    return edges
+
+
 def test_rig_words_drive_the_device_decoder():
     import pio as dev_pio
 
     rig = board.make()
     rig.kt, rig.kx = list(KT), list(KX)
-    quad = rp2.StateMachine.made[0]
-    words = []
-    rig.now = lambda: 0  # freeze rig time: fill the whole path at once
-    rig._t_out = 0
-    while rig._t_out < 3200:
-        quad.tx[:] = []
-        rig._refill(False)
-        words += quad.tx
+    words = _fill(rig, 3200)
     ab = [0]
 
     def write(v, n):
@@ -67,33 +93,67 @@ def test_rig_words_drive_the_device_decoder():
     dec = rp2.Sim(dev_pio.quadrature, read_pins=lambda n: ab[0])
     dec.x = dev_pio.COUNT_ZERO
     seen = {}
-    while gen.cycles < 3000:
+    while gen.cycles < 3000 * rigpio.CYCLES_PER_US:
         gen.step()
-        for _ in range(12):  # the decoder runs much faster than the 1 MHz generator
+        for _ in range(2):  # the decoder runs faster than the 8 MHz generator
             dec.step()
             dec.rx[:] = dec.rx[-1:]
-        seen[gen.cycles] = dec.rx[-1] - dev_pio.COUNT_ZERO
+        if dec.rx:
+            seen[gen.cycles // rigpio.CYCLES_PER_US] = dec.rx[-1] - dev_pio.COUNT_ZERO
     for t in (500, 1000, 1300, 2300, 2990):
         want = board.position(KT, KX, t)
         check(abs(seen[t] - want) <= 1, "decoded %d at %d us, path says %d" % (seen[t], t, want))
     eq(seen[2990], 25, "final position")
 
 
-def test_one_word_a_count_while_the_hand_moves():
-    """A steady stroke takes one PIO word per count (the FIFO's 8 words then
-    cover 8 counts), not a second word repeating the level the first showed."""
+def test_each_edge_within_one_and_a_half_us_of_the_path():
+    """Every count of the path, and no other, shows on A/B within 1.5 us of the
+    (whole-us) time the path reaches it, over speeds whose period is and is not a whole
+    number of PIO cycles, a turn and a still stretch."""
+    kt, kx = [0, 7_000, 9_000, 30_000, 31_000], [0, 300, 300, 23, 23]
     rig = board.make()
-    rig.kt, rig.kx = [0, 10_000], [0, 40]  # 40 counts, one every 250 us
-    quad = rp2.StateMachine.made[0]
-    rig.now = lambda: rig._t_out  # the loop back each time the FIFO is empty
-    rig._t_out = 0
-    words = []
-    while rig._t_out < 10_000:
-        quad.tx[:] = []
-        rig._refill(False)
-        words += quad.tx
-    eq(len(words), 40, "one word for each of the 40 counts")
-    eq([w & 3 for w in words[:5]], [rigpio.ab_of(c) for c in range(5)], "a new count each word")
+    rig.kt, rig.kx = list(kt), list(kx)
+    edges = _edges(_fill(rig, 31_000), 31_000)
+    want = []
+    p = 0
+    for t in range(1, 31_000):
+        q = board.position(kt, kx, t)
+        if q != p:
+            eq(abs(q - p), 1, "the path moves one count a us at most")
+            want.append((t, rigpio.ab_of(q)))
+            p = q
+    eq([e[1] for e in edges], [w[1] for w in want], "every count in order, none missed or extra")
+    for (c, _), (t, _) in zip(edges, want):
+        check(abs(c - t * rigpio.CYCLES_PER_US) <= rigpio.CYCLES_PER_US * 3 // 2,
+              "edge at %d cycles, the path steps at %d us" % (c, t))
+
+
+def test_a_hold_jump_steps_there_at_once():
+    """`hold <pos>` away from the hand: A/B step to pos right after, 5 us a count."""
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1, 2], [0, 0, 9]  # the cut path of a `hold 9` at t=2
+    edges = _edges(_fill(rig, 3_000), 3_000)
+    eq([e[1] for e in edges], [rigpio.ab_of(c) for c in range(1, 10)], "counts 1..9, once each")
+    check(edges[-1][0] <= 60 * rigpio.CYCLES_PER_US, "at 9 by 60 us: %d cycles" % edges[-1][0])
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1, 2], [0, 0, 600]  # `hold 600` (30 mm): one run, the FIFO not refilled per count
+    words = _fill(rig, 3_500)
+    check(len(words) <= 9, "%d words for a 600-count jump" % len(words))
+    eq(len(_edges(words, 3_500)), 600, "600 counts")
+
+
+def test_a_long_fast_stroke_takes_few_words():
+    """The Python loop works per run of counts, not per count: 2400 counts at
+    10 us a count (80 PIO cycles, no drift) in a handful of words, and 1200
+    counts at 833.33 us a count (60 mm/s) in far fewer words than counts."""
+    rig = board.make()
+    rig.kt, rig.kx = [0, 24_000], [0, 2_400]
+    words = _fill(rig, 24_000)
+    check(len(words) <= 3 * 12, "%d words for 2400 counts" % len(words))
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1_000_000], [0, 1_200]
+    words = _fill(rig, 1_000_000)
+    check(len(words) <= 1_200 // 4, "%d words for 1200 counts at 60 mm/s" % len(words))
 
 
 def test_width_meter_reads_pulse_width():
@@ -174,17 +234,58 @@ def test_underrun_only_when_a_step_came_late():
     rig.notify = out.append
     clock = [0]
     rig.now = lambda: clock[0]
-    rig.kt, rig.kx = [0, 100_000, 200_000], [0, 0, 40]  # still for 100 ms, then moving
+    rig.kt, rig.kx = [0, 1_000_000, 2_000_000], [0, 0, 400]  # still for 1 s (past the queue's horizon), then moving
     quad = rp2.StateMachine.made[0]
     rig._refill()
     quad.tx[:] = []  # the PIO took every word
-    clock[0] = 50_000  # the loop was away 50 ms while the hand stood still
+    clock[0] = 500_000  # the loop was away 0.5 s while the hand stood still
     rig._refill()
     eq(out, [], "nothing was late: A/B stood where the hand was")
     quad.tx[:] = []
-    clock[0] = 150_000  # away again while the hand moved: its steps came late
+    clock[0] = 1_500_000  # away again while the hand moved: its steps came late
     rig._refill()
-    eq(out, ["o 150000 underrun=1"], "late steps are reported")
+    eq(out, ["o 1500000 underrun=1"], "late steps are reported")
+
+
+def test_a_loop_stall_before_a_motion_starts_loses_no_step():
+    """The loop away 40 ms just as the hand starts to move (the footswitch
+    press): the motion's first run was queued before, its first delay
+    reaching the first step."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig.kt, rig.kx = [0, 30_000, 40_000], [0, 0, 40]  # still 30 ms, then 4 counts a ms
+    rig._refill()
+    words = list(rp2.StateMachine.made[0].tx)
+    clock[0] = 40_000  # away 40 ms
+    rig._refill()
+    eq(out, [], "no underrun")
+    edges = _edges(words, 40_000)
+    check(len(edges) >= 30, "the queue made the motion's counts: %d" % len(edges))
+
+
+def test_no_underrun_while_a_hold_jump_is_pending():
+    """The loop away while the encoder has yet to make a `hold` jump (the path
+    stands at the held count): nothing on the path came late."""
+    rig = board.make()
+    out = []
+    rig.notify = out.append
+    clock = [0]
+    rig.now = lambda: clock[0]
+    rig._refill()  # still runs queued up to a few ms ahead
+    clock[0] = 1_000
+    eq(rig.command(["hold", "600"]), "= 600", "hold")
+    rp2.StateMachine.made[0].tx[:] = []  # the PIO took every word
+    clock[0] = 60_000  # the loop away (a stall around the footswitch press)
+    rig._refill()
+    eq(out, [], "no underrun: the path stood still")
+    rp2.StateMachine.made[0].tx[:] = []
+    rig.kt, rig.kx = [0, 70_000, 80_000], [600, 600, 640]
+    clock[0] = 90_000  # away again while the path moved
+    rig._refill()
+    eq(out, ["o 90000 underrun=1"], "late steps are still reported")
 
 
 class _NoSleep:
