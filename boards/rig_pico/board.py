@@ -70,9 +70,10 @@ _WIDTH_WAIT_US = const(10_000)  # longest wait for a pulse's width (pulses are <
 _LINE = const(128)
 
 
-def next_step(kt, kx, t0, p):
-    """First time after t0 at which the hand path leaves count p (it is at p
-    at t0), and the direction (+1/-1); (-1, 0) if it stays there."""
+def _first_step(kt, kx, t0, p):
+    """(t, direction, i): the first time after t0 at which the hand path
+    leaves count p (it is at p at t0), +1/-1, and the keyframe segment i it
+    falls in; (-1, 0, 0) if the hand stays there."""
     for i in range(1, len(kt)):
         a, b = kt[i - 1], kt[i]
         if b <= t0:
@@ -87,9 +88,15 @@ def next_step(kt, kx, t0, p):
             continue
         t = max(t, t0 + 1)
         if t <= b:
-            return t, s
-    return -1, 0
+            return t, s, i
+    return -1, 0, 0
 
+
+def next_step(kt, kx, t0, p):
+    """First time after t0 at which the hand path leaves count p, and the
+    direction (+1/-1); (-1, 0) if it stays there."""
+    t, s, _ = _first_step(kt, kx, t0, p)
+    return t, s
 
 
 def next_run(kt, kx, t0, p, changes_max):
@@ -98,30 +105,18 @@ def next_run(kt, kx, t0, p, changes_max):
     next_step), the others period_cycles apart at the PIO clock, n as many as
     stay within _DRIFT_CYCLES of the path's real-valued step times (the
     rounded period drifts); (-1, 0, 0, 0) if the hand stays at p."""
-    for i in range(1, len(kt)):
-        a, b = kt[i - 1], kt[i]
-        if b <= t0:
-            continue
-        xa, xb = kx[i - 1], kx[i]
-        d = xb - xa
-        if d > 0 and xb > p:
-            t, s, left = a - (-(p + 1 - xa) * (b - a) // d), 1, xb - p
-        elif d < 0 and xb < p:
-            t, s, left = a + (xa - p) * (b - a) // -d + 1, -1, p - xb
-        else:
-            continue
-        t = max(t, t0 + 1)
-        if t > b:
-            continue
-        ad = abs(d)
-        span = (b - a) * rigpio.CYCLES_PER_US  # cycles for ad counts
-        period = (2 * span + ad) // (2 * ad)  # rounded
-        err = abs(period * ad - span)  # drift per step, in 1/ad cycles
-        n = changes_max if err == 0 else 1 + _DRIFT_CYCLES * ad // err
-        period = max(period, rigpio.PERIOD_OVERHEAD_CYCLES)
-        n = min(n, left, changes_max, 1 + _HORIZON_US * rigpio.CYCLES_PER_US // period)  # so `hold` acts soon
-        return t, s, n, period
-    return -1, 0, 0, 0
+    t, s, i = _first_step(kt, kx, t0, p)
+    if not i:
+        return -1, 0, 0, 0
+    ad = abs(kx[i] - kx[i - 1])
+    left = (kx[i] - p) * s  # counts still to go on this stretch
+    span = (kt[i] - kt[i - 1]) * rigpio.CYCLES_PER_US  # cycles for ad counts
+    period = (2 * span + ad) // (2 * ad)  # rounded
+    err = abs(period * ad - span)  # drift per step, in 1/ad cycles
+    n = changes_max if err == 0 else 1 + _DRIFT_CYCLES * ad // err
+    period = max(period, rigpio.PERIOD_OVERHEAD_CYCLES)
+    n = min(n, left, changes_max, 1 + _HORIZON_US * rigpio.CYCLES_PER_US // period)  # so `hold` acts soon
+    return t, s, n, period
 
 
 class Rig:
