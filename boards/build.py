@@ -28,6 +28,19 @@ sys.path.pop(0)  # boards/ holds folders named like the port modules
 
 SOURCE_ONLY = ("boot.py", "main.py")  # run by MicroPython as source files
 
+# Options of every mpy-cross run (the boards' images and the Unix port's
+# compiled tree alike). A board loads each .mpy into its heap: line-number
+# tables and the compiling machine's path cost ~2.3 KB of the RP2040's heap
+# (docs/boards.md, "Heap"), and the firmware never prints a traceback (app.py
+# reports the exception's type, then resets). Not -O: that also strips assert
+# statements, and the source name is the module's file name.
+MPY_FLAGS = ("-X", "no-source-lines")
+
+
+def mpy_cross_args(src, dst):
+    """The mpy-cross arguments after the binary (and -march) for `src` -> `dst`."""
+    return list(MPY_FLAGS) + ["-s", Path(src).name, "-o", str(dst), str(src)]
+
 
 def fail(msg):
     print("build: " + msg, file=sys.stderr)
@@ -85,7 +98,7 @@ def build(board, out=None):
             shutil.copy(src, out / src.name)
             continue
         dst = out / (src.stem + ".mpy")
-        r = subprocess.run([str(compiler), "-march=" + march, "-o", str(dst), str(src)],
+        r = subprocess.run([str(compiler), "-march=" + march] + mpy_cross_args(src, dst),
                            capture_output=True, text=True)
         if r.returncode:
             fail("mpy-cross failed on %s:\n%s" % (src.relative_to(ROOT), r.stderr))

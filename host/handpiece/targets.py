@@ -104,8 +104,11 @@ def _die_with_parent() -> None:
 MPY_FOLDERS = ("firmware", "boards/shared", "boards/unix")  # what compiled_tree() compiles
 
 
+BUILD_PY = ROOT / "boards" / "build.py"  # the compiler and its options
+
+
 @functools.lru_cache(maxsize=None)
-def _mpy_cross(build_py: Path = ROOT / "boards" / "build.py") -> Path:
+def _mpy_cross(build_py: Path = BUILD_PY) -> Path:
     return _load_script("hilt_build", build_py).mpy_cross()
 
 
@@ -113,26 +116,27 @@ def compiled_tree(out: Path) -> Path:
     """firmware/, boards/shared/ and boards/unix/ compiled to .mpy under `out`
     (main.py kept as source, it is the script), as a real board loads them:
     no local names or source left to intern, so its heap is the boards'."""
-    mpy_cross = _mpy_cross()
+    build = _load_script("hilt_build", BUILD_PY)  # the boards' compiler and its options: their heap
     for folder in MPY_FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
         for src in (ROOT / folder).glob("*.py"):
             if src.name == "main.py":
                 (out / folder / src.name).write_bytes(src.read_bytes())
                 continue
-            r = subprocess.run([str(mpy_cross), "-o", str(out / folder / (src.stem + ".mpy")), str(src)],
-                               capture_output=True, text=True)
+            args = build.mpy_cross_args(src, out / folder / (src.stem + ".mpy"))
+            r = subprocess.run([str(build.mpy_cross())] + args, capture_output=True, text=True)
             if r.returncode:
                 raise TargetError(f"mpy-cross failed on {src.relative_to(ROOT)}: {r.stderr.strip()}")
     return out
 
 
 def _sources_key() -> str:
-    """A hash of every file compiled_tree() reads, and of the compiler."""
+    """A hash of every file compiled_tree() reads, and of the compiler and its options."""
     h = hashlib.sha256()
     mpy_cross = _mpy_cross()
     st = mpy_cross.stat() if mpy_cross.exists() else None
     h.update(f"{mpy_cross} {st and st.st_size} {st and st.st_mtime_ns}\n".encode())
+    h.update(BUILD_PY.read_bytes())
     for folder in MPY_FOLDERS:
         for src in sorted((ROOT / folder).glob("*.py")):
             data = src.read_bytes()

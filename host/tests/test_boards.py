@@ -65,6 +65,27 @@ def test_every_module_compiles_for_its_arch(board, tmp_path):
     assert table.BOARDS[board]["march"] == MCU_ARCH[table.BOARDS[board]["mcu"]]
 
 
+def test_modules_carry_their_file_name_not_the_build_path(tmp_path):
+    """A board loads every .mpy into its heap, the source name with it: the
+    module's file name only, never the path of the machine that built it."""
+    out = build.build("rp2", tmp_path / "rp2")
+    for mpy in out.glob("*.mpy"):
+        data = mpy.read_bytes()
+        assert str(ROOT).encode() not in data, mpy.name
+        assert (mpy.stem + ".py").encode() in data, mpy.name
+
+
+def test_the_unix_tree_runs_the_boards_bytecode(tmp_path):
+    """The Unix port's heap figure (make bench) is taken on the same .mpy
+    bytes as the rp2 image's: one set of mpy-cross options."""
+    from handpiece.targets import compiled_tree
+
+    board = build.build("rp2", tmp_path / "rp2")
+    tree = compiled_tree(tmp_path / "tree")
+    for mpy in (tree / "firmware").glob("*.mpy"):
+        assert mpy.read_bytes() == (board / mpy.name).read_bytes(), mpy.name
+
+
 def test_stm32_boot_keeps_flash_off_usb(tmp_path):
     """The pyboard's factory USB mode (VCP+MSC) lets the PC mount /flash while
     the board writes it: the image ships a boot.py that asks for VCP only."""
