@@ -30,16 +30,17 @@ SOURCE_ONLY = ("boot.py", "main.py")  # run by MicroPython as source files
 
 # Options of every mpy-cross run (the boards' images and the Unix port's
 # compiled tree alike). A board loads each .mpy into its heap: line-number
-# tables and the compiling machine's path cost ~2.3 KB of the RP2040's heap
-# (docs/boards.md, "Heap"), and the firmware never prints a traceback (app.py
-# reports the exception's type, then resets). Not -O: that also strips assert
-# statements, and the source name is the module's file name.
+# tables cost ~1.6 KB of the RP2040's heap and a source file name per module
+# ~0.4 KB more (docs/boards.md, "Heap"). The firmware never prints a traceback
+# (app.py reports the exception's type, then resets), and one at the REPL still
+# names the module and the function. The source name is the module's name,
+# interned anyway by its import. Not -O: that would also strip assert statements.
 MPY_FLAGS = ("-X", "no-source-lines")
 
 
 def mpy_cross_args(src, dst):
     """The mpy-cross arguments after the binary (and -march) for `src` -> `dst`."""
-    return list(MPY_FLAGS) + ["-s", Path(src).name, "-o", str(dst), str(src)]
+    return list(MPY_FLAGS) + ["-s", Path(src).stem, "-o", str(dst), str(src)]
 
 
 def fail(msg):

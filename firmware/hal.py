@@ -87,26 +87,3 @@ RESET_SOFT = 2
 RESET_EXCEPTION = 3  # the firmware caught an exception and restarted itself
 
 STORE_BLOCK = 128
-
-# Every attribute a board must provide, checked by the HAL contract test.
-CONTRACT = {
-    "": ("name", "limits", "settings", "ticks_us", "wait", "reset_cause", "reboot"),
-    "laser": ("off", "enable", "configure", "arm", "disarm", "armed", "take_pulse", "stray_light", "pd_step_uj"),
-    "encoder": ("count",),
-    "inputs": ("read",),
-    "indicator": ("set",),
-    "link": ("readinto", "write"),
-    "store": ("read", "write"),
-    "wdt": ("start", "feed"),
-}
-
-
-def missing(board):
-    """Names in CONTRACT that `board` does not provide (empty when complete)."""
-    out = []
-    for part, names in CONTRACT.items():
-        obj = getattr(board, part, None) if part else board
-        for n in names:
-            if obj is None or not hasattr(obj, n):
-                out.append(part + "." + n if part else n)
-    return out

@@ -9,7 +9,7 @@ import mpcheck
 
 board_name = sys.argv[1]
 mpcheck.use(board_name)
-import hal  # noqa: E402
+import contract  # noqa: E402
 import board  # noqa: E402
 import reference  # noqa: E402
 
@@ -19,7 +19,7 @@ out = {"limits": sorted(board.LIMITS), "settings": sorted(board.SETTINGS),
        "own_tables": board.LIMITS is not reference.LIMITS and board.SETTINGS is not reference.SETTINGS}
 if board_name != "unix":
     b = board.make()
-    out["missing"] = hal.missing(b)
+    out["missing"] = contract.missing(b)
     out["name"] = b.name
     out["same_tables"] = b.limits is board.LIMITS and b.settings is board.SETTINGS
     out["link_write"] = b.link.write(b"\n")  # non-blocking: the count taken (a blank line on stdout)

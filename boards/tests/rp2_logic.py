@@ -8,6 +8,7 @@ from mpcheck import check, eq
 mpcheck.use("rp2")
 import machine  # noqa: E402
 import rp2  # noqa: E402
+import contract  # noqa: E402
 import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
@@ -182,7 +183,7 @@ def make():
 
 
 def test_contract():
-    eq(hal.missing(make()), [], "HAL contract")
+    eq(contract.missing(make()), [], "HAL contract")
 
 
 def test_encoder_count_takes_fresh_value():

@@ -10,6 +10,7 @@ from mpcheck import check, eq
 mpcheck.use("stm32")
 import machine  # noqa: E402
 import pyb  # noqa: E402
+import contract  # noqa: E402
 import hal  # noqa: E402
 import board  # noqa: E402
 import pins  # noqa: E402
@@ -288,7 +289,7 @@ def test_backup_regulator_must_come_up():
 
 def test_contract_and_reboot_cause():
     b = board.make()
-    eq(hal.missing(b), [], "HAL contract")
+    eq(contract.missing(b), [], "HAL contract")
     try:
         b.reboot(hal.RESET_EXCEPTION)
     except machine.Reset:
