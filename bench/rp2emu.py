@@ -8,7 +8,9 @@ width and rate), stop bytes while emitting, a scan (pacing), and a trip while
 emitting; the watchdog feeds over the whole run give the control-loop period;
 a heap census after boot and after the session. A second run boots with the
 SAFE_MODE jumper (the REPL free, docs/boards.md) to check the census against
-gc.mem_alloc() after gc.collect() and to measure the port's own heap.
+gc.mem_alloc() after gc.collect(), to measure the port's own heap, and to show
+where the firmware's goes: gc.mem_alloc() after each module's import, in the
+order main.py imports them, and the objects the Controller and the board build.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from handpiece.rp2emu import Rp2Emulator, carrier_inputs, rp2_pins
 from handpiece.strategy import Station
 from handpiece.targets import Rp2EmuTarget, rp2_image
 
+ROOT = Path(__file__).resolve().parents[1]
 WIDTHS_US = (100, 120, 150)
 RATES_HZ = (10, 30, 40)
 POWER_W = 1000  # 0.15 J at 150 us: 6 W at 40 Hz, under the 10.5 W average-power limit
@@ -302,15 +305,22 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
     print(f"    periods over 50 ms in the whole run: {len(whole)}, {with_flash} of them with a flash write;"
           f" flash erases/programs in the run: {len(flashes)}")
     base = safe["repl_live"]
-    print(f"  heap (census of the GC's table and pool in the chip's RAM, pool {heap_boot['pool']} bytes):")
+    print(f"  heap (census of the GC's table and pool in the chip's RAM, pool {heap_boot['pool']} bytes); the"
+          f" budget is the heap in use, gc.mem_alloc(), the port's own share included:")
     for when, h in (("after boot", heap_boot), ("after the session", heap_session)):
-        fw = h["live"] - base
-        print(f"    {when:<18} live {h['live']:6d} bytes (firmware {fw:6d}; the port's own {base} at an idle REPL"
-              f" not counted), allocated incl. garbage {h['used']:6d}: budget firmware < {HEAP_BUDGET_B}: "
-              f"{verdict(fw < HEAP_BUDGET_B)}; total {verdict(h['live'] < HEAP_BUDGET_B)} against {HEAP_BUDGET_B}")
+        print(f"    {when:<18} live {h['live']:6d} bytes (firmware {h['live'] - base:6d}, the port's own {base} at an"
+              f" idle REPL), allocated incl. garbage {h['used']:6d}: budget < {HEAP_BUDGET_B}: "
+              f"{verdict(h['live'] < HEAP_BUDGET_B)}")
     print(f"    census check at the safe-mode REPL, firmware imported and its Controller built: census live "
           f"{safe['fw_live']} bytes, gc.mem_alloc() after gc.collect() {safe['fw_alloc']} "
           f"(idle REPL: {safe['repl_live']} vs {safe['repl_alloc']})")
+    mods = safe["modules"]
+    print(f"    where it goes (safe-mode REPL, gc.mem_alloc() after each import, dependencies first): modules"
+          f" {sum(b for _, b in mods)} bytes, of which the qstr pool {safe['qstr_bytes']} (the names and short"
+          f" strings of all of them); the Controller and board objects {safe['objects']}; the largest modules:")
+    top = sorted(mods, key=lambda m: -m[1])
+    for i in range(0, 12, 4):
+        print("      " + "  ".join(f"{n:<11}{b:5d}" for n, b in top[i:i + 4]))
     print(f"  ({emu_s:.1f} s emulated in {wall:.0f} s wall, {wall / emu_s:.0f}x slower)")
 
 
@@ -366,16 +376,64 @@ def safe_mode_heap(uf2: Path) -> dict[str, int]:
             listener.close()
             try:
                 _read_until(repl, b">>> ")
-                out = {}
-                for tag, code in (("repl", "import gc"),
-                                  ("fw", "import gc, app, board\nfrom controller import Controller\n"
-                                         "c = Controller(board.make())")):
-                    out[f"{tag}_alloc"] = int(_raw_exec(repl, code + "\ngc.collect()\nprint(gc.mem_alloc())"))
-                    out[f"{tag}_live"] = census(rig)["live"]
+
+                def alloc(code: str) -> int:
+                    return int(_raw_exec(repl, code + "\ngc.collect()\nprint(gc.mem_alloc())"))
+
+                out = {"repl_alloc": alloc("import gc, micropython"), "repl_live": census(rig)["live"]}
+                qstr0 = _qstr_bytes(_raw_exec(repl, "micropython.qstr_info()"))
+                before, out["modules"] = out["repl_alloc"], []
+                for name in import_order():
+                    now = alloc("import " + name)
+                    out["modules"].append((name, now - before))
+                    before = now
+                out["qstr_bytes"] = _qstr_bytes(_raw_exec(repl, "micropython.qstr_info()")) - qstr0
+                out["fw_alloc"] = alloc("import app, board\nfrom controller import Controller\n"
+                                        "c = Controller(board.make())")
+                out["fw_live"] = census(rig)["live"]
+                out["objects"] = out["fw_alloc"] - before
                 return out
             finally:
                 rig.close_channel()
                 repl.close()
+
+
+def import_order(board: str = "rp2") -> list[str]:
+    """The board image's modules (boards/build.py), each after the modules it
+    imports, in the order its main.py imports them (which module first interns a
+    shared name, and pays for it, depends on that order)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hilt_build", ROOT / "boards" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    srcs = {p.stem: p for p in build.sources(board) if p.name not in build.SOURCE_ONLY}
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in srcs:
+            return
+        order.append(name)  # a guard against cycles; moved to its place below
+        for node in ast.walk(ast.parse(srcs[name].read_text())):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    visit(alias.name)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                visit(node.module)
+        order.remove(name)
+        order.append(name)
+
+    main_py = ast.parse((ROOT / "boards" / board / "main.py").read_text())
+    main = [alias.name for node in ast.walk(main_py) if isinstance(node, ast.Import) for alias in node.names]
+    for name in main + sorted(srcs):
+        visit(name)
+    return order
+
+
+def _qstr_bytes(info: str) -> int:
+    """n_total_bytes of micropython.qstr_info()'s first line."""
+    return int(info.split("n_total_bytes=")[1].split()[0])
 
 
 def _read_until(ser: serial.Serial, end: bytes) -> bytes:

@@ -8,8 +8,8 @@ Pin(pins.LASER_EN, Pin.OUT, value=0)
 Pin(pins.LASER_FIRE, Pin.OUT, value=0)
 
 if Pin(pins.SAFE_MODE, Pin.IN, Pin.PULL_UP).value():
+    import board  # first: its tables' names are then shared by the firmware's modules (heap, reference.py)
     import app
-    import board
 
     app.main(board.make())
 else:
