@@ -317,7 +317,8 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
     mods = safe["modules"]
     print(f"    where it goes (safe-mode REPL, gc.mem_alloc() after each import, dependencies first): modules"
           f" {sum(b for _, b in mods)} bytes, of which the qstr pool {safe['qstr_bytes']} (the names and short"
-          f" strings of all of them); the Controller and board objects {safe['objects']}; the largest modules:")
+          f" strings of all of them: {safe['qstrs']} qstrs in {safe['qstr_pools']} pools, docs/boards.md"
+          f" \"Heap on the rp2\"); the Controller and board objects {safe['objects']}; the largest modules:")
     top = sorted(mods, key=lambda m: -m[1])
     for i in range(0, 12, 4):
         print("      " + "  ".join(f"{n:<11}{b:5d}" for n, b in top[i:i + 4]))
@@ -387,7 +388,10 @@ def safe_mode_heap(uf2: Path) -> dict[str, int]:
                     now = alloc("import " + name)
                     out["modules"].append((name, now - before))
                     before = now
-                out["qstr_bytes"] = _qstr_bytes(_raw_exec(repl, "micropython.qstr_info()")) - qstr0
+                info = _raw_exec(repl, "micropython.qstr_info()")
+                out["qstr_bytes"] = _qstr_bytes(info) - qstr0
+                out["qstrs"] = int(info.split("n_qstr=")[1].split(",")[0])
+                out["qstr_pools"] = int(info.split("n_pool=")[1].split(",")[0])
                 out["fw_alloc"] = alloc("import app, board\nfrom controller import Controller\n"
                                         "c = Controller(board.make())")
                 out["fw_live"] = census(rig)["live"]
