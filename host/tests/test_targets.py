@@ -219,6 +219,20 @@ def test_the_test_target_runs_the_sources_as_they_are_now_compiled_to_mpy(tmp_pa
     assert fw == "9.9.9-edited" and second != first
 
 
+def test_new_compiler_options_compile_the_tree_again(tmp_path, monkeypatch):
+    """The compiled tree is kept under a hash that covers the boards' mpy-cross
+    options (boards/build.py): a tree compiled with other options never runs."""
+    from handpiece import targets
+
+    before = targets._sources_key()
+    build_py = tmp_path / "build.py"
+    build_py.write_text(targets.BUILD_PY.read_text().replace('MPY_FLAGS = ("-X", "no-source-lines")',
+                                                              'MPY_FLAGS = ()'))
+    assert build_py.read_text() != targets.BUILD_PY.read_text()
+    monkeypatch.setattr(targets, "BUILD_PY", build_py)
+    assert targets._sources_key() != before
+
+
 def test_targets_give_a_reason_for_each_capability_they_lack():
     from handpiece.rig import CAPABILITIES
     from handpiece.targets import Rp2EmuTarget, SerialTarget
