@@ -143,13 +143,14 @@ class Controller:
         self.bits = self.inputs.update(dt)
         self.check_safety()
         self.check_foot()
-        self.listen(now)
+        self.listen(now)  # before emit(): a stop here leaves EMITTING, so nothing is armed (SR-2)
         if self.state == st.EMITTING and not self.link_held:
             self.emit(now)
         self.listen(now)
         self.housekeeping(now)
         b.wdt.feed()
-        b.wait(ticks.add(now, self._wait_us()))
+        if not self.rx_n:  # bytes listen() read wait for the intake: the loop does not idle over them
+            b.wait(ticks.add(now, self._wait_us()))
 
     def listen(self, now):
         """Read what the link holds, behind what is read already: its
