@@ -140,6 +140,7 @@ class Controller:
             self.rx_n = 0
         while b.laser.take_pulse(self.rec):
             self.on_pulse(self.rec)
+        self.listen(now)
         self.bits = self.inputs.update(dt)
         self.check_safety()
         self.check_foot()
@@ -290,6 +291,7 @@ class Controller:
         if self.plog_lost:
             self.rep.ev(t_ms, "pulse-lost", self.plog_lost)
             self.plog_lost = 0
+        self.listen(now)  # a stop here: no step end is judged this loop (not EMITTING)
         if self.state == st.EMITTING:
             self._step_end(now)
             self._speed_window(t_ms)
