@@ -1,7 +1,10 @@
 """The control loop: inputs -> safety -> pacing -> reports, then feed the watchdog.
 
 One loop, no threads. Order inside an iteration matters:
-1. real-time bytes (stop) act before anything queued;
+1. real-time bytes (stop) act before anything queued; the loop also listens
+   between its sections (listen()), where a stop acts at once, so it waits
+   at most a section, not the rest of the step; the other bytes read there
+   wait, in order, for the next iteration's line intake;
 2. pulses the board fired are accounted (dose, photodiode) before a re-arm;
 3. safety (e-stop, interlocks, stray light, host link) before emission;
 4. emission arms at most one pulse;
@@ -95,7 +98,9 @@ class Controller:
         self.point_no = 0  # trigger points started in this phase (reports)
         self.store_ok = True  # False after F09 until NEWSESSION
         self.speed_flag = 0  # -1 slow, 0 in window, 1 fast
-        self.rx = bytearray(_RX)
+        self.rx = bytearray(_RX)  # bytes read, not yet through the line intake
+        self.rxv = memoryview(self.rx)
+        self.rx_n = 0
         self.rec = array("i", (0, 0, 0))
         self.plog = array("i", bytes(4 * 4 * PULSE_LOG))  # t_ms, pos, uj, phase
         self.plog_n = 0
@@ -124,30 +129,51 @@ class Controller:
     def step(self):
         b = self.b
         now = b.ticks_us()
+        self.link_closed = False
+        self.listen(now)
         dt = ticks.diff(now, self.prev_us)
         dt = dt if dt > 0 else 0
         self.prev_us = now
         self.elapse(dt)
-        n = b.link.readinto(self.rx)
-        self.link_closed = n < 0
-        if n > 0:
-            intake = self.intake
-            if intake.realtime(self.rx, n):
-                for _ in range(intake.stops):
-                    self.stop_emission()
-                for _ in range(intake.statuses):  # each '?' gets its own status line
-                    self.rep.status(self.status_text(now))
-            intake.lines(self.rx, n)
+        if self.rx_n:  # after elapse(): a frame restarts the supervision span (take_frame)
+            self.intake.lines(self.rx, self.rx_n)
+            self.rx_n = 0
         while b.laser.take_pulse(self.rec):
             self.on_pulse(self.rec)
+        self.listen(now)
         self.bits = self.inputs.update(dt)
         self.check_safety()
         self.check_foot()
+        self.listen(now)  # before emit(): a stop here leaves EMITTING, so nothing is armed (SR-2)
         if self.state == st.EMITTING and not self.link_held:
             self.emit(now)
+        self.listen(now)
         self.housekeeping(now)
         b.wdt.feed()
-        b.wait(ticks.add(now, self._wait_us()))
+        if not self.rx_n:  # bytes listen() read wait for the intake: the loop does not idle over them
+            b.wait(ticks.add(now, self._wait_us()))
+
+    def listen(self, now):
+        """Read what the link holds, behind what is read already: its
+        real-time bytes act now, the rest waits in rx for the line intake.
+        Called between the loop's sections. A stop here is as safe as at
+        the top: it drops the enable (cancelling an armed pulse) and leaves
+        EMITTING, so no later section of the step arms or accounts a step."""
+        have = self.rx_n
+        if have >= _RX:
+            return  # the next iteration's intake makes room
+        n = self.b.link.readinto(self.rxv[have:] if have else self.rx)
+        if n <= 0:
+            if n < 0:
+                self.link_closed = True
+            return
+        self.rx_n = have + n
+        intake = self.intake
+        if intake.realtime(self.rx, have + n, have):
+            for _ in range(intake.stops):
+                self.stop_emission()
+            for _ in range(intake.statuses):  # each '?' gets its own status line
+                self.rep.status(self.status_text(now))
 
     def _wait_us(self):
         """Time to the next loop: the control period, or less where a limit
@@ -257,13 +283,15 @@ class Controller:
 
     def housekeeping(self, now):
         t_ms = now // 1000
+        plog = self.plog
         for i in range(self.plog_n):
             j = i * 4
-            self.rep.ev(self.plog[j], "pulse", self.plog[j + 3], self.plog[j + 1], self.plog[j + 2])
+            self.rep.pulse(plog[j], plog[j + 3], plog[j + 1], plog[j + 2])
         self.plog_n = 0
         if self.plog_lost:
             self.rep.ev(t_ms, "pulse-lost", self.plog_lost)
             self.plog_lost = 0
+        self.listen(now)  # a stop here: no step end is judged this loop (not EMITTING)
         if self.state == st.EMITTING:
             self._step_end(now)
             self._speed_window(t_ms)

@@ -43,11 +43,12 @@ class Intake:
         self.stops = 0  # real-time bytes in the last chunk, by kind
         self.statuses = 0
 
-    def realtime(self, data, n):
-        """First pass over a chunk: count its stop and status bytes (each is
-        a request of its own); returns how many real-time bytes it carries."""
+    def realtime(self, data, n, start=0):
+        """First pass over a chunk, data[start:n]: count its stop and status
+        bytes (each is a request of its own); returns how many real-time
+        bytes it carries."""
         stops = statuses = 0
-        for i in range(n):
+        for i in range(start, n):
             b = data[i]
             if b == RT_STOP:
                 stops += 1

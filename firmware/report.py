@@ -58,6 +58,8 @@ REPLIES = {
 }
 # One item of a name=value list reply (LIMITS: every hard limit, in limits.KEYS order).
 ITEM = "%s=%d"
+# A whole pulse event line, bytes, before its checksum: pulse() formats it in one step.
+_PULSE = b"ev %d pulse " + EVENTS["pulse"].encode()
 
 
 def mm(counts, counts_per_mm):
@@ -90,9 +92,10 @@ class Reporter:
         self._queue(out)
         return out
 
-    def _queue(self, out):
+    def _queue(self, out, rank=-1):
         lines = self._q
-        rank = _rank(out)
+        if rank < 0:
+            rank = _rank(out)
         while self._bytes + len(out) > OUT_BYTES:
             low = -1
             low_rank = 3
@@ -116,7 +119,7 @@ class Reporter:
         while lines:
             head = lines[0]
             want = len(head) - self._off
-            n = self._link.write(memoryview(head)[self._off:]) or 0
+            n = self._link.write(memoryview(head)[self._off:] if self._off else head) or 0
             self._off += n
             if n < want:
                 return  # the link is full (or takes a bounded amount per call)
@@ -150,6 +153,13 @@ class Reporter:
     def event(self, t_ms, name, text=""):
         line = "ev %d %s" % (t_ms, name)
         self._send(line + " " + text if text else line)
+
+    def pulse(self, t_ms, ph, pos, uj):
+        """The `pulse` event: the line ev() would make, in a third of its time
+        (one format, no text to encode, its rank known), for the loop that
+        reports a pulse."""
+        data = _PULSE % (t_ms, ph, pos, uj)
+        self._queue(data + b"*%02X\n" % checksum(data, len(data)), 1)
 
     def ev(self, t_ms, name, *args):
         """An event, its payload formatted from EVENTS."""

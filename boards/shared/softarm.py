@@ -12,6 +12,10 @@ returns when the encoder changes direction (mcu.Turn), as the HAL contract
 asks.
 """
 import time
+from micropython import const
+
+_TX_BURST = const(8)  # link bytes sent back to back between two passes' checks
+_TX_SHARE = const(16)  # of them, what a wait sends past its deadline
 
 
 class SoftArm:
@@ -39,11 +43,16 @@ def wait(board, deadline_us):
     pulse fired), letting board.laser.check(count) fire the armed pulse on
     each pass. A byte on the link returns first, so an armed pulse never
     fires while a stop byte waits to be read. board.turn is the board's
-    mcu.Turn."""
+    mcu.Turn. A link that queues its output (stdiolink: pump()) sends it
+    here, up to _TX_BURST bytes a pass between the checks, and past the
+    deadline until _TX_SHARE bytes went: a loop with no idle time still
+    sends its lines."""
     las = board.laser
     enc = board.encoder
     turn = board.turn
     link = board.link
+    pump = getattr(link, "pump", None)
+    sent = 0
     while True:
         if board.woken:
             board.woken = False
@@ -55,5 +64,10 @@ def wait(board, deadline_us):
             return
         if las.armed() and las.check(count):
             return
+        if pump is not None and link.tx_n:
+            n = pump(_TX_BURST)
+            sent += n
+            if n and sent < _TX_SHARE:
+                continue  # past the deadline too: stdout takes bytes, the share is not sent
         if time.ticks_diff(deadline_us, time.ticks_us()) <= 0:
             return

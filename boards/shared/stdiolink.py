@@ -4,18 +4,21 @@ readinto() never blocks: it polls stdin with a zero timeout and copies one
 byte at a time through a preallocated 1-byte buffer (stdin's own readinto
 would wait for the whole buffer). It allocates nothing per call.
 
-write() never blocks either (SR-11): the port's stdout write waits for room
-(up to its CDC timeout, hundreds of ms on rp2) when a host is attached but
-does not read, so it writes one byte at a time and only while a zero-timeout
-poll says stdout can take one, at most _TX_MAX bytes per call to bound the
-call's time (about 64 polls and writes: estimated, not measured on a board).
-It returns the bytes taken; the core's report queue keeps the rest.
+write() never blocks either (SR-11): it copies what fits into a bounded ring
+(_TX_RING bytes, slice copies, no per-byte Python) and returns the bytes
+taken; the core's report queue keeps the rest. The ring goes out in pump(),
+which the board's wait loop calls between its checks (softarm.wait): the
+port's stdout write waits for room (up to its CDC timeout, hundreds of ms on
+rp2) when a host is attached but does not read, so pump() writes a byte at a
+time, each only when a zero-timeout poll says stdout can take one. A write that wraps
+the ring or fills it allocates a view or two of buf; one that fits whole,
+none.
 """
 import select
 import sys
 from micropython import const
 
-_TX_MAX = const(64)
+_TX_RING = const(256)
 
 
 class StdioLink:
@@ -26,10 +29,13 @@ class StdioLink:
         self._poll.register(sys.stdin, select.POLLIN)
         self._wpoll = select.poll()
         self._wpoll.register(sys.stdout, select.POLLOUT)
-        self._wipoll = self._wpoll.ipoll  # bound once, for write()'s per-byte loop
+        self._wipoll = self._wpoll.ipoll  # bound once: pump() runs every pass of the wait loop
         self._put = self._out.write
         self._one = bytearray(1)
         self._tx = bytearray(1)
+        self._ring = memoryview(bytearray(_TX_RING))
+        self._head = 0  # the next byte to send
+        self.tx_n = 0  # bytes in the ring, from _head on
 
     def any(self):
         """True when at least one byte waits (no allocation: ipoll reuses itself)."""
@@ -48,20 +54,49 @@ class StdioLink:
         return n
 
     def write(self, buf):
+        """Take what fits of buf into the ring; never waits."""
+        n = len(buf)
+        free = _TX_RING - self.tx_n
+        if n > free:
+            n = free
+            if not n:
+                return 0
+            buf = memoryview(buf)[:n]
+        ring = self._ring
+        t = self._head + self.tx_n
+        if t >= _TX_RING:
+            t -= _TX_RING
+        room = _TX_RING - t  # up to the ring's end
+        if n <= room:
+            ring[t:t + n] = buf
+        else:
+            buf = memoryview(buf)
+            ring[t:] = buf[:room]
+            ring[:n - room] = buf[room:]
+        self.tx_n += n
+        return n
+
+    def pump(self, most):
+        """Send up to `most` ring bytes, each only if stdout takes one now;
+        returns how many went. Back to back, so they share USB packets."""
         n = 0
-        end = min(len(buf), _TX_MAX)
+        ring = self._ring
         tx = self._tx
-        ipoll = self._wipoll  # per byte: no method call, no attribute lookups
-        out = self._put
-        while n < end:
+        ipoll = self._wipoll
+        put = self._put
+        h = self._head
+        while n < most and n < self.tx_n:
             for _ in ipoll(0):
                 break
             else:
                 break  # stdout takes no byte now
-            tx[0] = buf[n]
-            if not out(tx):
+            tx[0] = ring[h]
+            if not put(tx):
                 break
+            h = h + 1 if h + 1 < _TX_RING else 0
             n += 1
+        self._head = h
+        self.tx_n -= n
         return n
 
     def write_all(self, buf):

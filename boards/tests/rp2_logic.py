@@ -382,4 +382,89 @@ def test_power_setpoint_of_full_scale():
     eq(b.laser._power.duty_u16(), 1000 * 65535 // 3000, "1000 W of 3000 W full scale")
 
 
+def fake_stdout(link, takes):
+    """Stand in for the link's stdout: the bytes it took, and whether a
+    zero-timeout poll says it takes one now (takes[0])."""
+    sent = bytearray()
+
+    def put(b):
+        check(takes[0], "stdout written while its poll said full: that write would block")
+        sent.extend(b)
+        return len(b)
+
+    refused = [0]
+
+    def ipoll(timeout):
+        if takes[0]:
+            return (1,)
+        refused[0] += 1
+        check(refused[0] < 100_000, "stdout polled on and on while full: the caller spins")
+        return ()
+
+    link._put = put
+    link._wipoll = ipoll
+    return sent
+
+
+def test_link_write_takes_what_fits_and_pump_sends_it_in_order():
+    link = make().link
+    takes = [True]
+    sent = fake_stdout(link, takes)
+    data = bytes(range(200))
+    eq(link.write(data), 200, "a write that fits is taken whole")
+    eq(link.write(memoryview(b"abcdefgh" * 16)[8:]), 56, "the ring takes what fits")
+    eq(link.write(b"x"), 0, "a full ring takes nothing")
+    eq(link.pump(150), 150, "sent while stdout takes bytes")
+    eq(link.write(b"0123456789" * 20), 150, "the ring wraps")
+    while link.pump(64):
+        pass
+    eq(bytes(sent), data + b"abcdefgh" * 7 + (b"0123456789" * 20)[:150], "in order, across the wrap")
+    eq(link.tx_n, 0, "all sent")
+
+
+def test_link_pump_never_writes_to_a_host_that_does_not_read():
+    link = make().link
+    takes = [False]
+    sent = fake_stdout(link, takes)
+    eq(link.write(b"line\n"), 5, "taken into the ring")
+    eq(link.pump(8), 0, "nothing sent while stdout is full")
+    takes[0] = True
+    eq(link.pump(8), 5, "sent once the host reads")
+    eq(bytes(sent), b"line\n", "the line")
+
+
+def test_wait_sends_its_share_of_the_link_past_the_deadline():
+    """A loop with no idle time still sends: a wait called at its deadline
+    sends _TX_SHARE bytes (16), between its checks, and returns."""
+    b = make()
+    takes = [True]
+    sent = fake_stdout(b.link, takes)
+    b.link.write(bytes(100))
+    b.wait(b.ticks_us())
+    eq(len(sent), 16, "bytes sent past the deadline")
+    eq(b.link.tx_n, 84, "the rest waits for the next wait")
+
+
+def test_wait_returns_at_its_deadline_when_the_host_does_not_read():
+    """SR-11: a host that keeps its port open but does not read stalls no wait."""
+    b = make()
+    takes = [False]
+    sent = fake_stdout(b.link, takes)
+    b.link.write(bytes(100))
+    b.wait(b.ticks_us() + 200)  # returns: a stall would hang the test
+    eq(len(sent), 0, "nothing written")
+    eq(b.link.tx_n, 100, "the bytes stay queued")
+
+
+def test_wait_returns_on_a_pending_byte_before_it_sends():
+    """A pending byte (a stop) returns before any link output, as before any pulse (SR-2)."""
+    b = make()
+    takes = [True]
+    sent = fake_stdout(b.link, takes)
+    b.link.write(bytes(100))
+    b.link.any = lambda: True
+    b.wait(b.ticks_us() + 100_000)
+    eq(len(sent), 0, "nothing sent ahead of the pending byte")
+
+
 mpcheck.run(globals())

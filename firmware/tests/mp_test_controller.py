@@ -35,3 +35,73 @@ def test_energy_check_takes_a_reading_in_whole_photodiode_steps():
     assert energy_check_faults(1, 287_999)
     assert not energy_check_faults(1, 432_000)
     assert energy_check_faults(1, 432_001)
+
+
+class ScriptedLink:
+    """A link whose readinto() hands out `chunks` one per call (b"" reads nothing)."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.out = []
+        self.reads = 0
+
+    def readinto(self, buf):
+        self.reads += 1
+        data = self.chunks.pop(0) if self.chunks else b""
+        for i in range(len(data)):
+            buf[i] = data[i]
+        return len(data)
+
+    def write(self, data):
+        self.out.append(bytes(data))
+        return len(data)
+
+    def lines(self):
+        return b"".join(self.out).decode().split("\n")
+
+
+def emitting(chunks):
+    """A Controller EMITTING the SCAN phase, foot down, its link reading `chunks`."""
+    import state as st
+    b = FullBoard(LIMITS)
+    b.inputs.bits = 0x7F  # interlocks closed, key on, foot down
+    b.link = ScriptedLink(chunks)
+    c = Controller(b)
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    c.program.add(ph, SCAN)
+    assert c.program.close(1, LIM) is None
+    assert c.session.load() and c.session.begin(c.program)
+    c.session.reserve(ph.pulses_max)  # no store write in the step
+    c.state = st.EMITTING
+    c._start_step()
+    b.laser.enable(True)
+    c.inputs.update(100_000)  # the foot press is past its debounce
+    return b, c
+
+
+def test_a_stop_read_between_sections_acts_before_emit_arms():
+    """'!' comes in after the step's first read: the step's next look at the
+    link stops emission before emit() could arm a pulse, not a step later."""
+    import state as st
+    b, c = emitting([b"", b"!"])
+    b.t = 10_000
+    c.step()
+    assert c.state == st.PAUSED, st.NAMES[c.state]
+    assert not b.laser.enabled and not b.laser.is_armed
+    assert [ln for ln in b.link.lines() if " stop " in ln][0].startswith("ev 10 stop EMITTING*")
+
+
+def test_bytes_read_between_sections_wait_for_the_next_line_intake():
+    """A line read mid-step is handed on at the next step's intake, in order
+    with what follows it; its real-time bytes acted once, when read."""
+    b, c = emitting([b"", b"?STA", b"", b"TUS\n", b"", b""])
+    b.t = 10_000
+    c.step()
+    out = b.link.lines()
+    assert len([ln for ln in out if ln.startswith("st ")]) == 1, out  # the '?' at once
+    assert not [ln for ln in out if ln.startswith("ok ")], out  # the line is not complete yet
+    b.t = 12_000
+    c.step()
+    out = b.link.lines()
+    assert len([ln for ln in out if ln.startswith("st ")]) == 1, out  # not a second time
+    assert len([ln for ln in out if ln.startswith("ok - t=")]) == 1, out  # STATUS answered

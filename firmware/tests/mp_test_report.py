@@ -101,3 +101,21 @@ def test_the_loss_is_reported_once():
     rep.ok(3)
     rep.flush(3)
     assert len([ln for ln in link.lines() if "lines-lost" in ln]) == 1, link.lines()
+
+
+def test_pulse_line_is_the_pulse_event_byte_for_byte():
+    """pulse() is the loop's fast path for the `pulse` event: the same line
+    as ev(), ranked as a pulse event when the queue is full."""
+    a, b = Link(1000), Link(1000)
+    ra, rb = Reporter(a), Reporter(b)
+    for args in ((0, 0, 0, 0), (1234567, 3, -812, 360000), (5, 1, 1073741823, 1)):
+        ra.ev(args[0], "pulse", *args[1:])
+        rb.pulse(*args)
+    ra.flush(9)
+    rb.flush(9)
+    assert b.data == a.data and len(b.lines()) == 3, (a.data, b.data)
+    full = Reporter(Link(0))
+    while pending(full) < OUT_BYTES - 30:  # a state line is 20 bytes: one more still fits
+        full.event(2, "state", "X>Y")
+    full.pulse(3, 0, 1, 2)  # no room, and nothing queued is worth less: the pulse line goes
+    assert full.lost == [0, 1, 0], full.lost
