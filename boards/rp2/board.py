@@ -109,7 +109,18 @@ class Laser(SoftArmLaser):
         super().__init__()  # the arm, the pulse log, width_us
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         self._word = 0
+        self._link = None  # follow(): the count IRQ fires nothing while a byte waits on it
+        self._busy = False  # _push() is deciding: the count IRQ stays out
+        self._fired = False  # pushed by the count IRQ, not yet recorded
+        self._fired_us = 0
+        self._fired_count = 0
+        self._fired_wait_us = 0  # its width and settle time, from when it was pushed
         self._pd_reset.value(0)
+
+    def follow(self, link):
+        """Start the count IRQ; `link` is the board's, made after the laser."""
+        self._link = link
+        self._enc._sm.irq(self._on_count)  # soft: it reads the link (docstring)
 
     def off(self):
         self._en.value(0)  # first: one GPIO write
@@ -132,12 +143,63 @@ class Laser(SoftArmLaser):
         self._word = pio.width_word(width_us)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
 
+    def armed(self):
+        """Armed, or fired by the count IRQ and not yet in the pulse log: the
+        core arms the next pulse only once it has counted this one (SR-6)."""
+        return self._arm.armed or self._fired
+
+    def take_pulse(self, rec):
+        if self._fired:
+            self._collect()
+        return self._log.take(rec)
+
+    def stray_light(self):
+        uj = self._pd_uj()  # first: a pulse the count IRQ pushes after this read is not in it
+        if self._fired:
+            return self._log.lost  # the integrator holds that pulse until _collect() reads it
+        return self._log.lost or uj > self._stray_uj
+
     def check(self, count):
-        """Fire the armed pulse if it is due; True when it fired. Called by wait()."""
+        """wait()'s hook: record a pulse the count IRQ fired, or fire the armed
+        pulse if it is due; True when a pulse was recorded."""
+        if self._fired:
+            self._collect()
+            return True
         now = time.ticks_us()
+        if not self._push(now, count):
+            return False
+        t = time.ticks_us()
+        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
+        return True
+
+    def _on_count(self, sm):
+        """The count IRQ (the quadrature SM's flag, soft: the port runs it at
+        the core's next bytecode boundary): fire the armed pulse once its count
+        is reached, as a pass of wait() would, but never while a byte waits on
+        the link (SR-2: wait() returns on it and the core reads it first). The
+        pulse is recorded later, by wait() or take_pulse(). No allocation."""
+        arm = self._arm
+        if not arm.armed or self._busy:
+            return
+        count = self._enc.count()
+        now = time.ticks_us()
+        if not arm.due(now, count) or self._link.any():
+            return
+        if self._push(now, count):
+            self._fired_us = time.ticks_us()
+            self._fired_count = count
+            self._fired_wait_us = self.width_us + _PD_SETTLE_US
+            self._fired = True
+
+    def _push(self, now, count):
+        """Push the armed pulse if it is due; True when pushed."""
         # Masked: an interlock IRQ between the enable check and the push would
         # not stop the push. The pulse SM's FIFO is empty (one pulse at a
-        # time), so put() does not block with interrupts off.
+        # time), so put() does not block with interrupts off. Masking holds
+        # back the PIO interrupt, not a count IRQ callback it already
+        # scheduled, which may run between two bytecodes here: _busy keeps it
+        # from pushing a second pulse.
+        self._busy = True
         irq = machine.disable_irq()
         try:
             if not self._en.value() or not self._arm.due(now, count):
@@ -146,9 +208,15 @@ class Laser(SoftArmLaser):
             self._sm.put(self._word)
         finally:
             machine.enable_irq(irq)
-        t = time.ticks_us()
-        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
+            self._busy = False
         return True
+
+    def _collect(self):
+        """Record the pulse the count IRQ fired, once its width and the
+        integrator's settle time have passed since the push."""
+        left_us = self._fired_wait_us - time.ticks_diff(time.ticks_us(), self._fired_us)
+        self._record(self._fired_us, self._fired_count, left_us if left_us > 0 else 0)
+        self._fired = False
 
 
 class Encoder:
@@ -199,6 +267,7 @@ class Board(Mem32NoteBoard):
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
         super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
+        self.laser.follow(self.link)
 
     def _port_cause(self):
         """A watchdog reset counts as a bite only with the SDK's marker (docstring above)."""
