@@ -460,6 +460,11 @@ def test_armed_pulse_fires_from_the_count_irq_while_the_core_works():
     eq(rec[2], 1000 * b.laser._pd_uj_per_lsb, "energy of 1000 integrator steps")
     check(not b.laser.armed(), "disarmed once recorded")
     check(not b.laser.take_pulse(rec), "recorded once")
+    b.laser._adc.raw = 1000 << 4
+    try:
+        check(b.laser.stray_light(), "light with no pulse fired is stray")
+    finally:
+        b.laser._adc.raw = 0
 
 
 def test_count_irq_fires_nothing_while_a_byte_waits_on_the_link():
