@@ -8,22 +8,43 @@ What each part guarantees, and how it knows:
 - Gating: LASER_FIRE reaches the laser driver only through an AND gate with
   LASER_EN and the hardware interlock chain (docs/boards.md), so the MCU alone
   can never emit; laser.off() drops LASER_EN with one GPIO write.
-- Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no interrupt
-  and no CPU time; edges 100 ns apart are still counted. count() drains the
-  RX FIFO and takes the next push; the SM refills the FIFO while the loop
-  drains it, so the value is a few us old (estimated, not measured).
-- Count/time compare: in software (shared/softarm.py), checked by wait(),
-  where the core idles between control steps. One check costs a FIFO read and
-  a few integer operations (estimated 15-30 us, not measured on a board):
-  while the core idles, a pulse fires within one check of its encoder count
-  being reached. While the core works (a control step, typically well under
-  control_period_us) nothing is checked, so a pulse can be late by that
-  step. At the 100 mm/s fast scan one count (50 um) lasts 500 us. Measure
-  the real spread with the bench rig (boards/rig_pico) before relying on it.
-  The last check and the FIFO push run with interrupts masked, so an
-  interlock off() lands before the check (nothing is pushed) or after the
-  push (its set-low ends the pulse). wait() also returns when the encoder
-  changes direction (mcu.Turn).
+- Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no CPU time
+  per edge; edges 100 ns apart are still counted. count() drains the RX
+  FIFO and takes the next push; the SM refills the FIFO while the loop
+  drains it, so the value is a few us old (estimated, not measured). Each
+  count change also sets the SM's IRQ flag: the count IRQ below.
+- Count/time compare: in software (shared/softarm.py, SoftArm.due), from
+  two places. (1) The count IRQ: the port's PIO handler acknowledges the
+  flag and schedules Laser._on_count, which runs at the core's next bytecode
+  boundary, in the middle of a control step too, and pushes the armed pulse
+  once its count is reached. It is soft, not hard, for SR-2: it fires
+  nothing while a byte (maybe a stop '!') waits on the link, and the only way
+  to see one, a zero-timeout poll of stdin, runs the port's USB stack
+  (TinyUSB's task), which is not reentrant: a hard IRQ landing in the core's
+  own poll or write would corrupt it. The price is that the callback waits
+  for the running bytecode: a long C call (a garbage collection, a string
+  format) delays it; a flash write masks the PIO interrupt too, but LASER_EN
+  is low and the pulse disarmed then (storeguard.py, firmware/emission.py).
+  Measured on the emulated chip (make bench ARGS=rp2emu, 3.3 mm spacing):
+  max 0 counts late at 30 mm/s, max 1 at 90 mm/s (one count: 50 um, 555 us
+  at 90 mm/s), against max 2 and 9 when only wait() compared. Each
+  callback costs core time: the control step grows by about a tenth at
+  90 mm/s (1,800 counts/s). (2) wait(), where the core idles: each pass
+  checks, so a pulse gated by time alone (not_before, trigger points) fires
+  within one pass (estimated 15-30 us). wait() also returns when the
+  encoder changes direction (mcu.Turn).
+  A pulse the IRQ pushed is recorded by the next wait() pass or
+  take_pulse(): the photodiode read once width + _PD_SETTLE_US have passed
+  since the push, logged with the push's time and count. Until then armed()
+  stays true, so the core cannot arm the next pulse on a dose that misses
+  it (SR-6), and stray_light() does not judge the integrator that holds it.
+  Both paths push through _push(): the enable check, the due check and the
+  FIFO push run with interrupts masked, so an interlock off() lands before
+  the check (nothing is pushed) or after the push (its set-low ends the
+  pulse); the count IRQ never raises LASER_EN, so it cannot undo a trip.
+  Masking holds back the PIO interrupt but not a callback scheduled before
+  it, which may run between two bytecodes of the push: _busy keeps it out,
+  so one arm makes one pulse.
 - Interlocks: hard IRQs on the falling edge (interlock opening). The handler
   first writes LASER_EN low, then cancels the armed pulse and wakes wait();
   it allocates nothing. Its cost is the MicroPython hard-IRQ entry (a few us)
@@ -182,6 +203,8 @@ class Laser(SoftArmLaser):
         if not arm.armed or self._busy:
             return
         count = self._enc.count()
+        if (count - arm.target) * arm.dir < 0:
+            return  # not reached (due()'s count test): most calls end here, before due() and the poll
         now = time.ticks_us()
         if not arm.due(now, count) or self._link.any():
             return
