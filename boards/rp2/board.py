@@ -111,6 +111,7 @@ SETTINGS["wdt_timeout_ms"] = 1000
 
 
 class Laser(SoftArmLaser):
+    _link: StdioLink  # set by follow(): the count IRQ fires nothing while a byte waits on it
     _limits = LIMITS
     _pd_uj_per_lsb = _PD_UJ_PER_LSB
     _stray_uj = _STRAY_UJ
@@ -130,10 +131,9 @@ class Laser(SoftArmLaser):
         super().__init__()  # the arm, the pulse log, width_us
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         self._word = 0
-        self._link = None  # follow(): the count IRQ fires nothing while a byte waits on it
         self._busy = False  # _push() is deciding: the count IRQ stays out
         self._fired = False  # pushed by the count IRQ, not yet recorded
-        self._fired_us = 0
+        self._fired_us = time.ticks_us()
         self._fired_count = 0
         self._fired_wait_us = 0  # its width and settle time, from when it was pushed
         self._pd_reset.value(0)
