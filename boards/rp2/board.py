@@ -21,7 +21,9 @@ What each part guarantees, and how it knows:
   nothing while a byte (maybe a stop '!') waits on the link, and the only way
   to see one, a zero-timeout poll of stdin, runs the port's USB stack
   (TinyUSB's task), which is not reentrant: a hard IRQ landing in the core's
-  own poll or write would corrupt it. The price is that the callback waits
+  own poll or write would corrupt it. Nor does it fire in a control step
+  that has read a byte (Link.taken, cleared by wait()): the core acts on a
+  '!' it read (laser.off()) before any pulse, as when only wait() fired. The price is that the callback waits
   for the running bytecode: a long C call (a garbage collection, a string
   format) delays it; a flash write masks the PIO interrupt too, but LASER_EN
   is low and the pulse disarmed then (storeguard.py, firmware/emission.py).
@@ -110,8 +112,24 @@ SETTINGS = dict(reference.SETTINGS)
 SETTINGS["wdt_timeout_ms"] = 1000
 
 
+class Link(StdioLink):
+    """The USB-CDC link (shared/stdiolink.py) that also tells the count IRQ
+    the core has taken bytes in this control step: the IRQ then fires
+    nothing until the core's next wait(), so a '!' the core has read but not
+    yet acted on (laser.off()) still stops the next pulse (SR-2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.taken = False  # bytes read since the core's last wait()
+
+    def readinto(self, buf):
+        if self.any():
+            self.taken = True  # before a byte leaves: the IRQ sees it pending or taken, never neither
+        return super().readinto(buf)
+
+
 class Laser(SoftArmLaser):
-    _link: StdioLink  # set by follow(): the count IRQ fires nothing while a byte waits on it
+    _link: Link  # set by follow(): the count IRQ fires nothing while the core has input to act on
     _limits = LIMITS
     _pd_uj_per_lsb = _PD_UJ_PER_LSB
     _stray_uj = _STRAY_UJ
@@ -197,8 +215,10 @@ class Laser(SoftArmLaser):
         """The count IRQ (the quadrature SM's flag, soft: the port runs it at
         the core's next bytecode boundary): fire the armed pulse once its count
         is reached, as a pass of wait() would, but never while a byte waits on
-        the link (SR-2: wait() returns on it and the core reads it first). The
-        pulse is recorded later, by wait() or take_pulse(). No allocation."""
+        the link or the core has read one it may not have acted on yet (SR-2:
+        wait() returns on a pending byte, the core reads it and acts on it
+        first). The pulse is recorded later, by wait() or take_pulse(). No
+        allocation."""
         arm = self._arm
         if not arm.armed or self._busy:
             return
@@ -206,8 +226,11 @@ class Laser(SoftArmLaser):
         if (count - arm.target) * arm.dir < 0:
             return  # not reached (due()'s count test): most calls end here, before due() and the poll
         now = time.ticks_us()
-        if not arm.due(now, count) or self._link.any():
+        if not arm.due(now, count):
             return
+        link = self._link
+        if link.taken or link.any():
+            return  # SR-2: the core acts on every byte before a pulse (class Link)
         if self._push(now, count):
             self._fired_us = time.ticks_us()
             self._fired_count = count
@@ -289,8 +312,12 @@ class Board(Mem32NoteBoard):
         machine.freq(pio.SYS_HZ)
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
-        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link)
         self.laser.follow(self.link)
+
+    def wait(self, deadline_us):
+        self.link.taken = False  # the core has acted on what it read in this step
+        super().wait(deadline_us)
 
     def _port_cause(self):
         """A watchdog reset counts as a bite only with the SDK's marker (docstring above)."""

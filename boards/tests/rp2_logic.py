@@ -483,6 +483,43 @@ def test_count_irq_fires_nothing_while_a_byte_waits_on_the_link():
     eq(len(pulse.tx), 1, "fired once the link is empty")
 
 
+class FakeStdin:
+    """The link's stdin holding `pending` bytes; on_read() runs as each byte
+    has left it, where the port may run a scheduled count IRQ."""
+
+    def __init__(self, link, pending, on_read=None):
+        self.pending = pending
+        self.on_read = on_read
+        link._in = self
+        link.any = lambda: bool(self.pending)
+
+    def readinto(self, one):
+        one[0] = self.pending.pop(0)
+        if self.on_read:
+            self.on_read()
+        return 1
+
+
+def test_count_irq_fires_nothing_in_a_step_that_read_a_byte():
+    """SR-2: a '!' the core has read is acted on (laser.off()) before any
+    pulse: the IRQ fires nothing from the core's read, even while the byte
+    leaves the link, until its next wait(); wait() then fires a due pulse,
+    and so does the IRQ again after it."""
+    b, enc, pulse = count_irq_board()
+    FakeStdin(b.link, [0x21], on_read=lambda: enc.raise_irq())
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 10
+    eq(b.link.readinto(bytearray(8)), 1, "the core read the '!'")
+    enc.raise_irq()
+    eq(pulse.tx, [], "pushed before the core acted on the byte it read")
+    b.wait(b.ticks_us() + 1000)
+    eq(len(pulse.tx), 1, "wait() fired the due pulse")
+    b.laser.arm(b.ticks_us(), 20, 1)
+    enc.latest = pio.COUNT_ZERO + 20
+    enc.raise_irq()
+    eq(len(pulse.tx), 2, "the IRQ fires again after wait()")
+
+
 def test_count_irq_keeps_the_arm_conditions():
     """Direction, not_before and the enable line hold on the IRQ path as in
     wait() (SoftArm.due; SR-7, SR-8, SR-2)."""
