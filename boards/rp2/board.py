@@ -15,14 +15,14 @@ What each part guarantees, and how it knows:
   count change also sets the SM's IRQ flag: the count IRQ below.
 - Count/time compare: in software (shared/softarm.py, SoftArm.due), from
   two places. (1) The count IRQ: the port's PIO handler acknowledges the
-  flag and schedules Laser._on_count, which runs at the core's next bytecode
+  flag and schedules Laser.track, which runs at the core's next bytecode
   boundary, in the middle of a control step too, and pushes the armed pulse
   once its count is reached. It is soft, not hard, for SR-2: it fires
   nothing while a byte (maybe a stop '!') waits on the link, and the only way
   to see one, a zero-timeout poll of stdin, runs the port's USB stack
   (TinyUSB's task), which is not reentrant: a hard IRQ landing in the core's
   own poll or write would corrupt it. Nor does it fire in a control step
-  that has read a byte (Link.taken, cleared by wait()): the core acts on a
+  that has read a byte (Link.seen, cleared by wait()): the core acts on a
   '!' it read (laser.off()) before any pulse, as when only wait() fired. The price is that the callback waits
   for the running bytecode: a long C call (a garbage collection, a string
   format) delays it; a flash write masks the PIO interrupt too, but LASER_EN
@@ -40,12 +40,12 @@ What each part guarantees, and how it knows:
   since the push, logged with the push's time and count. Until then armed()
   stays true, so the core cannot arm the next pulse on a dose that misses
   it (SR-6), and stray_light() does not judge the integrator that holds it.
-  Both paths push through _push(): the enable check, the due check and the
+  Both paths push through _send(): the enable check, the due check and the
   FIFO push run with interrupts masked, so an interlock off() lands before
   the check (nothing is pushed) or after the push (its set-low ends the
   pulse); the count IRQ never raises LASER_EN, so it cannot undo a trip.
   Masking holds back the PIO interrupt but not a callback scheduled before
-  it, which may run between two bytecodes of the push: _busy keeps it out,
+  it, which may run between two bytecodes of the push: hold keeps it out,
   so one arm makes one pulse.
 - Interlocks: hard IRQs on the falling edge (interlock opening). The handler
   first writes LASER_EN low, then cancels the armed pulse and wakes wait();
@@ -114,22 +114,22 @@ SETTINGS["wdt_timeout_ms"] = 1000
 
 class Link(StdioLink):
     """The USB-CDC link (shared/stdiolink.py) that also tells the count IRQ
-    the core has taken bytes in this control step: the IRQ then fires
+    the core has read bytes in this control step: the IRQ then fires
     nothing until the core's next wait(), so a '!' the core has read but not
     yet acted on (laser.off()) still stops the next pulse (SR-2)."""
 
     def __init__(self):
         super().__init__()
-        self.taken = False  # bytes read since the core's last wait()
+        self.seen = False  # bytes read since the core's last wait()
 
     def readinto(self, buf):
         if self.any():
-            self.taken = True  # before a byte leaves: the IRQ sees it pending or taken, never neither
+            self.seen = True  # before a byte leaves: the IRQ finds it pending or noted, never neither
         return super().readinto(buf)
 
 
 class Laser(SoftArmLaser):
-    _link: Link  # set by follow(): the count IRQ fires nothing while the core has input to act on
+    _link: Link  # set by start(): the count IRQ fires nothing while the core has input to act on
     _limits = LIMITS
     _pd_uj_per_lsb = _PD_UJ_PER_LSB
     _stray_uj = _STRAY_UJ
@@ -149,17 +149,19 @@ class Laser(SoftArmLaser):
         super().__init__()  # the arm, the pulse log, width_us
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         self._word = 0
-        self._busy = False  # _push() is deciding: the count IRQ stays out
-        self._fired = False  # pushed by the count IRQ, not yet recorded
-        self._fired_us = time.ticks_us()
-        self._fired_count = 0
-        self._fired_wait_us = 0  # its width and settle time, from when it was pushed
+        self.hold = False  # _send() is deciding: the count IRQ holds off
+        # A pulse the count IRQ fired, until flush() records it. These names are
+        # ones the image already has: each new name is a qstr on the heap.
+        self.fired = False
+        self.t_us = time.ticks_us()  # when it was pushed
+        self.pos_count = 0  # the count it fired at
+        self.wait_us = 0  # its width and settle time, from the push
         self._pd_reset.value(0)
 
-    def follow(self, link):
+    def start(self, link):
         """Start the count IRQ; `link` is the board's, made after the laser."""
         self._link = link
-        self._enc._sm.irq(self._on_count)  # soft: it reads the link (docstring)
+        self._enc._sm.irq(self.track)  # soft: it reads the link (docstring)
 
     def off(self):
         self._en.value(0)  # first: one GPIO write
@@ -185,33 +187,33 @@ class Laser(SoftArmLaser):
     def armed(self):
         """Armed, or fired by the count IRQ and not yet in the pulse log: the
         core arms the next pulse only once it has counted this one (SR-6)."""
-        return self._arm.armed or self._fired
+        return self._arm.armed or self.fired
 
     def take_pulse(self, rec):
-        if self._fired:
-            self._collect()
+        if self.fired:
+            self.flush()
         return self._log.take(rec)
 
     def stray_light(self):
         uj = self._pd_uj()  # first: a pulse the count IRQ pushes after this read is not in it
-        if self._fired:
-            return self._log.lost  # the integrator holds that pulse until _collect() reads it
+        if self.fired:
+            return self._log.lost  # the integrator holds that pulse until flush() reads it
         return self._log.lost or uj > self._stray_uj
 
     def check(self, count):
         """wait()'s hook: record a pulse the count IRQ fired, or fire the armed
         pulse if it is due; True when a pulse was recorded."""
-        if self._fired:
-            self._collect()
+        if self.fired:
+            self.flush()
             return True
         now = time.ticks_us()
-        if not self._push(now, count):
+        if not self._send(now, count):
             return False
         t = time.ticks_us()
         self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
         return True
 
-    def _on_count(self, sm):
+    def track(self, sm):
         """The count IRQ (the quadrature SM's flag, soft: the port runs it at
         the core's next bytecode boundary): fire the armed pulse once its count
         is reached, as a pass of wait() would, but never while a byte waits on
@@ -220,7 +222,7 @@ class Laser(SoftArmLaser):
         first). The pulse is recorded later, by wait() or take_pulse(). No
         allocation."""
         arm = self._arm
-        if not arm.armed or self._busy:
+        if not arm.armed or self.hold:
             return
         count = self._enc.count()
         if (count - arm.target) * arm.dir < 0:
@@ -229,23 +231,23 @@ class Laser(SoftArmLaser):
         if not arm.due(now, count):
             return
         link = self._link
-        if link.taken or link.any():
+        if link.seen or link.any():
             return  # SR-2: the core acts on every byte before a pulse (class Link)
-        if self._push(now, count):
-            self._fired_us = time.ticks_us()
-            self._fired_count = count
-            self._fired_wait_us = self.width_us + _PD_SETTLE_US
-            self._fired = True
+        if self._send(now, count):
+            self.t_us = time.ticks_us()
+            self.pos_count = count
+            self.wait_us = self.width_us + _PD_SETTLE_US
+            self.fired = True
 
-    def _push(self, now, count):
+    def _send(self, now, count):
         """Push the armed pulse if it is due; True when pushed."""
         # Masked: an interlock IRQ between the enable check and the push would
         # not stop the push. The pulse SM's FIFO is empty (one pulse at a
         # time), so put() does not block with interrupts off. Masking holds
         # back the PIO interrupt, not a count IRQ callback it already
-        # scheduled, which may run between two bytecodes here: _busy keeps it
+        # scheduled, which may run between two bytecodes here: hold keeps it
         # from pushing a second pulse.
-        self._busy = True
+        self.hold = True
         irq = machine.disable_irq()
         try:
             if not self._en.value() or not self._arm.due(now, count):
@@ -254,15 +256,15 @@ class Laser(SoftArmLaser):
             self._sm.put(self._word)
         finally:
             machine.enable_irq(irq)
-            self._busy = False
+            self.hold = False
         return True
 
-    def _collect(self):
+    def flush(self):
         """Record the pulse the count IRQ fired, once its width and the
         integrator's settle time have passed since the push."""
-        left_us = self._fired_wait_us - time.ticks_diff(time.ticks_us(), self._fired_us)
-        self._record(self._fired_us, self._fired_count, left_us if left_us > 0 else 0)
-        self._fired = False
+        us = self.wait_us - time.ticks_diff(time.ticks_us(), self.t_us)
+        self._record(self.t_us, self.pos_count, us if us > 0 else 0)
+        self.fired = False
 
 
 class Encoder:
@@ -313,10 +315,10 @@ class Board(Mem32NoteBoard):
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
         super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link)
-        self.laser.follow(self.link)
+        self.laser.start(self.link)
 
     def wait(self, deadline_us):
-        self.link.taken = False  # the core has acted on what it read in this step
+        self.link.seen = False  # the core has acted on what it read in this step
         super().wait(deadline_us)
 
     def _port_cause(self):

@@ -10,7 +10,7 @@ sit at address 0: the program is padded to the full 32 instructions, which
 leaves the allocator no other place. A pass takes 8 to 13 cycles (at most
 104 ns at 125 MHz): two edges closer than that read as an invalid change and
 are not counted. The handpiece makes about 2,000 edges/s at 100 mm/s. Each
-count change also sets the SM's IRQ flag (`irq(rel(0))`, flag 0 for SM0):
+count change also sets IRQ flag 0, SM0's own (`irq(0)`: the encoder is SM0):
 the board's count IRQ (board.py) compares the new count with the armed
 pulse's, so the compare no longer waits for the core's wait loop.
 
@@ -75,11 +75,11 @@ def quadrature():
     jmp(x_dec, "up_done")
     label("up_done")
     mov(x, invert(x))
-    jmp("moved")
+    jmp("count")
     label("down")
-    jmp(x_dec, "moved")  # decrements whether or not it jumps
-    label("moved")
-    irq(rel(0))  # the count changed: this SM's flag, the board's count IRQ
+    jmp(x_dec, "count")  # decrements whether or not it jumps
+    label("count")
+    irq(0)  # the count changed: flag 0, SM0's (the encoder's), the board's count IRQ
     label("same")
     out(y, 2)  # y = the state just sampled (low bits of the code)
     mov(isr, x)

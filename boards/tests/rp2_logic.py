@@ -220,7 +220,7 @@ def test_encoder_count_takes_fresh_value():
     sm = rp2.StateMachine.made[0]
     sm.rx[:] = [pio.COUNT_ZERO + 1, pio.COUNT_ZERO + 2]
     sm.latest = pio.COUNT_ZERO - 7
-    eq(b.encoder.count(), -7, "stale FIFO entries dropped, next push taken")
+    eq(b.encoder.count(), -7, "stale FIFO entries dropped, next push seen")
 
 
 def close_interlocks():
