@@ -18,22 +18,25 @@ What each part guarantees, and how it knows:
   flag and schedules Laser.track, which runs at the core's next bytecode
   boundary, in the middle of a control step too, and pushes the armed pulse
   once its count is reached. It is soft, not hard, for SR-2: it fires
-  nothing while a byte (maybe a stop '!') waits on the link, and the only way
-  to see one, a zero-timeout poll of stdin, runs the port's USB stack
-  (TinyUSB's task), which is not reentrant: a hard IRQ landing in the core's
-  own poll or write would corrupt it. Nor does it fire in a control step
-  that has read a byte (Link.seen, cleared by wait()): the core acts on a
-  '!' it read (laser.off()) before any pulse, as when only wait() fired. The price is that the callback waits
-  for the running bytecode: a long C call (a garbage collection, a string
-  format) delays it; a flash write masks the PIO interrupt too, but LASER_EN
-  is low and the pulse disarmed then (storeguard.py, firmware/emission.py).
-  Measured on the emulated chip (make bench ARGS=rp2emu, 3.3 mm spacing):
-  max 0 counts late at 30 mm/s, max 1 at 90 mm/s (one count: 50 um, 555 us
-  at 90 mm/s), against max 2 and 9 when only wait() compared. Each
-  callback costs core time: the control step grows by about a tenth at
-  90 mm/s (1,800 counts/s). (2) wait(), where the core idles: each pass
-  checks, so a pulse gated by time alone (not_before, trigger points) fires
-  within one pass (estimated 15-30 us). wait() also returns when the
+  nothing while a byte (maybe a stop '!') waits on the link, and the only
+  way to see one, a zero-timeout poll of stdin, runs the port's USB stack
+  (TinyUSB's task), which is not reentrant: a hard IRQ landing in the
+  core's own poll or write would corrupt it. Nor does it fire in a control
+  step that has read a byte (Link.seen, cleared by wait()): the core acts
+  on a '!' it read (laser.off()) before any pulse, as when only wait()
+  fired. The price of soft: the callback waits for the running bytecode,
+  so a long C call (a garbage collection, a string format) delays it; a
+  flash write masks the PIO interrupt too, but LASER_EN is low and the
+  pulse disarmed then (storeguard.py, firmware/emission.py). Measured on
+  the emulated chip (make bench ARGS="rp2emu --quick", 3.3 mm spacing):
+  at most 1 count late at 30 and at 90 mm/s (one count is 50 um, 555 us at
+  90 mm/s), against 2 and 9 when only wait() compared; in 2 of 5 runs one
+  pulse was 2 or 3 counts late, after a session-store write where the
+  bench could tell. No pulse began after a '!' reached the chip. Each
+  callback costs core time: the emitting loop's period went from p50 5.2 /
+  p99 14.0 ms to 5.7 / 16.4 ms (1,800 counts/s at 90 mm/s). (2) wait(), where the core idles: each pass
+  checks, so a pulse gated by time alone (not_before, trigger points)
+  fires within one pass (estimated 15-30 us). wait() also returns when the
   encoder changes direction (mcu.Turn).
   A pulse the IRQ pushed is recorded by the next wait() pass or
   take_pulse(): the photodiode read once width + _PD_SETTLE_US have passed
