@@ -117,18 +117,21 @@ SETTINGS["wdt_timeout_ms"] = 1000
 
 class Link(StdioLink):
     """The USB-CDC link (shared/stdiolink.py) that also tells the count IRQ
-    the core has read bytes in this control step: the IRQ then fires
+    the core may have a byte to act on: any() notes each byte it finds
+    waiting, and readinto() takes a byte only after any() has found it, so
+    the IRQ sees a byte waiting or noted, never neither. It then fires
     nothing until the core's next wait(), so a '!' the core has read but not
     yet acted on (laser.off()) still stops the next pulse (SR-2)."""
 
     def __init__(self):
         super().__init__()
-        self.seen = False  # bytes read since the core's last wait()
+        self.seen = False  # a byte found waiting since the core's last wait()
 
-    def readinto(self, buf):
-        if self.any():
-            self.seen = True  # before a byte leaves: the IRQ finds it pending or noted, never neither
-        return super().readinto(buf)
+    def any(self):
+        if super().any():
+            self.seen = True  # before the byte can be read
+            return True
+        return False
 
 
 class Laser(SoftArmLaser):

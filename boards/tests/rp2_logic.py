@@ -16,7 +16,8 @@ import pio  # noqa: E402
 import stdiolink  # noqa: E402
 
 # The test process's stdin is not the host link: nothing is pending on it
-# (a test that wants a pending byte sets its board's link.any).
+# (a test that wants a pending byte sets its board's link.any, or its poll).
+_STDIN_ANY = stdiolink.StdioLink.any
 stdiolink.StdioLink.any = lambda self: False
 
 
@@ -484,14 +485,31 @@ def test_count_irq_fires_nothing_while_a_byte_waits_on_the_link():
 
 
 class FakeStdin:
-    """The link's stdin holding `pending` bytes; on_read() runs as each byte
-    has left it, where the port may run a scheduled count IRQ."""
+    """The link's stdin and its poll, holding `pending` bytes, behind the
+    link's own any() and readinto(); on_read() runs as each byte has left,
+    where the port may run a scheduled count IRQ. Use as a context manager."""
 
-    def __init__(self, link, pending, on_read=None):
+    def __init__(self, link, pending, on_read=None, late=0):
+        self.link = link
         self.pending = pending
         self.on_read = on_read
-        link._in = self
-        link.any = lambda: bool(self.pending)
+        self.late = late  # polls that find nothing before the bytes arrive
+
+    def __enter__(self):
+        self.saved = self.link._in, self.link._poll
+        self.link._in = self.link._poll = self
+        stdiolink.StdioLink.any = _STDIN_ANY
+        return self
+
+    def __exit__(self, *exc):
+        self.link._in, self.link._poll = self.saved
+        stdiolink.StdioLink.any = lambda self: False
+
+    def ipoll(self, timeout_ms):
+        if self.late:
+            self.late -= 1
+            return []
+        return [1] if self.pending else []
 
     def readinto(self, one):
         one[0] = self.pending.pop(0)
@@ -503,15 +521,21 @@ class FakeStdin:
 def test_count_irq_fires_nothing_in_a_step_that_read_a_byte():
     """SR-2: a '!' the core has read is acted on (laser.off()) before any
     pulse: the IRQ fires nothing from the core's read, even while the byte
-    leaves the link, until its next wait(); wait() then fires a due pulse,
-    and so does the IRQ again after it."""
+    leaves the link, and even if it came in during the read, until its next
+    wait(); wait() then fires a due pulse, and so does the IRQ again after it."""
     b, enc, pulse = count_irq_board()
-    FakeStdin(b.link, [0x21], on_read=lambda: enc.raise_irq())
+    del b.link.any  # the link's own any(), over FakeStdin's poll
     b.laser.arm(b.ticks_us(), 10, 1)
     enc.latest = pio.COUNT_ZERO + 10
-    eq(b.link.readinto(bytearray(8)), 1, "the core read the '!'")
-    enc.raise_irq()
-    eq(pulse.tx, [], "pushed before the core acted on the byte it read")
+    for late in (0, 1):
+        b.link.seen = False  # as at the step's start
+        with FakeStdin(b.link, [0x21], on_read=lambda: enc.raise_irq(), late=late):
+            got = b.link.readinto(bytearray(8))
+            got += b.link.readinto(bytearray(8))  # late: the byte came in after the first read's poll
+            enc.raise_irq()
+        eq(got, 1, "the core read the '!'")
+        eq(pulse.tx, [], "pushed before the core acted on the byte it read (late %d)" % late)
+    b.link.any = lambda: False
     b.wait(b.ticks_us() + 1000)
     eq(len(pulse.tx), 1, "wait() fired the due pulse")
     b.laser.arm(b.ticks_us(), 20, 1)
