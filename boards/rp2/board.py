@@ -34,7 +34,7 @@ What each part guarantees, and how it knows:
   pulse was 2 or 3 counts late, after a session-store write where the
   bench could tell. No pulse began after a '!' reached the chip. Each
   callback costs core time: the emitting loop's period went from p50 5.2 /
-  p99 14.0 ms to 5.7 / 16.4 ms (1,800 counts/s at 90 mm/s). (2) wait(), where the core idles: each pass
+  p99 14.0 ms to 5.5-5.7 / 15.9-16.4 ms (1,800 counts/s at 90 mm/s). (2) wait(), where the core idles: each pass
   checks, so a pulse gated by time alone (not_before, trigger points)
   fires within one pass (estimated 15-30 us). wait() also returns when the
   encoder changes direction (mcu.Turn).
