@@ -284,6 +284,12 @@ def run_rp2emu(quick: bool, image: str | None) -> None:
         if skips:
             print(f"    the {len(skips)} gaps with skipped grid points: {sum(1 for _, f in skips if f)} span a flash"
                   " write (a session-store write: the loop blocked, LASER_EN low)")
+        # a pulse late after a write makes its gap long and the next one short: either may hold the write
+        wrote = [any(a <= t <= b for t in flashes) for a, b in spans]
+        off = [wrote[i] or (i > 0 and wrote[i - 1]) for i, g in enumerate(gaps)
+               if g < 1.5 * spacing and abs(g - spacing) > 1]
+        if off:
+            print(f"    the {len(off)} gaps off by more than 1 count: {sum(off)} hold a flash write or follow one")
     print("  control-loop period (one watchdog feed per loop; control_period_us 2000, watchdog 1000 ms):")
     dist("whole run from boot", loops_all, "(all states)", None)
     for k, v in loops_win.items():

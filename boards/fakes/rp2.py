@@ -4,15 +4,22 @@ PIO interpreter to run it, and StateMachine objects with visible FIFOs.
 The assembler runs the decorated function with only the PIO names as its
 globals, as the real one does, so a program that leans on module globals
 fails here too. The interpreter covers the instructions the boards use
-(jmp, mov, in, out, push, pull, set, wait, nop) at one cycle each, with
-delays; it models FIFO depths of 4 (8 when joined). Shift directions
-default to SHIFT_LEFT, as rp2.asm_pio's do.
+(jmp, mov, in, out, push, pull, set, wait, nop, irq) at one cycle each, with
+delays; it models FIFO depths of 4 (8 when joined) and the PIO's IRQ flags
+(`irq(n)` sets flag n, `irq(rel(n))` flag n + the SM's number, mod 4).
+Shift directions default to SHIFT_LEFT, as rp2.asm_pio's do.
+
+StateMachine.irq() keeps its handler as the port does: a test raises the
+SM's IRQ with raise_irq(). A hard handler runs at once under the heap lock;
+a soft one (the port schedules it for the next bytecode boundary) runs at
+once, without it. Either waits for enable_irq() while interrupts are masked,
+as the port's C handler that acknowledges the flag cannot run before.
 """
 
 import machine
 
 _LOG = 256  # StateMachine.log and .execs keep this many entries
-_TEST_HOOKS = {"": ("Program", "Sim"), "StateMachine": ("made",)}
+_TEST_HOOKS = {"": ("Program", "Sim"), "StateMachine": ("made", "raise_irq")}
 
 
 class PIO:
@@ -73,7 +80,7 @@ def _dsl(prog):
     names["label"] = label
     names["invert"] = lambda v: ("~", v)
     names["reverse"] = lambda v: ("rev", v)
-    names["rel"] = lambda v: v
+    names["rel"] = lambda v: ("rel", v)
     names["wrap_target"] = lambda: None
     names["wrap"] = lambda: None
     return names
@@ -112,7 +119,7 @@ class Sim:
     """Run a Program cycle by cycle. read_pins(n) -> int from in_base;
     write_pins(value, n) for out/set; jmp_pin() -> 0/1."""
 
-    def __init__(self, prog, read_pins=None, write_pins=None, jmp_pin=None, fifo=4):
+    def __init__(self, prog, read_pins=None, write_pins=None, jmp_pin=None, fifo=4, sm=0):
         self.p = prog
         self.read_pins = read_pins
         self.write_pins = write_pins
@@ -124,6 +131,8 @@ class Sim:
         self.tx = []
         self.depth = fifo
         self.cycles = 0
+        self.sm = sm  # the SM's number in its PIO, for irq(rel(n))
+        self.irq_flags = 0  # the PIO's IRQ flags 0..7, set by irq(); a test clears them
 
     def _src(self, s):
         if isinstance(s, tuple):
@@ -223,6 +232,10 @@ class Sim:
                     return None
             else:
                 self.osr = self.tx.pop(0)
+        elif op == "irq":
+            n = a[0]
+            n = (n[1] + self.sm) % 4 if isinstance(n, tuple) else n
+            self.irq_flags |= 1 << n
         elif op == "wait":
             level = self.jmp_pin() if a[1] == "pin" and self.read_pins is None else self.read_pins(32) >> a[2] & 1
             if level != a[0]:
@@ -251,6 +264,9 @@ class StateMachine:
         self.log = []  # ("put", word), ("exec", instr) and ("init", None) in the order they came
         self.running = False
         self.inits = 0
+        self.handler = None  # irq(): what raise_irq() runs, and how
+        self.trigger = 1
+        self.hard = False
         self.init(program, freq=freq, in_base=in_base, out_base=out_base, set_base=set_base, jmp_pin=jmp_pin)
         StateMachine.made[id] = self
 
@@ -302,5 +318,14 @@ class StateMachine:
         finally:
             machine._relock(n)
 
-    def irq(self, handler=None, trigger=0, hard=False):
-        pass
+    def irq(self, handler=None, trigger=1, hard=False):
+        """As the port: handler(sm) runs when the SM sets its own IRQ flag
+        (flag n for SM n of its PIO); None switches it off."""
+        self.handler = handler
+        self.trigger = trigger
+        self.hard = hard
+
+    def raise_irq(self):
+        """The SM set its IRQ flag: run the handler as the port would."""
+        if self.handler is not None and self.trigger & 1:
+            machine._interrupt(self.handler, self, self.hard)

@@ -8,22 +8,48 @@ What each part guarantees, and how it knows:
 - Gating: LASER_FIRE reaches the laser driver only through an AND gate with
   LASER_EN and the hardware interlock chain (docs/boards.md), so the MCU alone
   can never emit; laser.off() drops LASER_EN with one GPIO write.
-- Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no interrupt
-  and no CPU time; edges 100 ns apart are still counted. count() drains the
-  RX FIFO and takes the next push; the SM refills the FIFO while the loop
-  drains it, so the value is a few us old (estimated, not measured).
-- Count/time compare: in software (shared/softarm.py), checked by wait(),
-  where the core idles between control steps. One check costs a FIFO read and
-  a few integer operations (estimated 15-30 us, not measured on a board):
-  while the core idles, a pulse fires within one check of its encoder count
-  being reached. While the core works (a control step, typically well under
-  control_period_us) nothing is checked, so a pulse can be late by that
-  step. At the 100 mm/s fast scan one count (50 um) lasts 500 us. Measure
-  the real spread with the bench rig (boards/rig_pico) before relying on it.
-  The last check and the FIFO push run with interrupts masked, so an
-  interlock off() lands before the check (nothing is pushed) or after the
-  push (its set-low ends the pulse). wait() also returns when the encoder
-  changes direction (mcu.Turn).
+- Encoder: PIO0 SM0 (pio.quadrature) counts x4 quadrature with no CPU time
+  per edge; edges 100 ns apart are still counted. count() drains the RX
+  FIFO and takes the next push; the SM refills the FIFO while the loop
+  drains it, so the value is a few us old (estimated, not measured). Each
+  count change also sets the SM's IRQ flag: the count IRQ below.
+- Count/time compare: in software (shared/softarm.py, SoftArm.due), from
+  two places. (1) The count IRQ: the port's PIO handler acknowledges the
+  flag and schedules Laser.track, which runs at the core's next bytecode
+  boundary, in the middle of a control step too, and pushes the armed pulse
+  once its count is reached. It is soft, not hard, for SR-2: it fires
+  nothing while a byte (maybe a stop '!') waits on the link, and the only
+  way to see one, a zero-timeout poll of stdin, runs the port's USB stack
+  (TinyUSB's task), which is not reentrant: a hard IRQ landing in the
+  core's own poll or write would corrupt it. Nor does it fire in a control
+  step that has read a byte (Link.seen, cleared by wait()): the core acts
+  on a '!' it read (laser.off()) before any pulse, as when only wait()
+  fired. The price of soft: the callback waits for the running bytecode,
+  so a long C call (a garbage collection, a string format) delays it; a
+  flash write masks the PIO interrupt too, but LASER_EN is low and the
+  pulse disarmed then (storeguard.py, firmware/emission.py). Measured on
+  the emulated chip (make bench ARGS="rp2emu --quick", 3.3 mm spacing):
+  at most 1 count late at 30 and at 90 mm/s (one count is 50 um, 555 us at
+  90 mm/s), against 2 and 9 when only wait() compared; in 2 of 5 runs one
+  pulse was 2 or 3 counts late, after a session-store write where the
+  bench could tell. No pulse began after a '!' reached the chip. Each
+  callback costs core time: the emitting loop's period went from p50 5.2 /
+  p99 14.0 ms to 5.5-5.7 / 15.9-16.4 ms (1,800 counts/s at 90 mm/s). (2) wait(), where the core idles: each pass
+  checks, so a pulse gated by time alone (not_before, trigger points)
+  fires within one pass (estimated 15-30 us). wait() also returns when the
+  encoder changes direction (mcu.Turn).
+  A pulse the IRQ pushed is recorded by the next wait() pass or
+  take_pulse(): the photodiode read once width + _PD_SETTLE_US have passed
+  since the push, logged with the push's time and count. Until then armed()
+  stays true, so the core cannot arm the next pulse on a dose that misses
+  it (SR-6), and stray_light() does not judge the integrator that holds it.
+  Both paths push through _send(): the enable check, the due check and the
+  FIFO push run with interrupts masked, so an interlock off() lands before
+  the check (nothing is pushed) or after the push (its set-low ends the
+  pulse); the count IRQ never raises LASER_EN, so it cannot undo a trip.
+  Masking holds back the PIO interrupt but not a callback scheduled before
+  it, which may run between two bytecodes of the push: hold keeps it out,
+  so one arm makes one pulse.
 - Interlocks: hard IRQs on the falling edge (interlock opening). The handler
   first writes LASER_EN low, then cancels the armed pulse and wakes wait();
   it allocates nothing. Its cost is the MicroPython hard-IRQ entry (a few us)
@@ -89,7 +115,27 @@ SETTINGS = dict(reference.SETTINGS)
 SETTINGS["wdt_timeout_ms"] = 1000
 
 
+class Link(StdioLink):
+    """The USB-CDC link (shared/stdiolink.py) that also tells the count IRQ
+    the core may have a byte to act on: any() notes each byte it finds
+    waiting, and readinto() takes a byte only after any() has found it, so
+    the IRQ sees a byte waiting or noted, never neither. It then fires
+    nothing until the core's next wait(), so a '!' the core has read but not
+    yet acted on (laser.off()) still stops the next pulse (SR-2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False  # a byte found waiting since the core's last wait()
+
+    def any(self):
+        if super().any():
+            self.seen = True  # before the byte can be read
+            return True
+        return False
+
+
 class Laser(SoftArmLaser):
+    _link: Link  # set by start(): the count IRQ fires nothing while the core has input to act on
     _limits = LIMITS
     _pd_uj_per_lsb = _PD_UJ_PER_LSB
     _stray_uj = _STRAY_UJ
@@ -109,7 +155,19 @@ class Laser(SoftArmLaser):
         super().__init__()  # the arm, the pulse log, width_us
         self._interlocks = tuple(Pin(p) for p in pins.INTERLOCKS)
         self._word = 0
+        self.hold = False  # _send() is deciding: the count IRQ holds off
+        # A pulse the count IRQ fired, until flush() records it. These names are
+        # ones the image already has: each new name is a qstr on the heap.
+        self.fired = False
+        self.t_us = time.ticks_us()  # when it was pushed
+        self.pos_count = 0  # the count it fired at
+        self.wait_us = 0  # its width and settle time, from the push
         self._pd_reset.value(0)
+
+    def start(self, link):
+        """Start the count IRQ; `link` is the board's, made after the laser."""
+        self._link = link
+        self._enc._sm.irq(self.track)  # soft: it reads the link (docstring)
 
     def off(self):
         self._en.value(0)  # first: one GPIO write
@@ -132,12 +190,70 @@ class Laser(SoftArmLaser):
         self._word = pio.width_word(width_us)
         self._power.duty_u16(power_w * 65535 // _POWER_FULL_SCALE_W)
 
+    def armed(self):
+        """Armed, or fired by the count IRQ and not yet in the pulse log: the
+        core arms the next pulse only once it has counted this one (SR-6)."""
+        return self._arm.armed or self.fired
+
+    def take_pulse(self, rec):
+        if self.fired:
+            self.flush()
+        return self._log.take(rec)
+
+    def stray_light(self):
+        uj = self._pd_uj()  # first: a pulse the count IRQ pushes after this read is not in it
+        if self.fired:
+            return self._log.lost  # the integrator holds that pulse until flush() reads it
+        return self._log.lost or uj > self._stray_uj
+
     def check(self, count):
-        """Fire the armed pulse if it is due; True when it fired. Called by wait()."""
+        """wait()'s hook: record a pulse the count IRQ fired, or fire the armed
+        pulse if it is due; True when a pulse was recorded."""
+        if self.fired:
+            self.flush()
+            return True
         now = time.ticks_us()
+        if not self._send(now, count):
+            return False
+        t = time.ticks_us()
+        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
+        return True
+
+    def track(self, sm):
+        """The count IRQ (the quadrature SM's flag, soft: the port runs it at
+        the core's next bytecode boundary): fire the armed pulse once its count
+        is reached, as a pass of wait() would, but never while a byte waits on
+        the link or the core has read one it may not have acted on yet (SR-2:
+        wait() returns on a pending byte, the core reads it and acts on it
+        first). The pulse is recorded later, by wait() or take_pulse(). No
+        allocation."""
+        arm = self._arm
+        if not arm.armed or self.hold:
+            return
+        count = self._enc.count()
+        if (count - arm.target) * arm.dir < 0:
+            return  # not reached (due()'s count test): most calls end here, before due() and the poll
+        now = time.ticks_us()
+        if not arm.due(now, count):
+            return
+        link = self._link
+        if link.seen or link.any():
+            return  # SR-2: the core acts on every byte before a pulse (class Link)
+        if self._send(now, count):
+            self.t_us = time.ticks_us()
+            self.pos_count = count
+            self.wait_us = self.width_us + _PD_SETTLE_US
+            self.fired = True
+
+    def _send(self, now, count):
+        """Push the armed pulse if it is due; True when pushed."""
         # Masked: an interlock IRQ between the enable check and the push would
         # not stop the push. The pulse SM's FIFO is empty (one pulse at a
-        # time), so put() does not block with interrupts off.
+        # time), so put() does not block with interrupts off. Masking holds
+        # back the PIO interrupt, not a count IRQ callback it already
+        # scheduled, which may run between two bytecodes here: hold keeps it
+        # from pushing a second pulse.
+        self.hold = True
         irq = machine.disable_irq()
         try:
             if not self._en.value() or not self._arm.due(now, count):
@@ -146,9 +262,15 @@ class Laser(SoftArmLaser):
             self._sm.put(self._word)
         finally:
             machine.enable_irq(irq)
-        t = time.ticks_us()
-        self._record(t, count, self.width_us + _PD_SETTLE_US)  # after the pulse has ended
+            self.hold = False
         return True
+
+    def flush(self):
+        """Record the pulse the count IRQ fired, once its width and the
+        integrator's settle time have passed since the push."""
+        us = self.wait_us - time.ticks_diff(time.ticks_us(), self.t_us)
+        self._record(self.t_us, self.pos_count, us if us > 0 else 0)
+        self.fired = False
 
 
 class Encoder:
@@ -198,7 +320,12 @@ class Board(Mem32NoteBoard):
         machine.freq(pio.SYS_HZ)
         if not pio.divider(machine.freq(), pio.PULSE_HZ):
             raise RuntimeError("no integer PIO divider for the pulse clock")
-        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, StdioLink)
+        super().__init__(Encoder, Laser, Inputs, pins.INDICATOR, Link)
+        self.laser.start(self.link)
+
+    def wait(self, deadline_us):
+        self.link.seen = False  # the core has acted on what it read in this step
+        super().wait(deadline_us)
 
     def _port_cause(self):
         """A watchdog reset counts as a bite only with the SDK's marker (docstring above)."""

@@ -7,9 +7,12 @@ state. Each pass samples A/B, forms `previous << 2 | now` (0..15) and jumps
 through a 16-entry table to +1, -1 or no change, then pushes X to the RX FIFO
 without blocking. The table jumps by absolute address (`mov pc`), so it must
 sit at address 0: the program is padded to the full 32 instructions, which
-leaves the allocator no other place. A pass takes 8 to 12 cycles (at most
-96 ns at 125 MHz): two edges closer than that read as an invalid change and
-are not counted. The handpiece makes about 2,000 edges/s at 100 mm/s.
+leaves the allocator no other place. A pass takes 8 to 13 cycles (at most
+104 ns at 125 MHz): two edges closer than that read as an invalid change and
+are not counted. The handpiece makes about 2,000 edges/s at 100 mm/s. Each
+count change also sets IRQ flag 0, SM0's own (`irq(0)`: the encoder is SM0):
+the board's count IRQ (board.py) compares the new count with the armed
+pulse's, so the compare no longer waits for the core's wait loop.
 
 Pulse (`pulse`): the SM waits on its TX FIFO; a word N raises the fire pin,
 holds it for N+2 cycles and drops it. Run at PULSE_HZ from an integer clock
@@ -72,9 +75,11 @@ def quadrature():
     jmp(x_dec, "up_done")
     label("up_done")
     mov(x, invert(x))
-    jmp("same")
+    jmp("count")
     label("down")
-    jmp(x_dec, "same")  # decrements whether or not it jumps
+    jmp(x_dec, "count")  # decrements whether or not it jumps
+    label("count")
+    irq(0)  # the count changed: flag 0, SM0's (the encoder's), the board's count IRQ
     label("same")
     out(y, 2)  # y = the state just sampled (low bits of the code)
     mov(isr, x)
@@ -84,7 +89,6 @@ def quadrature():
     mov(osr, isr)
     mov(pc, isr)
     nop()  # padding to 32 instructions: pins the table to address 0
-    nop()
     nop()
     nop()
 

@@ -1,7 +1,8 @@
 """The one-shot arm condition of hal `laser.arm`, checked in software.
 
 Boards without a hardware count compare (rp2, esp32) hold the armed request
-here and test it from their wait loop: due() is true at the first check where
+here and test it from their wait loop (rp2 also from its count IRQ, whose
+handler calls due() too): due() is true at the first check where
 the time is not before `not_before` and the encoder count has reached
 `target` in direction `dir` (dir 0: time only). The firing latency is
 therefore the board's check interval, stated in each board's docstring.

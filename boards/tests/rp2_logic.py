@@ -17,7 +17,8 @@ import pio  # noqa: E402
 import stdiolink  # noqa: E402
 
 # The test process's stdin is not the host link: nothing is pending on it
-# (a test that wants a pending byte sets its board's link.any).
+# (a test that wants a pending byte sets its board's link.any, or its poll).
+_STDIN_ANY = stdiolink.StdioLink.any
 stdiolink.StdioLink.any = lambda self: False
 
 
@@ -178,6 +179,36 @@ def test_quadrature_ignores_double_change():
     eq(run_decoder([1, 3, 0, 3]), 2, "3 -> 0 and 0 -> 3 (both bits) count nothing")
 
 
+def decoder_irqs(states, steps_per_state=20):
+    """Run the decoder through `states`: (count, passes that set an IRQ flag).
+    The flags are cleared after each step, as the port's handler acknowledges them."""
+    cur = [0]
+    sim = rp2.Sim(pio.quadrature, read_pins=lambda n: cur[0])
+    sim.x = pio.COUNT_ZERO
+    raised = 0
+    for s in states:
+        cur[0] = s
+        for _ in range(steps_per_state):
+            sim.step()
+            if sim.irq_flags:
+                eq(sim.irq_flags, 1, "only flag 0, the flag of SM0, the encoder's")
+                raised += 1
+                sim.irq_flags = 0
+            sim.rx[:] = sim.rx[-1:]
+    return sim.rx[-1] - pio.COUNT_ZERO, raised
+
+
+def test_quadrature_raises_its_irq_once_per_count_change():
+    """The count IRQ (SR-8): one flag per counted edge, none at rest and none
+    for an invalid change (both bits at once)."""
+    forward = [quad_levels(c) for c in range(1, 41)]
+    back = [quad_levels(c) for c in range(39, 24, -1)]
+    eq(decoder_irqs(forward), (40, 40), "40 steps up")
+    eq(decoder_irqs(forward + back), (25, 55), "40 up then 15 down")
+    eq(decoder_irqs([0, 0, 0]), (0, 0), "at rest")
+    eq(decoder_irqs([1, 3, 0, 3]), (2, 2), "3 -> 0 and 0 -> 3 raise nothing")
+
+
 def make():
     return board.make()
 
@@ -191,7 +222,7 @@ def test_encoder_count_takes_fresh_value():
     sm = rp2.StateMachine.made[0]
     sm.rx[:] = [pio.COUNT_ZERO + 1, pio.COUNT_ZERO + 2]
     sm.latest = pio.COUNT_ZERO - 7
-    eq(b.encoder.count(), -7, "stale FIFO entries dropped, next push taken")
+    eq(b.encoder.count(), -7, "stale FIFO entries dropped, next push seen")
 
 
 def close_interlocks():
@@ -374,6 +405,274 @@ def test_pulse_energy_read_after_the_pulse_then_discharged():
     b = make()
     mpcheck.pulse_energy_read_after_the_pulse(b, machine.Pin(pins.LASER_EN), close_interlocks, b.laser._adc,
                                               machine.Pin(pins.PD_RESET))
+
+
+def count_irq_board(width_us=120):
+    """A board enabled with every interlock closed and nothing on the link:
+    (board, encoder SM, pulse SM). The tests raise the count IRQ with no
+    wait() pass, as while the core works through a control step."""
+    b = make()
+    close_interlocks()
+    b.inputs.read()
+    b.link.any = lambda: False
+    b.laser.configure(width_us, 3000)
+    b.laser.enable(True)
+    enc = rp2.StateMachine.made[0]
+    pulse = rp2.StateMachine.made[4]
+    pulse.tx[:] = []
+    pulse.log[:] = []
+    return b, enc, pulse
+
+
+def test_count_irq_is_the_encoder_sms_and_soft():
+    """The quadrature SM's IRQ has a handler; it is soft because it reads the
+    link (SR-2), whose poll runs the USB stack, which a hard IRQ must not."""
+    make()
+    enc = rp2.StateMachine.made[0]
+    check(enc.handler is not None, "no count IRQ handler")
+    eq(enc.trigger, 1, "the SM's own flag")
+    eq(enc.hard, False, "hard")
+
+
+def test_armed_pulse_fires_from_the_count_irq_while_the_core_works():
+    """SR-8: the pulse fires at its count from the count IRQ, with no wait()
+    pass; the core sees it armed until it is in the pulse log, so it cannot
+    arm the next one on counts that miss it (SR-6), and its light is not
+    stray light meanwhile (SR-10)."""
+    b, enc, pulse = count_irq_board()
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 9
+    enc.raise_irq()
+    eq(pulse.tx, [], "count 9 of 10: nothing pushed")
+    enc.latest = pio.COUNT_ZERO + 10
+    enc.raise_irq()
+    eq(pulse.tx, [pio.width_word(120)], "one pulse of 120 us at count 10, no wait() pass")
+    check(b.laser.armed(), "armed() until the pulse is recorded")
+    b.laser._adc.raw = 1000 << 4  # the integrator holds the pulse
+    try:
+        check(not b.laser.stray_light(), "the fired pulse's light read as stray")
+        enc.latest = pio.COUNT_ZERO + 11
+        enc.raise_irq()
+        eq(len(pulse.tx), 1, "one arm, one pulse")
+        rec = [0, 0, 0]
+        check(b.laser.take_pulse(rec), "recorded at the core's next take")
+    finally:
+        b.laser._adc.raw = 0
+    eq(rec[1], 10, "recorded count")
+    eq(rec[2], 1000 * b.laser._pd_uj_per_lsb, "energy of 1000 integrator steps")
+    check(not b.laser.armed(), "disarmed once recorded")
+    check(not b.laser.take_pulse(rec), "recorded once")
+    b.laser._adc.raw = 1000 << 4
+    try:
+        check(b.laser.stray_light(), "light with no pulse fired is stray")
+    finally:
+        b.laser._adc.raw = 0
+
+
+def test_count_irq_fires_nothing_while_a_byte_waits_on_the_link():
+    """SR-2: a byte (maybe '!') waits: the IRQ leaves the pulse armed, for
+    the core to read the byte first; with the link empty the next count fires."""
+    b, enc, pulse = count_irq_board()
+    b.link.any = lambda: True
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 10
+    enc.raise_irq()
+    eq(pulse.tx, [], "pushed while a byte waits")
+    check(b.laser.armed(), "still armed")
+    b.link.any = lambda: False
+    enc.latest = pio.COUNT_ZERO + 11
+    enc.raise_irq()
+    eq(len(pulse.tx), 1, "fired once the link is empty")
+
+
+class FakeStdin:
+    """The link's stdin and its poll, holding `pending` bytes, behind the
+    link's own any() and readinto(); on_read() runs as each byte has left,
+    where the port may run a scheduled count IRQ. Use as a context manager."""
+
+    def __init__(self, link, pending, on_read=None, late=0):
+        self.link = link
+        self.pending = pending
+        self.on_read = on_read
+        self.late = late  # polls that find nothing before the bytes arrive
+
+    def __enter__(self):
+        self.saved = self.link._in, self.link._poll
+        self.link._in = self.link._poll = self
+        stdiolink.StdioLink.any = _STDIN_ANY
+        return self
+
+    def __exit__(self, *exc):
+        self.link._in, self.link._poll = self.saved
+        stdiolink.StdioLink.any = lambda self: False
+
+    def ipoll(self, timeout_ms):
+        if self.late:
+            self.late -= 1
+            return []
+        return [1] if self.pending else []
+
+    def readinto(self, one):
+        one[0] = self.pending.pop(0)
+        if self.on_read:
+            self.on_read()
+        return 1
+
+
+def test_count_irq_fires_nothing_in_a_step_that_read_a_byte():
+    """SR-2: a '!' the core has read is acted on (laser.off()) before any
+    pulse: the IRQ fires nothing from the core's read, even while the byte
+    leaves the link, and even if it came in during the read, until its next
+    wait(); wait() then fires a due pulse, and so does the IRQ again after it."""
+    b, enc, pulse = count_irq_board()
+    del b.link.any  # the link's own any(), over FakeStdin's poll
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 10
+    for late in (0, 1):
+        b.link.seen = False  # as at the step's start
+        with FakeStdin(b.link, [0x21], on_read=lambda: enc.raise_irq(), late=late):
+            got = b.link.readinto(bytearray(8))
+            got += b.link.readinto(bytearray(8))  # late: the byte came in after the first read's poll
+            enc.raise_irq()
+        eq(got, 1, "the core read the '!'")
+        eq(pulse.tx, [], "pushed before the core acted on the byte it read (late %d)" % late)
+    b.link.any = lambda: False
+    b.wait(b.ticks_us() + 1000)
+    eq(len(pulse.tx), 1, "wait() fired the due pulse")
+    b.laser.arm(b.ticks_us(), 20, 1)
+    enc.latest = pio.COUNT_ZERO + 20
+    enc.raise_irq()
+    eq(len(pulse.tx), 2, "the IRQ fires again after wait()")
+
+
+def test_count_irq_keeps_the_arm_conditions():
+    """Direction, not_before and the enable line hold on the IRQ path as in
+    wait() (SoftArm.due; SR-7, SR-8, SR-2)."""
+    b, enc, pulse = count_irq_board()
+    b.laser.arm(b.ticks_us(), 10, -1)
+    for c in (11, 12):
+        enc.latest = pio.COUNT_ZERO + c
+        enc.raise_irq()
+    eq(pulse.tx, [], "above the target moving down: not reached")
+    enc.latest = pio.COUNT_ZERO + 10
+    enc.raise_irq()
+    eq(len(pulse.tx), 1, "reached going down")
+    b.wait(b.ticks_us() + 1000)  # records it
+    b.laser.arm(time.ticks_add(b.ticks_us(), 10_000_000), 20, 1)
+    enc.latest = pio.COUNT_ZERO + 20
+    enc.raise_irq()
+    eq(len(pulse.tx), 1, "count reached 10 s before not_before")
+    b.laser.disarm()
+    b.laser.off()
+    b.laser.arm(b.ticks_us(), 20, 1)
+    enc.raise_irq()
+    eq(len(pulse.tx), 1, "pushed with the enable line low")
+    check(b.laser.armed(), "stays armed")
+
+
+def test_interlock_after_the_irqs_due_check_cannot_push_a_pulse():
+    """SR-3: an interlock trip landing inside the count IRQ's push decision
+    (masked, as in wait()): off() comes after it and ends any pulse, or
+    before it and nothing is pushed."""
+    b, enc, pulse = count_irq_board()
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 10
+    mpcheck.trip_after_due(b.laser._arm, machine.Pin(pins.DOOR))
+    enc.raise_irq()
+    eq(machine.Pin(pins.LASER_EN).value(), 0, "enable dropped")
+    kinds = [e[0] for e in pulse.log]
+    check("exec" in kinds, "off() ran its set-low")
+    check("put" not in kinds[kinds.index("exec"):], "no pulse pushed after off(): %r" % kinds)
+
+
+def test_count_irq_landing_inside_a_push_pushes_no_second_pulse():
+    """The port runs a scheduled count IRQ between any two bytecodes, also
+    inside wait()'s masked push (masking holds back only the PIO interrupt):
+    one arm still makes one pulse (SR-6)."""
+    b, enc, pulse = count_irq_board()
+    arm = b.laser._arm
+    due = arm.due
+    ran = [0]
+
+    def due_then_irq(t, count):
+        r = due(t, count)
+        if not ran[0]:
+            ran[0] = 1
+            enc.handler(enc)  # scheduled before the mask, run at this bytecode
+        return r
+
+    arm.due = due_then_irq
+    b.laser.arm(b.ticks_us(), 0, 0)
+    b.wait(b.ticks_us() + 1000)
+    eq(ran[0], 1, "the IRQ ran inside the push")
+    eq(len(pulse.tx), 1, "pulses pushed for one arm")
+
+
+def test_count_irq_allocates_nothing():
+    """The pulse path allocates nothing, on the IRQ path too: run here as the
+    fake runs a hard IRQ, under the heap lock."""
+    b, enc, pulse = count_irq_board()
+    b.laser.arm(b.ticks_us(), 10, 1)
+    enc.latest = pio.COUNT_ZERO + 10
+    enc.hard = True
+    try:
+        enc.raise_irq()
+    finally:
+        enc.hard = False
+    eq(len(pulse.tx), 1, "fired under the heap lock")
+
+
+def test_irq_fired_pulse_read_after_its_width_then_discharged():
+    """SR-10: a pulse the count IRQ fired is read once its width and the
+    settle time have passed since its push (what is left of them when the
+    core collects it), then discharged; it is logged at its push time.
+    Virtual clock: board.py's and laserbase's time modules are replaced."""
+    import board as board_mod
+    import laserbase
+
+    width_us = 150
+    b, enc, pulse = count_irq_board(width_us)
+    t = [5_000]  # a 30-bit tick, as on the board (the pulse log keeps 32 bits)
+    log = []
+
+    class Clock:
+        ticks_diff = time.ticks_diff
+        ticks_add = time.ticks_add
+
+        def ticks_us():
+            return t[0]
+
+        def sleep_us(us):
+            log.append(("sleep", us))
+            t[0] = time.ticks_add(t[0], us)
+
+    adc = b.laser._adc
+    pd_reset = machine.Pin(pins.PD_RESET)
+    adc.raw = 1000 << 4
+    adc.read_u16 = lambda: log.append(("adc",)) or adc.raw
+    pd_reset.value = lambda v=None: log.append(("pd_reset", v))
+    board_mod.time = Clock
+    laserbase.time = Clock
+    try:
+        t0 = t[0]
+        b.laser.arm(t0, 10, 1)
+        enc.latest = pio.COUNT_ZERO + 10
+        enc.raise_irq()
+        eq(len(pulse.tx), 1, "fired")
+        t[0] = time.ticks_add(t0, 30)  # the core collects it 30 us later
+        rec = [0, 0, 0]
+        check(b.laser.take_pulse(rec), "recorded")
+    finally:
+        board_mod.time = time
+        laserbase.time = time
+        del adc.read_u16
+        del pd_reset.value
+        adc.raw = 0
+    settle_us = 20  # board._PD_SETTLE_US
+    eq(log, [("sleep", width_us + settle_us - 30), ("adc",), ("pd_reset", 1), ("sleep", b.laser._pd_reset_us),
+             ("pd_reset", 0)], "wait for the rest of the pulse, read, discharge")
+    eq(rec[0], t0, "logged at its push")
+    eq(rec[2], 1000 * b.laser._pd_uj_per_lsb, "energy")
 
 
 def test_power_setpoint_of_full_scale():
