@@ -371,7 +371,7 @@ def rp2_image() -> Path:
         out = build.build("rp2", Path(tmp.name) / "rp2")
         files = {p.name: p.read_bytes() for p in out.iterdir()}
         (Path(tmp.name) / "handpiece-rp2.uf2").write_bytes(
-            uf2image.project_image(uf2image.BASE_UF2.read_bytes(), files))
+            uf2image.board_image("rp2", files)[0])
         _IMAGE_DIR = tmp
     return Path(_IMAGE_DIR.name) / "handpiece-rp2.uf2"
 

@@ -34,7 +34,7 @@ def image(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("emu")
     files = {p.name: p.read_bytes() for p in build.build("rp2", tmp / "rp2").iterdir()}
     path = tmp / "handpiece-rp2.uf2"
-    path.write_bytes(uf2image.project_image(uf2image.BASE_UF2.read_bytes(), files))
+    path.write_bytes(uf2image.board_image("rp2", files)[0])
     return path
 
 

@@ -33,7 +33,7 @@ def built(tmp_path_factory):
 
 def test_base_image_matches_its_provenance():
     base = uf2image.BASE_UF2.read_bytes()
-    assert hashlib.sha256(base).hexdigest() == uf2image.base_sha256()
+    assert hashlib.sha256(base).hexdigest() == uf2image.base_sha256(uf2image.BASE_UF2)
     blocks = uf2image.read_uf2(base)
     assert blocks[0][0] == 0x10000000, "the second-stage boot loader comes first"
 
@@ -122,3 +122,34 @@ def test_bad_uf2_is_refused_with_a_reason():
     base[512:516] = b"\0\0\0\0"
     with pytest.raises(uf2image.ImageError, match="block 1 .* bad magic"):
         uf2image.read_uf2(bytes(base))
+
+
+def test_frozen_base_matches_its_provenance_and_holds_its_modules():
+    base = uf2image.FROZEN_UF2.read_bytes()
+    assert hashlib.sha256(base).hexdigest() == uf2image.base_sha256(uf2image.FROZEN_UF2)
+    flash = b"".join(p for _, p in sorted(uf2image.flash_contents(base).items()))
+    for name in uf2image.frozen_modules():
+        assert name[:-len(".mpy")].encode() + b".py\x00" in flash, "%s frozen in the base" % name
+
+
+def test_frozen_list_names_only_modules_of_the_rp2_image():
+    assert set(uf2image.frozen_modules()) <= set(uf2image.module_sources("rp2"))
+
+
+def test_the_filesystem_carries_exactly_the_modules_changed_since_the_base(tmp_path, monkeypatch, built):
+    """A module whose source is not the one frozen goes into the filesystem,
+    where MicroPython imports it before the frozen one: the image runs the
+    tree's code whatever the base holds."""
+    tree = uf2image.module_sources("rp2")
+    listed = tmp_path / "frozen.txt"
+    rows = ["%s %s" % (src.relative_to(ROOT), sha) for src, sha in tree.values()]
+    rows[0] = rows[0][:-1] + ("0" if rows[0][-1] != "0" else "1")  # the first module changed since
+    listed.write_text("# test\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(uf2image, "FROZEN_LIST", listed)
+    changed = Path(rows[0].split()[0]).stem + ".mpy"
+    files = built[1]
+    carried, same = uf2image.carried_files("rp2", files)
+    assert changed in carried and changed not in same
+    assert set(carried) == {changed, "main.py", "version.txt"}
+    assert set(same) == set(tree) - {changed}
+    assert uf2image.carried_files("rig_pico", files) == (files, [])

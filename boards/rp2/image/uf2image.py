@@ -1,9 +1,19 @@
 """The flashable image of a board on the rp2 port (the device, `rp2`, or the
-bench rig, `rig_pico`): the stock MicroPython base UF2 plus a littlefs
-filesystem holding the board's compiled modules, in one UF2 file.
+bench rig, `rig_pico`): a MicroPython base UF2 plus a littlefs filesystem
+holding the board's compiled modules, in one UF2 file.
 
     python boards/rp2/image/uf2image.py BUILD_DIR OUT_DIR
     python boards/rp2/image/uf2image.py --copy OUT_DIR DRIVE   (a Pico in BOOTSEL)
+    python boards/rp2/image/uf2image.py --freeze-list          (writes base/frozen.txt)
+
+The rig's base is stock MicroPython. The device's base has the rp2 modules
+frozen in (base/frozen.txt names each source and its sha256): frozen
+bytecode runs from flash, where .mpy files loaded from the filesystem take
+about 40 KB of the RP2040's heap. A module whose source in the tree differs
+from the one frozen goes into the filesystem as .mpy, which MicroPython
+imports before the frozen one (sys.path: '' before '.frozen'), so an image
+always runs the tree's code; a stale base costs heap, never correctness,
+and the image build lists the modules it had to carry.
 
 BUILD_DIR is `boards/build.py BOARD`'s output (the .mpy files, main.py,
 version.txt); the UF2 is named from version.txt's board, firmware version
@@ -23,6 +33,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BASE_UF2 = HERE / "base" / "firmware-RPI_PICO-v1.28.0.uf2"
+FROZEN_UF2 = HERE / "base" / "firmware-RPI_PICO-v1.28.0-rp2-frozen.uf2"
+FROZEN_LIST = HERE / "base" / "frozen.txt"
+FROZEN_BOARD = "rp2"  # the board whose modules the frozen base holds
+ROOT = HERE.parent.parent.parent
 
 UF2_MAGIC0 = 0x0A324655
 UF2_MAGIC1 = 0x9E5D5157
@@ -105,6 +119,18 @@ def read_littlefs(image):
     return out
 
 
+def board_image(board, files):
+    """(UF2, base path, files in its filesystem, modules left to the base) of
+    `board` from its build's {name: bytes}: the board's base, checked against
+    its recorded sha256, and the files it does not hold already."""
+    base_uf2 = FROZEN_UF2 if board == FROZEN_BOARD else BASE_UF2
+    base = base_uf2.read_bytes()
+    if hashlib.sha256(base).hexdigest() != base_sha256(base_uf2):
+        raise ImageError("%s does not match the sha256 in base/PROVENANCE.md" % base_uf2.name)
+    files, same = carried_files(board, files)
+    return project_image(base, files), base_uf2, files, same
+
+
 def project_image(base_uf2, files):
     """One UF2: the base image's blocks, then the filesystem partition."""
     base = read_uf2(base_uf2)
@@ -133,12 +159,52 @@ def filesystem_of(uf2):
     return bytes(part)
 
 
-def base_sha256():
-    """The base image's sha256 as recorded in base/PROVENANCE.md."""
+def base_sha256(base_uf2):
+    """A base image's sha256 as recorded in base/PROVENANCE.md (`sha256 NAME: HEX`)."""
+    key = "sha256 %s:" % base_uf2.name
     for line in (HERE / "base" / "PROVENANCE.md").read_text().splitlines():
-        if line.startswith("sha256:"):
-            return line.split(":", 1)[1].strip().strip("`")
-    raise ImageError("no 'sha256:' line in base/PROVENANCE.md")
+        if line.startswith(key):
+            return line[len(key):].strip().strip("`")
+    raise ImageError("no '%s' line in base/PROVENANCE.md" % key)
+
+
+def module_sources(board):
+    """{module file in the image (NAME.mpy): sha256 of its source} for `board`."""
+    sys.path.insert(0, str(ROOT / "boards"))
+    try:
+        from build import SOURCE_ONLY, sources
+    finally:
+        sys.path.pop(0)
+    return {src.stem + ".mpy": (src, hashlib.sha256(src.read_bytes()).hexdigest())
+            for src in sources(board) if src.name not in SOURCE_ONLY}
+
+
+def freeze_list():
+    """base/frozen.txt's text: every compiled module of the device image, with its source's sha256."""
+    rows = sorted((str(src.relative_to(ROOT)), sha) for src, sha in module_sources(FROZEN_BOARD).values())
+    return "# source sha256: the rp2 modules frozen in %s (manifest.py)\n%s" % (
+        FROZEN_UF2.name, "".join("%s %s\n" % row for row in rows))
+
+
+def frozen_modules():
+    """{NAME.mpy: source sha256} of the modules the frozen base holds."""
+    out = {}
+    for line in FROZEN_LIST.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            path, sha = line.split()
+            out[Path(path).stem + ".mpy"] = sha
+    return out
+
+
+def carried_files(board, files):
+    """The build's files the filesystem must carry over `board`'s base, and
+    the compiled modules the base already holds, unchanged, so left out."""
+    if board != FROZEN_BOARD:
+        return files, []
+    frozen = frozen_modules()
+    tree = module_sources(board)
+    same = sorted(n for n in files if n in tree and frozen.get(n) == tree[n][1])
+    return {n: b for n, b in files.items() if n not in same}, same
 
 
 def image_name(version_txt):
@@ -172,21 +238,24 @@ def main(argv):
             return 2
         print("copied %s to %s" % (image.name, argv[3]))
         return 0
+    if argv[1:] == ["--freeze-list"]:
+        FROZEN_LIST.write_text(freeze_list())
+        print("wrote %s: now rebuild the frozen base (base/rebuild.sh --frozen)" % FROZEN_LIST)
+        return 0
     if len(argv) != 3:
-        print("usage: uf2image.py BUILD_DIR OUT_DIR | --copy OUT_DIR DRIVE", file=sys.stderr)
+        print("usage: uf2image.py BUILD_DIR OUT_DIR | --copy OUT_DIR DRIVE | --freeze-list", file=sys.stderr)
         return 2
     build_dir, out_dir = Path(argv[1]), Path(argv[2])
     if not (build_dir / "main.py").is_file() or not (build_dir / "version.txt").is_file():
         print("uf2image: no main.py or version.txt in %s: run `boards/build.py BOARD` first" % build_dir,
               file=sys.stderr)
         return 2
-    base = BASE_UF2.read_bytes()
+    version = (build_dir / "version.txt").read_text()
     try:
-        if hashlib.sha256(base).hexdigest() != base_sha256():
-            raise ImageError("%s does not match the sha256 in base/PROVENANCE.md" % BASE_UF2.name)
+        board = dict(f.split("=", 1) for f in version.split() if "=" in f).get("board")
         files = {p.name: p.read_bytes() for p in sorted(build_dir.iterdir()) if p.is_file()}
-        out = out_dir / image_name((build_dir / "version.txt").read_text())
-        uf2 = project_image(base, files)
+        out = out_dir / image_name(version)
+        uf2, base_uf2, files, same = board_image(board, files)
     except ImageError as e:
         print("uf2image: %s" % e, file=sys.stderr)
         return 2
@@ -195,7 +264,12 @@ def main(argv):
         old.unlink()  # one image in the folder: the one `make flash DRIVE=...` copies
     out.write_bytes(uf2)
     print("%s  %s" % (hashlib.sha256(uf2).hexdigest(), out))
-    print("%d bytes, %d files in the filesystem at 0x%08X" % (len(uf2), len(files), FS_BASE))
+    print("%d bytes, %d files in the filesystem at 0x%08X, on %s" % (len(uf2), len(files), FS_BASE, base_uf2.name))
+    if board == FROZEN_BOARD:
+        carried = sorted(n for n in files if n.endswith(".mpy"))
+        print("%d modules frozen in the base; %d changed since, carried as .mpy%s" % (
+            len(same), len(carried), (": " + " ".join(carried)) if carried else ""))
+    return 0
     return 0
 
 

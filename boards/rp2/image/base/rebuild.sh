@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Rebuild the stock MicroPython base image (firmware-RPI_PICO-v1.28.0.uf2) from
-# MicroPython's public sources. A one-time developer step: CI never runs it.
+# Rebuild a MicroPython base image from MicroPython's public sources. A
+# developer step: CI never runs it.
 #
-#   boards/rp2/image/base/rebuild.sh SRC [OUT]
+#   boards/rp2/image/base/rebuild.sh SRC [OUT]            the stock image, firmware-RPI_PICO-v1.28.0.uf2
+#   boards/rp2/image/base/rebuild.sh --frozen SRC [OUT]   the rp2 device's base, firmware-RPI_PICO-v1.28.0-rp2-frozen.uf2:
+#       the stock build plus the modules frozen.txt lists (manifest.py), frozen
+#       from this repository's tree. Run `uf2image.py --freeze-list` first when
+#       the rp2 modules changed; the build stops on a source frozen.txt does not match.
 #
 # SRC must hold (plain source trees, no git history needed):
 #   SRC/micropython                     micropython/micropython at tag v1.28.0, with
@@ -16,7 +20,10 @@
 # The result and its sha256 land in OUT (default: SRC/out); compare the sha256 with
 # PROVENANCE.md before replacing the committed image.
 set -euo pipefail
-SRC=$(cd "${1:?usage: rebuild.sh SRC [OUT]}" && pwd)
+FROZEN=
+if [ "${1:-}" = --frozen ]; then FROZEN=1; shift; fi
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "${1:?usage: rebuild.sh [--frozen] SRC [OUT]}" && pwd)
 OUT=${2:-$SRC/out}
 MP=$SRC/micropython
 JOBS=${JOBS:-2}
@@ -38,7 +45,14 @@ PICOTOOL_DIR=$(dirname "$(find "$SRC/picotool-install" -name picotoolConfig.cmak
 make -C "$MP/mpy-cross" -j"$JOBS"
 # CMAKE_ARGS goes through the environment: on the make command line it would
 # replace the port Makefile's own `CMAKE_ARGS +=` lines.
-CMAKE_ARGS="-Dpicotool_DIR=$PICOTOOL_DIR" make -C "$MP/ports/rp2" BOARD=RPI_PICO -j"$JOBS"
-
-cp "$MP/ports/rp2/build-RPI_PICO/firmware.uf2" "$OUT/firmware-RPI_PICO-v1.28.0.uf2"
-(cd "$OUT" && sha256sum firmware-RPI_PICO-v1.28.0.uf2 | tee firmware-RPI_PICO-v1.28.0.uf2.sha256)
+if [ -n "$FROZEN" ]; then
+    NAME=firmware-RPI_PICO-v1.28.0-rp2-frozen.uf2
+    CMAKE_ARGS="-Dpicotool_DIR=$PICOTOOL_DIR" make -C "$MP/ports/rp2" BOARD=RPI_PICO BUILD=build-RPI_PICO-frozen \
+        FROZEN_MANIFEST="$HERE/manifest.py" -j"$JOBS"
+    cp "$MP/ports/rp2/build-RPI_PICO-frozen/firmware.uf2" "$OUT/$NAME"
+else
+    NAME=firmware-RPI_PICO-v1.28.0.uf2
+    CMAKE_ARGS="-Dpicotool_DIR=$PICOTOOL_DIR" make -C "$MP/ports/rp2" BOARD=RPI_PICO -j"$JOBS"
+    cp "$MP/ports/rp2/build-RPI_PICO/firmware.uf2" "$OUT/$NAME"
+fi
+(cd "$OUT" && sha256sum "$NAME" | tee "$NAME.sha256")
