@@ -67,8 +67,8 @@ lab-test: $(STAMP) lab-setup
 # (10-30 s wall) and its scans run 8-20x slower than the chip, so the subset
 # is chosen for CI time: the 3 sweeps and 11 pacing/energy tests added to the
 # 9 min run (2 idle cores) took 29% of the run's time on loaded cores: an
-# estimated 12 min on idle ones (--durations lists the slowest). Left out, and said so
-# here and in the run's output:
+# estimated 12 min on idle ones (--durations lists the slowest). Left out,
+# and said so here and in the run's output:
 # - the rest of test_pacing/test_energy for CI time (15-150 s of CPU each on
 #   the emulator), among them the Hypothesis tests of test_pacing, 4 of the 6
 #   ways off a trigger point and 1 of the 7 photodiode gains;
