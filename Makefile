@@ -60,42 +60,60 @@ lab-test: $(STAMP) lab-setup
 # the safety tests (SR-1..5, 11, 13, 15) and a pacing/energy subset (SR-6..10,
 # 14); the requirements' table goes to build/sr-emu.md. A test that needs
 # what the emulated bench lacks (a virtual clock, resets modelled inside the
-# firmware) is skipped with the reason by its needs_* marker. Left out, and said so here and in the run's output:
-# - Hypothesis searches (a fresh firmware per example): on the rp2 each is a
-#   boot of the emulated chip (10-30 s), 25-60 of them per test;
-# - the rest of test_pacing/test_energy, and 3 of the 7 photodiode gains,
-#   for CI time (each test boots the emulated chip and its scans run 8-20x
-#   slower than the chip);
+# firmware) is skipped with the reason by its needs_* marker. A Hypothesis
+# test over fresh targets runs 4 of its examples here (Rp2EmuTarget.max_examples:
+# each is a boot of the emulated chip), the same assertions on each; the run's
+# output ("smaller samples") and the table say so. Each test boots the chip
+# (10-30 s wall) and its scans run 8-20x slower than the chip, so the subset
+# is chosen for CI time: the 3 sweeps and 11 pacing/energy tests added to the
+# 9 min run (2 idle cores) took 29% of the run's time on loaded cores: an
+# estimated 12 min on idle ones (--durations lists the slowest). Left out,
+# and said so here and in the run's output:
+# - the rest of test_pacing/test_energy for CI time (15-150 s of CPU each on
+#   the emulator), among them the Hypothesis tests of test_pacing, 4 of the 6
+#   ways off a trigger point and 1 of the 7 photodiode gains;
 # - findings on the rp2 image, firmware issues to fix, not to hide:
 #   status lines go out up to a loop after they are due (the drift this
 #   caused is fixed: the next is due a period after the last was due), and a
 #   loop is 3-5 ms there: at status_ms=100 they keep the rate (12 lines in
 #   1.1 s, none dropped) but stamp 89-107 ms apart, while the test wants them
-#   exactly status_ms apart.
+#   exactly status_ms apart; and scan pulses fired up to 14 counts (0.7 mm)
+#   past their grid point at ~50 mm/s, 8 of 30 gaps within a count where the
+#   test wants all but 2 (measured before rp2 fired from its count IRQ),
+#   which test_recorded_profile_replays_on_the_grid finds.
 EMU_NOT_RUN := test_protocol.py::test_status_stream_at_configured_rate \
-	test_protocol.py::test_device_lines_all_carry_valid_checksums \
-	test_protocol.py::test_fuzzed_input_never_crashes_or_arms \
-	test_safety.py::test_no_pulse_after_a_trip_at_any_moment
+	test_pacing.py::test_recorded_profile_replays_on_the_grid
 EMU_PACING_ENERGY := test_pacing.py::test_no_pulse_while_the_hand_is_still \
+	test_pacing.py::test_no_pulse_from_tremor \
+	test_pacing.py::test_pulses_resume_when_the_hand_moves_again \
 	test_pacing.py::test_too_fast_clamps_the_rate_and_reports_underdosing \
+	test_pacing.py::test_speed_window_events \
+	test_pacing.py::test_dwell_limit_caps_energy_per_centimetre \
 	test_pacing.py::test_trigger_point_delivers_its_energy_while_still \
+	test_pacing.py::test_moving_off_a_trigger_point_aborts_it[-1-5] \
+	test_pacing.py::test_moving_off_a_trigger_point_aborts_it[1-80] \
 	test_energy.py::test_phase_ends_on_the_last_whole_pulse \
 	test_energy.py::test_program_over_the_hard_cap_is_refused \
+	test_energy.py::test_reference_program_file_totals_1250_j \
+	test_energy.py::test_pulse_energy_must_be_within_20_percent[100-False] \
+	test_energy.py::test_pulse_energy_must_be_within_20_percent[119-False] \
 	test_energy.py::test_pulse_energy_must_be_within_20_percent[80-False] \
 	test_energy.py::test_pulse_energy_must_be_within_20_percent[120-False] \
 	test_energy.py::test_pulse_energy_must_be_within_20_percent[79-True] \
 	test_energy.py::test_pulse_energy_must_be_within_20_percent[121-True] \
 	test_energy.py::test_photodiode_dropout_faults \
 	test_energy.py::test_light_without_a_pulse_faults_in_any_state \
+	test_energy.py::test_power_cycle_mid_phase_cannot_reset_the_count[300] \
 	test_energy.py::test_another_program_cannot_start_over_an_open_session \
-	test_energy.py::test_torn_store_write_keeps_the_count
+	test_energy.py::test_torn_store_write_keeps_the_count \
+	test_energy.py::test_a_completed_session_does_not_begin_again[done]
 EMU_SR_REPORT ?= build/sr-emu.md
 test-emu: $(STAMP)
 	$(MAKE) --no-print-directory image BOARD=rp2
 	@echo "test-emu: not run on rp2-emu (see the Makefile): $(EMU_NOT_RUN); of test_pacing/test_energy only: $(EMU_PACING_ENERGY)"
 	rm -f $(EMU_SR_REPORT)  # its column is named by the image, which changes with each commit
 	$(PY) -m pytest -q -n 2 host/tests/test_rp2_emu.py
-	$(PY) -m pytest -q -n 2 -rs hil_tests/test_protocol.py hil_tests/test_safety.py \
+	$(PY) -m pytest -q -n 2 -rs --durations=30 hil_tests/test_protocol.py hil_tests/test_safety.py \
 		$(foreach t,$(EMU_PACING_ENERGY),'hil_tests/$(t)') --target rp2-emu:$$(ls build/image/rp2/*.uf2) \
 		$(foreach t,$(EMU_NOT_RUN),--deselect hil_tests/$(t)) --sr-report $(EMU_SR_REPORT)
 

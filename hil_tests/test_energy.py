@@ -378,6 +378,7 @@ class Treatment:
 
 
 @pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.needs_reset_model  # each reset's cause is read from the simulated board's rig ("boot cause=N")
 @pytest.mark.parametrize("cause", RESETS)
 def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
     """Resets at several points of a scan and of a trigger point, one after
@@ -404,6 +405,7 @@ def test_no_reset_of_any_kind_forgets_the_dose(request, station, cause):
 
 
 @pytest.mark.safety("SR-14", "SR-6")
+@pytest.mark.needs_reset_model  # a store write cut at a chosen step
 @pytest.mark.parametrize("action", ["power", "soft", "error", "kill", "stall"])
 def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
     """Store writes cut half way through their data, and between removing the
@@ -450,6 +452,7 @@ def test_a_store_write_cut_at_any_step_keeps_the_dose(request, station, action):
 
 
 @pytest.mark.safety("SR-14")
+@pytest.mark.needs_reset_model  # the store's files, rewritten between two runs of the firmware
 @pytest.mark.parametrize("size", [0, 40])
 def test_a_store_left_short_is_unreadable_not_blank(request, station, size):
     """Slot files cut short (empty, as a truncating write leaves them, or part
@@ -479,7 +482,8 @@ SHORT_PULSES = 8  # 3 J / 0.36 J: one reservation holds them all, so the next wr
 
 
 @pytest.mark.safety("SR-14", "SR-6")
-@pytest.mark.parametrize("how", ["power", "soft", "error", "kill", "stall", "done"])
+@pytest.mark.parametrize("how", [pytest.param(how, marks=pytest.mark.needs_reset_model)  # a write cut at a step
+                                 for how in ("power", "soft", "error", "kill", "stall")] + ["done"])
 def test_a_completed_session_does_not_begin_again(request, station, how):
     """A reset cuts the session's closing write once its data is whole (or
     the host just missed the end): the host, which never saw session-done,

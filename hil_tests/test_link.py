@@ -3,10 +3,11 @@ control loop or make the firmware reboot (SR-11); what could not be sent is
 dropped by the documented rule and reported once the link drains
 (docs/protocol.md, "Output queue"). Bad input still gets one clear error (SR-12)."""
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as hs
 
 from handpiece.motion import Motion
+from handpiece.pytest_plugin import target_settings
 from handpiece.strategy import Station
 
 CONTROL_PERIOD_US = 2000  # the reference board's loop period (boards/shared/reference.py)
@@ -132,8 +133,7 @@ _ACTIONS = hs.one_of(
 
 @pytest.mark.safety("SR-11")
 @pytest.mark.safety("SR-12")
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@target_settings(max_examples=12)
 @given(actions=hs.lists(_ACTIONS, min_size=1, max_size=8), hung_from_start=hs.booleans())
 def test_fuzzed_input_with_hung_host_phases_never_resets(fresh_target, actions, hung_from_start):
     """Floods, huge lines, status bytes and garbage, with the host reading or

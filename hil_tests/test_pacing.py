@@ -1,10 +1,11 @@
 """Encoder-paced scanning and trigger points on the simulated board, checked
 against the hand motion the rig played (SR-7, SR-8, SR-9)."""
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as hs
 
 from handpiece.motion import Motion
+from handpiece.pytest_plugin import target_settings
 from handpiece.strategy import TEST_SCAN, Station
 
 SPACING_COUNTS = 66  # 3.3 mm x 20 counts/mm
@@ -68,8 +69,7 @@ strokes = hs.lists(hs.tuples(hs.integers(10, 120), hs.integers(15, 90), hs.sampl
 
 
 @pytest.mark.safety("SR-8")
-@settings(max_examples=20, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@target_settings(max_examples=20)
 @given(strokes=strokes)
 def test_pulses_sit_on_the_distance_grid(fresh_target, strokes):
     """Below the rate limit, consecutive pulses are one spacing of path apart,
@@ -110,8 +110,7 @@ def test_too_fast_clamps_the_rate_and_reports_underdosing(station, rig):
 
 
 @pytest.mark.safety("SR-7")
-@settings(max_examples=10, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@target_settings(max_examples=10)
 @given(speed=hs.integers(100, 600), rate=hs.integers(10, 40))
 def test_average_power_holds_whatever_the_program_and_hand(fresh_target, speed, rate):
     prog = {"phase": [dict(TEST_SCAN["phase"][0], rate_hz=rate)]}

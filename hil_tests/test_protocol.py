@@ -2,11 +2,12 @@
 board): handshake, status, framing errors. Every bad input gets a specific
 error and changes nothing (SR-12)."""
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as hs
 
 from handpiece.device import DeviceError
 from handpiece.frames import checksum, frame
+from handpiece.pytest_plugin import target_settings
 from handpiece.strategy import Station
 
 E_CHECKSUM, E_SEQUENCE, E_TOO_LONG, E_SYNTAX, E_UNKNOWN, E_RANGE = 1, 2, 3, 4, 5, 6
@@ -268,8 +269,7 @@ def test_blank_and_space_lines_are_ignored(station):
 
 
 @pytest.mark.safety("SR-12")
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@target_settings(max_examples=60)
 @given(lines=hs.lists(hs.one_of(
     hs.binary(max_size=200),
     hs.text(alphabet=hs.characters(min_codepoint=32, max_codepoint=126), max_size=60),

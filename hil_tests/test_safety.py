@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as hs
 
 from handpiece.device import DeviceError
 from handpiece.motion import Motion
+from handpiece.pytest_plugin import target_settings
 from handpiece.strategy import Station
 
 INTERLOCKS = ("door", "estop", "key", "handpiece", "temp", "flow")
@@ -176,8 +177,7 @@ def test_interlock_trip_stops_emission_at_once(station, rig, name):
 
 
 @pytest.mark.safety("SR-3")
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@target_settings(max_examples=25)
 @given(trip_ms=hs.integers(min_value=1, max_value=1500), name=hs.sampled_from(INTERLOCKS),
        speed=hs.sampled_from([20, 60, 100, 250]))
 def test_no_pulse_after_a_trip_at_any_moment(fresh_target, trip_ms, name, speed):

@@ -142,11 +142,11 @@ class Device:
                 raise DeviceError(line.code, line.text, line.raw)
             return line
 
-    def send_raw(self, data: bytes, reply: bool = True) -> Line | None:
+    def send_raw(self, data: bytes, reply: bool = True, timeout_s: float = REPLY_TIMEOUT_S) -> Line | None:
         """Send bytes as they are (unframed commands, garbage, for tests and
         terminals); return the next unframed reply if one is expected."""
         self.t.write(data)
-        return self._reply(None) if reply else None
+        return self._reply(None, timeout_s) if reply else None
 
     def forget_replies(self) -> None:
         """Drop replies nobody waited for (after a burst of raw writes)."""
@@ -184,9 +184,9 @@ class Device:
         """Real-time stop: acts immediately, even mid-line."""
         self.t.write(STOP)
 
-    def query_status(self) -> dict[str, str]:
+    def query_status(self, timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, str]:
         """STATUS, unframed: reading needs no handshake (it survives a reboot)."""
-        line = self.send_raw(b"STATUS\n")
+        line = self.send_raw(b"STATUS\n", timeout_s=timeout_s)
         if line.kind == "er":
             raise DeviceError(line.code, line.text, line.raw)
         return line.fields

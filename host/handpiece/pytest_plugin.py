@@ -17,9 +17,34 @@ from .rig import CAPABILITIES
 from .srreport import SrReport
 from .strategy import Station
 from .rp2emu import EmulatorError, find_node
-from .targets import TargetError, find_micropython, make_target
+from .targets import TargetError, find_micropython, make_target, target_class
 
 SR_RE = re.compile(r"^SR-([1-9]|1[0-5])$")
+
+# The --target's cap on Hypothesis examples per test (its max_examples) and
+# why, set in pytest_configure, before the test modules are imported and
+# their target_settings() applied.
+_EXAMPLES: dict = {"cap": None, "why": "", "target": ""}
+
+
+def target_settings(max_examples: int, **kwargs):
+    """hypothesis.settings for a test that makes a fresh target per example:
+    `max_examples` is its whole sample (the simulated board runs it all); a
+    target whose examples cost more (a boot of an emulated chip) runs at most
+    its own max_examples of them, the same assertions on each, and the run's
+    output and the requirements' table say so. No deadline (an example is a
+    firmware's life), the same examples each run, and a fixture made once per
+    test is the factory the examples call."""
+    from hypothesis import HealthCheck, settings
+
+    cap = _EXAMPLES["cap"]
+    run = max_examples if cap is None else min(max_examples, cap)
+    kwargs = {"deadline": None, "derandomize": True,
+              "suppress_health_check": [HealthCheck.function_scoped_fixture], **kwargs}
+
+    def apply(test):
+        return pytest.mark.examples(run, max_examples)(settings(max_examples=run, **kwargs)(test))
+    return apply
 
 
 def pytest_addoption(parser):
@@ -83,6 +108,11 @@ def pytest_sessionstart(session):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "safety(sr): the safety requirement (SR-n) a test verifies")
+    config.addinivalue_line("markers", "examples(run, whole): Hypothesis examples run of the test's whole "
+                            "sample (target_settings)")
+    cls = None if getattr(config.option, "lg_env", None) else target_class(config.getoption("--target"))
+    _EXAMPLES.update(cap=getattr(cls, "max_examples", None), why=getattr(cls, "examples_why", ""),
+                     target=getattr(cls, "name", ""))
     config.addinivalue_line("markers", "needs_rig: the test drives the rig (skipped without one)")
     for name, what in CAPABILITIES.items():
         config.addinivalue_line("markers", f"needs_{name}: the test needs {what} (skipped on targets without)")
@@ -216,6 +246,9 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     rep.safety = [str(sr) for m in item.iter_markers("safety") for sr in m.args]
+    cut = [list(m.args) for m in item.iter_markers("examples") if m.args[0] < m.args[1]]
+    if cut:
+        rep.examples = cut[0]  # [run, whole]: a smaller sample than the test's own
     target = getattr(item, "_hil_target", None)
     if rep.failed and target is not None and getattr(target, "device", None):
         folder = Path(item.config.getoption("--hil-logs"))
@@ -234,7 +267,17 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """One line per safety requirement: how its tests ended in this run."""
+    """The tests that ran a smaller sample on this target, then one line per
+    safety requirement: how its tests ended in this run."""
+    cut = {}
+    for outcome in ("passed", "failed"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if rep.when == "call" and getattr(rep, "examples", None):
+                cut[rep.nodeid] = rep.examples
+    if cut:
+        terminalreporter.section(f"smaller samples on {_EXAMPLES['target']}: {_EXAMPLES['why']}")
+        for nodeid, (run, whole) in sorted(cut.items()):
+            terminalreporter.write_line(f"{nodeid}: {run} of its {whole} Hypothesis examples")
     tally: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "skipped"):
         for rep in terminalreporter.stats.get(outcome, []):

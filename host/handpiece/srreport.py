@@ -92,6 +92,7 @@ class SrReport:
         self.requirements = read_requirements()
         self.tests: dict[str, list[str]] = {}  # nodeid -> its SRs
         self.phases: dict[str, dict[str, tuple[str, bool]]] = {}
+        self.examples: dict[str, list[int]] = {}  # nodeid -> [run, whole]: a smaller sample on this target
 
     def pytest_collection_modifyitems(self, items):
         """Without xdist (and with --collect-only) the controller sees the items."""
@@ -104,6 +105,8 @@ class SrReport:
             srs = [v for k, v in getattr(report, "user_properties", ()) if k == "safety"]
         self.tests.setdefault(report.nodeid, list(srs))
         self.phases.setdefault(report.nodeid, {})[report.when] = (report.outcome, hasattr(report, "wasxfail"))
+        if getattr(report, "examples", None):
+            self.examples[report.nodeid] = report.examples
 
     def pytest_sessionfinish(self, session):
         targets, table = read_table(self.path)
@@ -112,8 +115,11 @@ class SrReport:
         for cols in table.values():
             cols[self.target] = NOT_RUN  # a test named before and not in this run
         for nodeid, srs in self.tests.items():
+            word = outcome(self.phases.get(nodeid, {}))
+            if nodeid in self.examples and word != NOT_RUN:
+                word += " (%d of %d examples)" % tuple(self.examples[nodeid])
             for sr in srs:
-                table.setdefault((sr, nodeid), {})[self.target] = outcome(self.phases.get(nodeid, {}))
+                table.setdefault((sr, nodeid), {})[self.target] = word
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(self.render(targets, table))
 

@@ -150,8 +150,10 @@ class Station:
 
     def _wait_device_ms(self, ms: float) -> int:
         """Wall clock: wait until the device's clock has run `ms` on, sending
-        heartbeats if supervised and keeping the rig's hand keyframes fed."""
-        t0 = int(self.device.query_status()["t"])
+        heartbeats if supervised and keeping the rig's hand keyframes fed.
+        The device may be booting (a power cycle just before): its first
+        answer may take a boot, scaled to the rig's measured slowdown."""
+        t0 = int(self.device.query_status(timeout_s=max(REPLY_TIMEOUT_S, 2 * self.wall_s(BOOT_S)))["t"])
         t_last = t0
         # Hang protection, not a timing check: the device clock must move on
         # within WAIT_MARGIN_S, and the whole wait may take twice what its

@@ -182,6 +182,7 @@ def firmware_tree() -> Path:
 
 class UnixPortTarget:
     name = "unix"
+    max_examples: int | None = None  # Hypothesis examples per test: each test's own count
 
     def __init__(self, micropython: str | None = None, clock: str = "virtual", store: Path | None = None,
                  board_env: dict[str, str] | None = None, tree: Path = ROOT):
@@ -302,6 +303,7 @@ def _exists(port: str) -> bool:
 
 class SerialTarget:
     name = "serial"
+    max_examples: int | None = None
     capabilities: frozenset[str] = frozenset()  # a board in real time, a bench rig outside it
     lacking = {"virtual_clock": "a real board runs in real time",
                "reset_model": "nothing reaches inside the board's firmware or its store",
@@ -417,6 +419,10 @@ class Rp2EmuTarget:
                "reset_model": "the image runs unchanged on the emulated chip: nothing can raise an exception "
                               "or soft-reset inside it, or find its store's files in the littlefs flash"}
     BOOT_TIMEOUT_S = 300.0  # hang protection: the emulator boots in ~10-30 s wall on 2 loaded cores
+    # A Hypothesis test with a fresh target per example runs at most this many
+    # here, each a boot of the emulated chip (the plugin names the cut in its output).
+    max_examples: int | None = 4
+    examples_why = "each example boots the emulated chip, 10-30 s wall"
 
     def __init__(self, uf2: str | None = None, measure: bool = False):
         self.uf2 = Path(uf2) if uf2 else None
@@ -473,6 +479,16 @@ class Rp2EmuTarget:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def target_class(spec: str) -> type | None:
+    """The class make_target() makes for `spec`, without making one (None for
+    a spec it refuses: make_target() names the error)."""
+    if spec == "unix":
+        return UnixPortTarget
+    if spec == "rp2-emu" or spec.startswith("rp2-emu:"):
+        return Rp2EmuTarget
+    return SerialTarget if spec.startswith("serial:") else None
 
 
 def make_target(spec: str, micropython: str | None = None, clock: str = "virtual", rig: str | None = None):

@@ -219,8 +219,10 @@ class ClockOnlyDevice:
     def __init__(self, t_ms):
         self.t_ms = t_ms
         self.events = []
+        self.timeouts = []  # each status request's wait
 
-    def query_status(self):
+    def query_status(self, timeout_s=REPLY_TIMEOUT_S):
+        self.timeouts.append(timeout_s)
         self.t_ms = (self.t_ms + 60) % T_WRAP_MS
         return {"t": str(self.t_ms)}
 
@@ -320,3 +322,21 @@ def test_hello_after_a_reset_waits_as_long_as_a_slow_board_boots():
     dev_fast = Dev()
     Station(dev_fast, None).hello()
     assert dev_fast.timeout_s == REPLY_TIMEOUT_S
+
+
+def test_a_wait_right_after_a_reset_lets_a_slow_board_boot():
+    """rig.power_cycle() then station.advance(10) on the emulated rp2: the
+    first clock read reaches a chip still booting (0.6 s of its time, tens
+    of wall seconds under load), so its wait scales as HELLO's does."""
+    class SlowRig:
+        virtual = False
+
+        def slowdown(self) -> float:
+            return 30.0
+
+        def now_us(self) -> int:
+            return 0
+
+    dev = ClockOnlyDevice(0)
+    Station(dev, SlowRig()).advance(100)
+    assert dev.timeouts[0] == 2 * 30.0 * BOOT_S > REPLY_TIMEOUT_S

@@ -263,3 +263,38 @@ def test_fresh_targets_follow_the_target_option(tmp_path):
                         f"serial:{port}", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "1 passed, 1 skipped" in r.stdout, r.stdout + r.stderr
     assert "a real board runs in real time" in r.stdout
+
+
+SWEEP = '''import pytest
+from hypothesis import given, strategies as hs
+from handpiece.pytest_plugin import target_settings
+
+@pytest.mark.safety("SR-3")
+@target_settings(max_examples=30)
+@given(x=hs.integers())
+def test_sweep(fresh_target, x):
+    with open("examples.txt", "a") as f:
+        f.write("%d\\n" % x)
+'''
+
+
+@pytest.mark.parametrize("spec,run", [("unix", 30), ("rp2-emu:{image}", 4), ("serial:{port}", 30)])
+def test_a_target_declares_the_sample_of_a_fresh_target_sweep(tmp_path, spec, run):
+    """A Hypothesis test over fresh targets runs its whole sample where an
+    example is cheap, and the emulated chip's smaller one (a boot each),
+    named in the output and in the requirements' table."""
+    (tmp_path / "test_x.py").write_text(SWEEP)
+    (tmp_path / "x.uf2").write_bytes(b"")  # a stand-in: no example opens its target
+    (tmp_path / "ttyDUT").write_text("")
+    spec = spec.format(image=tmp_path / "x.uf2", port=tmp_path / "ttyDUT")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", spec,
+                        "--sr-report", "sr.md", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len((tmp_path / "examples.txt").read_text().split()) == run
+    table = (tmp_path / "sr.md").read_text()
+    if run < 30:
+        assert "test_x.py::test_sweep: 4 of its 30 Hypothesis examples" in r.stdout
+        assert "smaller samples on rp2-emu: each example boots the emulated chip" in r.stdout
+        assert "| passed (4 of 30 examples) |" in table
+    else:
+        assert "smaller samples" not in r.stdout and "| passed |" in table
