@@ -119,8 +119,13 @@ def test_photodiode_dropout_faults(station, rig):
     n = len(rig.pulses)
     rig.photodiode(drop=1)
     station.advance(1000)
-    assert rig.pulses[n].uj == 0
-    assert len(rig.pulses) == n + 1
+    later = [p.uj for p in rig.pulses[n:]]
+    assert 0 in later, "no pulse went dark"
+    dark = later.index(0)
+    if station.virtual:  # device time stands still until the fault is in
+        assert dark == 0
+    # on a wall clock pulses may fire while the request travels; none after the dark one
+    assert len(later) == dark + 1
     assert station.device.query_status()["fault"] == str(F_PHOTODIODE)
 
 
