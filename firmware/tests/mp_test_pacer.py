@@ -246,3 +246,135 @@ def test_long_pause_forgets_the_history():
     p.track(200)
     assert p.plan(now) and p.not_before_us == now  # no stale "last pulse" holds it back
 
+
+
+# -- the dwell check: a viper walk over the ring (pacer._near_within)
+
+def reference_dwell_ok(p, now, target):
+    """The dwell rule walked pulse by pulse in bytecode, as the pacer did
+    before its walk moved to viper (on a 32-bit board, whose time.ticks_diff
+    is ticks.diff): this pulse, plus every pulse within 5 mm of target in the
+    last dwell window, within the dwell limit."""
+    import ticks
+
+    total_uj = p.pulse_uj
+    i = p._dw_head
+    for _ in range(p._dw_n):
+        i = (i - 1) % p._dw_size
+        j = 3 * i
+        if ticks.diff(now, p._dwell[j]) >= p._dwell_window_us:
+            break
+        d = p._dwell[j + 1] - target
+        if -p._half_cm_counts <= d <= p._half_cm_counts:
+            total_uj += p._dwell[j + 2]
+    return total_uj <= p._dwell_max_uj
+
+
+def scan_pacer():
+    ph, _ = parse_phase(SCAN.split(), LIM)
+    p = Pacer(LIM, 20, 4)
+    p.start(ph, 0, True)
+    return p
+
+
+def test_dwell_check_matches_the_pulse_by_pulse_rule_on_random_histories():
+    # Clusters of pulses (some at negative counts, some far out) with gaps that
+    # let pulses leave the window, energies that change between phases, the
+    # clock across its wrap, the ring wrapping: every verdict as the rule's.
+    import random
+    import ticks
+
+    random.seed(7)
+    verdicts = [0, 0]
+    for history in range(12):
+        p = scan_pacer()
+        t = ticks.MASK - random.randint(0, 30_000_000)  # the wrap comes within ~30 s
+        centre = random.choice((0, -3000, 500_000_000, -500_000_000))
+        pos = centre
+        for _ in range(random.randint(30, 900)):
+            gap = random.choice((25_000,) * 12 + (40_000, 300_000, 2_000_000))
+            t = ticks.add(t, gap)
+            p.elapse(gap)
+            pos = centre + random.randint(-150, 150) if random.randint(0, 3) else pos + random.randint(-40, 40)
+            p.pulse_uj = random.choice((300_000, 360_000, 400_000))
+            p.fired(t, pos)
+            for _ in range(2):
+                now = ticks.add(t, random.choice((0, 1, 9_999_999, 10_000_000, random.randint(0, 12_000_000))))
+                target = pos + random.randint(-220, 220)
+                got = p._dwell_ok(now, target)
+                assert got == reference_dwell_ok(p, now, target), (history, now, target)
+                verdicts[got] += 1
+    assert verdicts[0] > 500 and verdicts[1] > 500, verdicts  # both verdicts, often
+
+
+def test_dwell_window_ends_exactly_across_the_tick_wrap():
+    # 41 pulses x 360 mJ at count 500 just before the wrap, then pulses 11 mm
+    # away every 40 ms (the ring is never forgotten). One dwell window after
+    # the first pulse, across the wrap, it has left the window: 40 + 1 fit.
+    import ticks
+
+    p = scan_pacer()
+    t0 = ticks.MASK - 2_000_000
+    t = t0
+    for k in range(41):
+        t = ticks.add(t0, k * 40_000)
+        p.fired(t, 500)
+    while ticks.diff(t, t0) < 10_000_000 - 40_000:
+        t = ticks.add(t, 40_000)
+        p.elapse(40_000)
+        p.fired(t, 500 + 20 * 11)
+    end = ticks.add(t0, 10_000_000)
+    assert ticks.diff(end, t) > 0 and end < t0  # after the last pulse, across the wrap
+    assert not p._dwell_ok(ticks.add(end, -1), 500)  # 1 us earlier all 41 still count
+    assert p._dwell_ok(end, 500)
+    assert not p._dwell_ok(end, 500 + 20 * 11)  # the pulses 11 mm away still count there
+
+
+def test_dwell_check_counts_pulses_at_negative_counts():
+    p = scan_pacer()
+    for k in range(41):
+        p.fired(1000 + k * 40_000, -2000 + k % 3)
+    now = 1000 + 41 * 40_000
+    assert not p._dwell_ok(now, -1998 - 100)  # all 41 within 5 mm, plus this one: over
+    assert p._dwell_ok(now, -1998 - 101)  # the 14 at -1998 are 5.05 mm away
+    assert not p._dwell_ok(now, -2000 + 100)
+    assert p._dwell_ok(now, -2000 + 101)
+
+
+def test_dwell_check_adds_up_the_energy_not_each_pulse():
+    # 30 pulses of 400 mJ and this one of 3.4 J: each alone far under 15 J,
+    # together 15.4 J
+    p = scan_pacer()
+    for k in range(30):
+        p.fired(1000 + k * 40_000, 700)
+    p.pulse_uj = 3_400_000
+    now = 1000 + 30 * 40_000
+    for j in range(30):
+        p._dwell[3 * j + 2] = 400_000
+    p._dw_uj = 30 * 400_000
+    assert not p._dwell_ok(now, 700)
+    p.pulse_uj = 3_000_000  # exactly 15 J
+    assert p._dwell_ok(now, 700)
+
+
+def test_dwell_check_refuses_a_pulse_over_the_limit_alone():
+    p = scan_pacer()
+    p.pulse_uj = LIM.dwell_mj_per_cm_max * 1000 + 1
+    assert not p._dwell_ok(0, 0)  # an empty ring, but the pulse itself is over
+
+
+def test_pacer_refuses_limits_whose_energies_leave_30_bits():
+    from limits import Limits
+
+    for key, value in (("dwell_mj_per_cm_max", 1_073_742), ("power_w_max", 7_158_279)):
+        lim = dict(LIMITS)
+        lim[key] = value
+        try:
+            Pacer(Limits(lim), 20, 4)
+        except ValueError as e:
+            assert "uJ" in str(e), e
+        else:
+            raise AssertionError("accepted " + key)
+    lim = dict(LIMITS)
+    lim["dwell_mj_per_cm_max"] = 1_073_741  # 1,073,741,000 uJ < 2**30: fits
+    Pacer(Limits(lim), 20, 4)

@@ -124,7 +124,8 @@ def compiled_tree(out: Path) -> Path:
                 (out / folder / src.name).write_bytes(src.read_bytes())
                 continue
             args = build.mpy_cross_args(src, out / folder / (src.stem + ".mpy"))
-            r = subprocess.run([str(build.mpy_cross())] + args, capture_output=True, text=True)
+            # -march: the Unix port runs the firmware's viper code (pacer.py) on this machine
+            r = subprocess.run([str(build.mpy_cross()), "-march=host"] + args, capture_output=True, text=True)
             if r.returncode:
                 raise TargetError(f"mpy-cross failed on {src.relative_to(ROOT)}: {r.stderr.strip()}")
     return out

@@ -77,13 +77,16 @@ def test_modules_are_named_by_module_not_by_the_build_path(tmp_path):
 
 def test_the_unix_tree_runs_the_boards_bytecode(tmp_path):
     """The Unix port's heap figure (make bench) is taken on the same .mpy
-    bytes as the rp2 image's: one set of mpy-cross options."""
+    bytes as the rp2 image's: one set of mpy-cross options. A module with
+    viper code holds it for the machine that runs it (armv6m on the rp2)."""
     from handpiece.targets import compiled_tree
 
     board = build.build("rp2", tmp_path / "rp2")
     tree = compiled_tree(tmp_path / "tree")
+    native = {"pacer.mpy"}  # the dwell check's walk
     for mpy in (tree / "firmware").glob("*.mpy"):
-        assert mpy.read_bytes() == (board / mpy.name).read_bytes(), mpy.name
+        if mpy.name not in native:
+            assert mpy.read_bytes() == (board / mpy.name).read_bytes(), mpy.name
 
 
 def test_stm32_boot_keeps_flash_off_usb(tmp_path):
