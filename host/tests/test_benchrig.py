@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tty
 
 import pytest
@@ -114,6 +115,26 @@ def test_inputs_and_hand_commands_reach_the_rig(rig):
     start = rig.hand(Motion(5).hold(0.5).move(10, 50))
     assert start >= t1 + LEAD_US
     assert rig.position() == 100  # 5 mm x 20 counts/mm, held until the motion starts
+
+
+def test_the_hand_stays_still_until_its_motion_starts(rig):
+    """The motion starts LEAD_US ahead, not at the `hold` that precedes it:
+    the hand sets off at its start time at its own speed (the first keyframe
+    was dropped, and the hand drifted off from the `hold` on)."""
+    start = rig.hand(Motion(5).move(10, 50))  # 100 -> 300 counts in 0.2 s
+    time.sleep(max(0.0, (start - rig.now_us()) / 1e6 - 0.04))
+    assert rig.now_us() < start and rig.position() == 100
+    time.sleep(max(0.0, (start + 100_000 - rig.now_us()) / 1e6))
+    assert 180 <= rig.position() <= 300  # on its way at 50 mm/s: 200 counts at start + 0.1 s
+
+
+def test_a_new_motion_replaces_a_long_one(rig):
+    """A second hand() in a test plays its own motion, even while the first
+    one's keyframes reach far beyond the feed horizon."""
+    rig.hand(Motion(0).hold(10))
+    start = rig.hand(Motion(5).move(10, 50))
+    time.sleep(max(0.0, (start + 300_000 - rig.now_us()) / 1e6))
+    assert rig.position() == 300
 
 
 def test_notifications_become_pulses_and_enable_changes(rig):
