@@ -90,15 +90,26 @@ class Station:
 
     def emitting(self, program: Program | dict | None = None, motion: Motion | None = None) -> Station:
         self.ready(program)
-        if motion is not None:
-            self.rig.hand(motion)
-        n = len(self.device.events)
-        self.rig.press()
+        self.press_and_move(motion)
         if self.virtual:
             self.advance(DEBOUNCE_MS)
-        else:
-            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
         return self
+
+    def press_and_move(self, motion: Motion | None = None) -> int:
+        """Press the footswitch and move the hand along `motion`; returns the
+        motion's start (rig time). On the virtual clock the hand sets off with
+        the press. On a wall clock it sets off once the device says EMITTING,
+        as a person's would: the device takes a debounce and some loop passes
+        to start, and on a slow board a motion started with the press could
+        be half played before the laser was enabled."""
+        if self.virtual:
+            t0 = self.rig.hand(motion) if motion is not None else self.rig.now_us()
+            self.rig.press()
+            return t0
+        n = len(self.device.events)
+        self.rig.press()
+        self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
+        return self.rig.hand(motion) if motion is not None else self.rig.now_us()
 
     @property
     def virtual(self) -> bool:
