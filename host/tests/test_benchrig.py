@@ -275,6 +275,44 @@ def test_station_waits_across_the_device_tick_wrap(monkeypatch):
     assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
 
 
+def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
+    """Hang protection only: an emulated bench's device time passing 2.5x
+    slower than the rig's slowdown since opening predicts (emitting, after an
+    idle start) is no hang, and a clock that stands still still is."""
+    wall = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return wall[0]
+
+        @staticmethod
+        def sleep(s):
+            wall[0] += s
+
+    class Rig:
+        virtual = False
+
+        def slowdown(self):
+            return 30.0
+
+        def now_us(self):
+            return 0
+
+    class Device(ClockOnlyDevice):
+        def query_status(self):
+            wall[0] += 30.0 * 2.5 * 0.06  # 60 ms of device time at 2.5x the measured slowdown
+            return super().query_status()
+
+    monkeypatch.setattr(strategy, "time", Clock)
+    monkeypatch.setattr(strategy, "POLL_S", 0)
+    assert Station(Device(0), Rig()).advance(5000) == 0
+    stuck = Device(0)
+    stuck.query_status = lambda: (wall.__setitem__(0, wall[0] + 1.0), {"t": "0"})[1]
+    with pytest.raises(strategy.ProtocolError, match="stood still"):
+        Station(stuck, Rig()).advance(5000)
+
+
 @pytest.fixture
 def board_port():
     """The simulated board running alone (no rig channel) behind a pty, as a
