@@ -20,7 +20,12 @@ WAIT_MARGIN_S = 5.0  # wall clock: hang protection beyond the device time waited
 # opened: on the emulated two-Pico bench emission ran 2.5x slower than the
 # test's start, and a 5 s wait ended at 4,964 ms with twice the prediction.
 SLOW_FACTOR = 4
-POLL_S = 0.01  # wall clock: how often the device's clock is read while waiting
+# How often the device's clock is read while waiting, in device time (wall
+# time scaled by the measured slowdown): each read is a STATUS line the device's
+# loop handles, and polled every 10 ms of wall time the emulated bench's device,
+# 35x slower, was handling one every ~25 ms of its own time, its loop away
+# from the pulse it had armed meanwhile.
+POLL_S = 0.01
 BOOT_S = 2.0  # device time from a reset to the first reply, with margin (the rp2 image: ~0.6 s)
 T_WRAP_MS = 0x40000000 // 1000 + 1  # status `t` is the 30-bit us tick in ms: it wraps after 1,073,741
 
@@ -175,6 +180,7 @@ class Station:
         deadline = time.monotonic() + SLOW_FACTOR * self.wall_s(ms / 1000) + WAIT_MARGIN_S
         stalled_at = time.monotonic() + WAIT_MARGIN_S
         beat = time.monotonic()
+        poll_s = self.wall_s(POLL_S)
         while True:
             if self.heartbeat_ms and time.monotonic() >= beat:
                 self.device.request("HB")
@@ -191,7 +197,7 @@ class Station:
             if now > deadline or now > stalled_at:
                 raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
                                     f"({'stood still' if now > stalled_at else 'too slow'})")
-            time.sleep(POLL_S)
+            time.sleep(poll_s)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000
 

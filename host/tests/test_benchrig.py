@@ -313,6 +313,47 @@ def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
         Station(stuck, Rig()).advance(5000)
 
 
+def test_a_slow_board_is_polled_per_its_own_time_not_the_wall(monkeypatch):
+    """Each poll is a STATUS line the device's loop handles: an emulated board
+    35x slower than a Pico is polled about as often in its own time as a Pico
+    would be (every 10 ms), not every 10 ms of wall time (every 0.3 ms of its
+    time, its loop away from its armed pulse)."""
+    wall = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return wall[0]
+
+        @staticmethod
+        def sleep(s):
+            wall[0] += s
+
+    class Rig:
+        virtual = False
+
+        def slowdown(self):
+            return 35.0
+
+        def now_us(self):
+            return 0
+
+    class Device:
+        polls = 0
+
+        def query_status(self):
+            self.polls += 1
+            return {"t": str(round(wall[0] / 35.0 * 1000))}
+
+        def sync(self):
+            pass
+
+    monkeypatch.setattr(strategy, "time", Clock)
+    dev = Device()
+    Station(dev, Rig()).advance(300)
+    assert dev.polls <= 300 / (strategy.POLL_S * 1000) + 2
+
+
 @pytest.fixture
 def board_port():
     """The simulated board running alone (no rig channel) behind a pty, as a
