@@ -29,10 +29,11 @@ Timing and how it knows:
   at most about _HORIZON_US, so the queue rides out a loop stall that long
   and `hold` acts within about that long; a hand still for longer is shown
   in runs of _MAX_HOLD_US (a still run costs the loop as much as a moving
-  one: 2 ms runs took it ~2 ms each on the emulated chip, so a pass ground
-  through ~25 of them, ~47 ms, for every command it read). A pass queues at
-  most _RUNS_PER_PASS runs, so commands and reports are never held back by
-  a PIO that empties the FIFO as fast as the loop fills it. An
+  one, so long ones: the FIFO then reaches as far ahead as in a motion). A
+  pass queues at most _RUNS_PER_PASS runs, so commands and reports are not
+  held back by a PIO that empties the FIFO as fast as the loop fills it
+  (with 2 ms still runs, and a FIFO the emulated chip held at 4 words, a
+  pass took 47 ms and every command waited that long). An
   edge is late only if the FIFO ran dry while the hand moved (reported as
   `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
   leaves A/B where they belong).
