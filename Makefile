@@ -104,7 +104,7 @@ test-emu: $(STAMP)
 # (SR-2), an interlock opening while armed latches a fault (SR-3), one test
 # that needs the virtual clock, skipped saying so, and the hand moving: two
 # strokes with a pause between (SR-8; on the emulated chip the device fires
-# each pulse 6-51 ms late and gets 23-25 of the 25 pulses the test wants:
+# each pulse 2-51 ms late and gets 23-25 of the 25 pulses the test wants:
 # boards/rp2/emu/README.md). Each test takes 0.5-3.5 min wall at the two
 # chips' ~35x slowdown; the other moving-hand tests do not fit the CI time.
 BENCH_EMU_TESTS := test_boot_leaves_outputs_off or (test_ready_is_refused and key) \
