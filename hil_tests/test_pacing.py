@@ -25,8 +25,7 @@ def scan(station, rig, motion, run_ms):
     """Emit the test scan program while the hand plays `motion`; returns the
     board time at which the motion started."""
     station.ready()
-    t0 = rig.hand(motion)
-    rig.press()
+    t0 = station.press_and_move(motion)
     station.advance(run_ms)
     return t0
 

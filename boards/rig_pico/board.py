@@ -28,7 +28,12 @@ Timing and how it knows:
   its drift passes _DRIFT_CYCLES). A run (its first delay included) lasts
   at most about _HORIZON_US, so the queue rides out a loop stall that long
   and `hold` acts within about that long; a hand still for longer is shown
-  in runs of _MAX_HOLD_US. An
+  in runs of _MAX_HOLD_US (a still run costs the loop as much as a moving
+  one, so long ones: the FIFO then reaches as far ahead as in a motion). A
+  pass queues at most _RUNS_PER_PASS runs, so commands and reports are not
+  held back by a PIO that empties the FIFO as fast as the loop fills it
+  (with 2 ms still runs, and a FIFO the emulated chip held at 4 words, a
+  pass took 47 ms and every command waited that long). An
   edge is late only if the FIFO ran dry while the hand moved (reported as
   `o <t> underrun=1`; a FIFO that runs dry while the hand stands still
   leaves A/B where they belong).
@@ -61,7 +66,8 @@ _NAMES = ("key", "door", "estop", "handpiece", "temp", "flow", "foot")
 _COUNTS_PER_MM = const(20)
 _KEYFRAMES = const(1024)
 _HORIZON_US = const(50_000)  # how far ahead the encoder schedule is filled (a loop stall it rides out)
-_MAX_HOLD_US = const(2_000)  # longest still run, so `hold` acts soon
+_MAX_HOLD_US = const(25_000)  # longest still run: half the horizon, so `hold` acts as soon as in a motion
+_RUNS_PER_PASS = const(3)  # a full FIFO (8 words) holds less: the cap binds only when the PIO keeps up
 _JUMP_US = const(5)  # step period when the hand jumps (`hold <pos>`)
 _DRIFT_CYCLES = const(4)  # most a run's edges drift from its rounded period (0.5 us)
 _POWER_OFF_MS = const(500)
@@ -207,7 +213,9 @@ class Rig:
             self._t_out = now
             self._frac = 0
         # Three words a run of steps (rigpio.py): Python works per run, not per count.
-        while self._quad.tx_fifo() <= 5 and self._t_out < now + _HORIZON_US:
+        runs = 0
+        while runs < _RUNS_PER_PASS and self._quad.tx_fifo() <= 5 and self._t_out < now + _HORIZON_US:
+            runs += 1
             start = self._t_out
             # A run may end up to _DRIFT_CYCLES before the path's step: look past that.
             want = position(self.kt, self.kx, start + 2)

@@ -156,6 +156,29 @@ def test_a_long_fast_stroke_takes_few_words():
     check(len(words) <= 1_200 // 4, "%d words for 1200 counts at 60 mm/s" % len(words))
 
 
+def test_a_still_hand_takes_few_words():
+    """A still hand costs the loop little: a run of Python per _MAX_HOLD_US,
+    not per 2 ms (25 runs to fill the 50 ms horizon)."""
+    rig = board.make()
+    rig.kt, rig.kx = [0, 1_000_000], [0, 0]
+    words = _fill(rig, 200_000)
+    check(len(words) <= 3 * 10, "%d words for a hand still 200 ms" % len(words))
+    eq(_edges(words, 200_000), [], "A/B stay put")
+
+
+def test_a_pass_queues_few_runs_when_the_pio_keeps_up():
+    """The PIO taking every word as soon as it is put (the loop no faster than
+    the encoder): one pass still returns after _RUNS_PER_PASS runs, so the
+    loop reads commands and reports in between."""
+    rig = board.make()
+    quad = rp2.StateMachine.made[0]
+    quad.tx_fifo = lambda: 0
+    rig.now = lambda: 0
+    rig.kt, rig.kx = [0, 81_063], [0, 1_000]  # 648.5 cycles a count: runs of 9 counts, 0.7 ms
+    rig._refill(False)
+    check(len(quad.tx) <= 3 * 3, "%d words in one pass" % len(quad.tx))
+
+
 def test_width_meter_reads_pulse_width():
     for width_us in (100, 120, 150):
         level = [0]
@@ -274,7 +297,7 @@ def test_no_underrun_while_a_hold_jump_is_pending():
     rig.notify = out.append
     clock = [0]
     rig.now = lambda: clock[0]
-    rig._refill()  # still runs queued up to a few ms ahead
+    rig._refill()  # still runs queued up to the horizon
     clock[0] = 1_000
     eq(rig.command(["hold", "600"]), "= 600", "hold")
     rp2.StateMachine.made[0].tx[:] = []  # the PIO took every word
@@ -282,10 +305,10 @@ def test_no_underrun_while_a_hold_jump_is_pending():
     rig._refill()
     eq(out, [], "no underrun: the path stood still")
     rp2.StateMachine.made[0].tx[:] = []
-    rig.kt, rig.kx = [0, 70_000, 80_000], [600, 600, 640]
-    clock[0] = 90_000  # away again while the path moved
+    rig.kt, rig.kx = [0, 100_000, 110_000], [600, 600, 640]  # moving after what the queue held (still runs)
+    clock[0] = 130_000  # away again while the path moved
     rig._refill()
-    eq(out, ["o 90000 underrun=1"], "late steps are still reported")
+    eq(out, ["o 130000 underrun=1"], "late steps are still reported")
 
 
 class _NoSleep:

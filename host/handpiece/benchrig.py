@@ -135,7 +135,11 @@ class BenchRig(UnixRig):
         start = self.now_us() + LEAD_US
         kfs = motion.keyframes(self.counts_per_mm, start)
         self.cmd(f"hold {kfs[0][1]}")
-        self._pending = list(kfs[1:])
+        # The first keyframe goes too: the rig's path after `hold` runs from
+        # the hold's instant, so without it the hand would set off at once
+        # towards the second keyframe, LEAD_US early and slower.
+        self._pending = list(kfs)
+        self._sent_us = 0  # `hold` emptied the rig's queue: a last motion's keyframes no longer hold this one back
         self.feed()
         return start
 

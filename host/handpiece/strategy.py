@@ -16,7 +16,16 @@ from .rig import Rig
 
 DEBOUNCE_MS = 25  # a little more than the board's input debounce
 WAIT_MARGIN_S = 5.0  # wall clock: hang protection beyond the device time waited for
-POLL_S = 0.01  # wall clock: how often the device's clock is read while waiting
+# A wait may be this many times slower than the slowdown measured since the rig
+# opened: on the emulated two-Pico bench emission ran 2.5x slower than the
+# test's start, and a 5 s wait ended at 4,964 ms with twice the prediction.
+SLOW_FACTOR = 4
+# How often the device's clock is read while waiting, in device time (wall
+# time scaled by the measured slowdown): each read is a STATUS line the device's
+# loop handles, and polled every 10 ms of wall time the emulated bench's device,
+# 35x slower, was handling one every ~25 ms of its own time, its loop away
+# from the pulse it had armed meanwhile.
+POLL_S = 0.01
 BOOT_S = 2.0  # device time from a reset to the first reply, with margin (the rp2 image: ~0.6 s)
 T_WRAP_MS = 0x40000000 // 1000 + 1  # status `t` is the 30-bit us tick in ms: it wraps after 1,073,741
 
@@ -90,15 +99,26 @@ class Station:
 
     def emitting(self, program: Program | dict | None = None, motion: Motion | None = None) -> Station:
         self.ready(program)
-        if motion is not None:
-            self.rig.hand(motion)
-        n = len(self.device.events)
-        self.rig.press()
+        self.press_and_move(motion)
         if self.virtual:
             self.advance(DEBOUNCE_MS)
-        else:
-            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
         return self
+
+    def press_and_move(self, motion: Motion | None = None) -> int:
+        """Press the footswitch and move the hand along `motion`; returns the
+        motion's start (rig time). On the virtual clock the hand sets off with
+        the press. On a wall clock it sets off once the device says EMITTING,
+        as a person's would: the device takes a debounce and some loop passes
+        to start, and on a slow board a motion started with the press could
+        be half played before the laser was enabled."""
+        if self.virtual:
+            t0 = self.rig.hand(motion) if motion is not None else self.rig.now_us()
+            self.rig.press()
+            return t0
+        n = len(self.device.events)
+        self.rig.press()
+        self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
+        return self.rig.hand(motion) if motion is not None else self.rig.now_us()
 
     @property
     def virtual(self) -> bool:
@@ -156,11 +176,13 @@ class Station:
         t0 = int(self.device.query_status(timeout_s=max(REPLY_TIMEOUT_S, 2 * self.wall_s(BOOT_S)))["t"])
         t_last = t0
         # Hang protection, not a timing check: the device clock must move on
-        # within WAIT_MARGIN_S, and the whole wait may take twice what its
-        # measured slowdown predicts (an emulator's speed varies with load).
-        deadline = time.monotonic() + 2 * self.wall_s(ms / 1000) + WAIT_MARGIN_S
+        # within WAIT_MARGIN_S, and the whole wait may take SLOW_FACTOR times
+        # what its measured slowdown predicts (an emulator's speed varies with
+        # load and with what the chips do).
+        deadline = time.monotonic() + SLOW_FACTOR * self.wall_s(ms / 1000) + WAIT_MARGIN_S
         stalled_at = time.monotonic() + WAIT_MARGIN_S
         beat = time.monotonic()
+        poll_s = self.wall_s(POLL_S)
         while True:
             if self.heartbeat_ms and time.monotonic() >= beat:
                 self.device.request("HB")
@@ -177,7 +199,7 @@ class Station:
             if now > deadline or now > stalled_at:
                 raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
                                     f"({'stood still' if now > stalled_at else 'too slow'})")
-            time.sleep(POLL_S)
+            time.sleep(poll_s)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000
 

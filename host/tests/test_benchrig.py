@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tty
 
 import pytest
@@ -116,6 +117,26 @@ def test_inputs_and_hand_commands_reach_the_rig(rig):
     assert rig.position() == 100  # 5 mm x 20 counts/mm, held until the motion starts
 
 
+def test_the_hand_stays_still_until_its_motion_starts(rig):
+    """The motion starts LEAD_US ahead, not at the `hold` that precedes it:
+    the hand sets off at its start time at its own speed (the first keyframe
+    was dropped, and the hand drifted off from the `hold` on)."""
+    start = rig.hand(Motion(5).move(10, 50))  # 100 -> 300 counts in 0.2 s
+    time.sleep(max(0.0, (start - rig.now_us()) / 1e6 - 0.04))
+    assert rig.now_us() < start and rig.position() == 100
+    time.sleep(max(0.0, (start + 100_000 - rig.now_us()) / 1e6))
+    assert 180 <= rig.position() <= 300  # on its way at 50 mm/s: 200 counts at start + 0.1 s
+
+
+def test_a_new_motion_replaces_a_long_one(rig):
+    """A second hand() in a test plays its own motion, even while the first
+    one's keyframes reach far beyond the feed horizon."""
+    rig.hand(Motion(0).hold(10))
+    start = rig.hand(Motion(5).move(10, 50))
+    time.sleep(max(0.0, (start + 300_000 - rig.now_us()) / 1e6))
+    assert rig.position() == 300
+
+
 def test_notifications_become_pulses_and_enable_changes(rig):
     rig.cmd("_fire 120")
     rig.cmd("_en 1")
@@ -183,6 +204,25 @@ def test_station_on_a_wall_clock_waits_for_the_device(tmp_path):
         assert rig.pulses, "the hand moved 40 mm while emitting"
 
 
+def test_on_a_wall_clock_the_hand_sets_off_once_the_device_emits():
+    """As a person's hand would: a motion started with the press could pass
+    its first counts before the device enables the laser (on the emulated
+    bench a whole stroke did); the virtual clock keeps them at one instant."""
+    with UnixPortTarget(clock="real", board_env={"HP_READY_DELAY_MS": "100"}) as (device, rig):
+        station = Station(device, rig)
+        starts = []
+        hand = rig.hand
+        rig.hand = lambda m: starts.append(hand(m)) or starts[-1]
+        station.emitting(motion=Motion(0).move(40, 60))
+        rises = rig.wait_notification(lambda: [t for t, name, v in rig.outputs if name == "en" and v])
+        assert len(starts) == 1 and rises[0] <= starts[0]
+    with UnixPortTarget() as (device, rig):  # the virtual clock: the hand sets off with the press
+        station = Station(device, rig)
+        station.ready()
+        t_press = rig.now_us()
+        assert station.press_and_move(Motion(0).move(40, 60)) == t_press
+
+
 def pytest_run(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -235,6 +275,85 @@ def test_station_waits_across_the_device_tick_wrap(monkeypatch):
     device = ClockOnlyDevice(T_WRAP_MS - 100)
     t = Station(device, None).advance(300)  # a board without a rig: the device's time, in us
     assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
+
+
+def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
+    """Hang protection only: an emulated bench's device time passing 2.5x
+    slower than the rig's slowdown since opening predicts (emitting, after an
+    idle start) is no hang, and a clock that stands still still is."""
+    wall = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return wall[0]
+
+        @staticmethod
+        def sleep(s):
+            wall[0] += s
+
+    class Rig:
+        virtual = False
+
+        def slowdown(self):
+            return 30.0
+
+        def now_us(self):
+            return 0
+
+    class Device(ClockOnlyDevice):
+        def query_status(self):
+            wall[0] += 30.0 * 2.5 * 0.06  # 60 ms of device time at 2.5x the measured slowdown
+            return super().query_status()
+
+    monkeypatch.setattr(strategy, "time", Clock)
+    monkeypatch.setattr(strategy, "POLL_S", 0)
+    assert Station(Device(0), Rig()).advance(5000) == 0
+    stuck = Device(0)
+    stuck.query_status = lambda: (wall.__setitem__(0, wall[0] + 1.0), {"t": "0"})[1]
+    with pytest.raises(strategy.ProtocolError, match="stood still"):
+        Station(stuck, Rig()).advance(5000)
+
+
+def test_a_slow_board_is_polled_per_its_own_time_not_the_wall(monkeypatch):
+    """Each poll is a STATUS line the device's loop handles: an emulated board
+    35x slower than a Pico is polled about as often in its own time as a Pico
+    would be (every 10 ms), not every 10 ms of wall time (every 0.3 ms of its
+    time, its loop away from its armed pulse)."""
+    wall = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return wall[0]
+
+        @staticmethod
+        def sleep(s):
+            wall[0] += s
+
+    class Rig:
+        virtual = False
+
+        def slowdown(self):
+            return 35.0
+
+        def now_us(self):
+            return 0
+
+    class Device:
+        polls = 0
+
+        def query_status(self):
+            self.polls += 1
+            return {"t": str(round(wall[0] / 35.0 * 1000))}
+
+        def sync(self):
+            pass
+
+    monkeypatch.setattr(strategy, "time", Clock)
+    dev = Device()
+    Station(dev, Rig()).advance(300)
+    assert dev.polls <= 300 / (strategy.POLL_S * 1000) + 2
 
 
 @pytest.fixture

@@ -183,6 +183,26 @@ def test_pio_runs_in_lockstep_with_the_emulated_clock(image):
         con.ser.close()
 
 
+def test_a_joined_fifo_holds_eight_words(image):
+    """fifo_join=JOIN_TX gives the state machine an 8-word TX FIFO, as on the
+    chip (the bench rig's encoder SM counts on it: at 4 words its refill
+    blocked in put() for a whole run of counts); a stopped SM takes none."""
+    from handpiece.rp2emu import carrier_inputs, rp2_pins
+
+    inputs = carrier_inputs()
+    inputs[rp2_pins()["SAFE_MODE"]] = 0
+    with Rp2Emulator(image, inputs) as emu:
+        con = safe_mode_repl(emu)
+        con.repl("import rp2, machine")
+        con.repl(r"exec('@rp2.asm_pio(fifo_join=rp2.PIO.JOIN_TX)\ndef held():\n pull(block)\n')")
+        con.repl("sm = rp2.StateMachine(0, held)")
+        con.repl("[sm.put(i) for i in range(4)]")
+        assert con.repl("sm.tx_fifo(), machine.mem32[0x50200004] >> 16 & 1") == "(4, 0)"  # FSTAT TXFULL clear
+        con.repl("[sm.put(i) for i in range(4)]")
+        assert con.repl("sm.tx_fifo(), machine.mem32[0x50200004] >> 16 & 1") == "(8, 1)"
+        con.ser.close()
+
+
 def test_rig_channel_on_emulated_time(image):
     """The rp2-emu target's rig: inputs reach the firmware, `adv` runs the
     emulated clock, a power cycle reboots the chip keeping its flash."""

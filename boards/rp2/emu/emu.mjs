@@ -320,6 +320,21 @@ function signature(sm, pio, out) {
  * exactly where stepping would have left it. Quadrature polling at the full
  * system clock costs nothing while the hand does not move.
  */
+/**
+ * SHIFTCTRL's FJOIN_TX (bit 30) / FJOIN_RX (bit 31): the joined FIFO is 8
+ * deep and the other one has no room (rp2040js keeps both at 4). Changing
+ * the join empties both, as on the chip. The rig's encoder SM joins its TX
+ * FIFO: at 4 deep its refill loop blocked in put() for a whole run.
+ */
+function joinFifos(sm) {
+  const join = sm.shiftCtrl >>> 30;
+  if (join === (sm.fifoJoin ?? 0)) return;
+  sm.fifoJoin = join;
+  const Fifo = sm.txFIFO.constructor;
+  sm.txFIFO = new Fifo(join === 1 ? 8 : join === 0 ? 4 : 0);
+  sm.rxFIFO = new Fifo(join === 2 ? 8 : join === 0 ? 4 : 0);
+}
+
 class PioBlock {
   constructor(chip, pio) {
     this.chip = chip;
@@ -344,6 +359,7 @@ class PioBlock {
       this.wake(now);
       const was = pio.machines.map((sm) => sm.enabled && !pio.stopped);
       write(offset, value, type);
+      for (const sm of pio.machines) joinFifos(sm);
       this.single = null;
       let n = 0;
       pio.machines.forEach((sm, i) => {
