@@ -302,7 +302,7 @@ def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
             return 0
 
     class Device(ClockOnlyDevice):
-        def query_status(self):
+        def query_status(self, timeout_s=None):
             wall[0] += 30.0 * 2.5 * 0.06  # 60 ms of device time at 2.5x the measured slowdown
             return super().query_status()
 
@@ -310,7 +310,7 @@ def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
     monkeypatch.setattr(strategy, "POLL_S", 0)
     assert Station(Device(0), Rig()).advance(5000) == 0
     stuck = Device(0)
-    stuck.query_status = lambda: (wall.__setitem__(0, wall[0] + 1.0), {"t": "0"})[1]
+    stuck.query_status = lambda timeout_s=None: (wall.__setitem__(0, wall[0] + 1.0), {"t": "0"})[1]
     with pytest.raises(strategy.ProtocolError, match="stood still"):
         Station(stuck, Rig()).advance(5000)
 
@@ -343,7 +343,7 @@ def test_a_slow_board_is_polled_per_its_own_time_not_the_wall(monkeypatch):
     class Device:
         polls = 0
 
-        def query_status(self):
+        def query_status(self, timeout_s=None):
             self.polls += 1
             return {"t": str(round(wall[0] / 35.0 * 1000))}
 

@@ -6,7 +6,7 @@
 import hashlib
 import os
 
-include("$(PORT_DIR)/boards/manifest.py")
+include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - defined by MicroPython's manifest reader
 
 _root = os.path.abspath("../../../..")  # the manifest runs from its own folder
 with open("frozen.txt") as _f:
@@ -17,4 +17,4 @@ with open("frozen.txt") as _f:
         with open(os.path.join(_root, _path), "rb") as _src:
             if hashlib.sha256(_src.read()).hexdigest() != _sha:
                 raise ValueError("%s differs from frozen.txt: run uf2image.py --freeze-list" % _path)
-        module(os.path.basename(_path), base_path=os.path.join(_root, os.path.dirname(_path)))
+        module(os.path.basename(_path), base_path=os.path.join(_root, os.path.dirname(_path)))  # noqa: F821

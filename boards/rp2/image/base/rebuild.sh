@@ -47,6 +47,9 @@ make -C "$MP/mpy-cross" -j"$JOBS"
 # replace the port Makefile's own `CMAKE_ARGS +=` lines.
 if [ -n "$FROZEN" ]; then
     NAME=firmware-RPI_PICO-v1.28.0-rp2-frozen.uf2
+    # A fresh build directory: the port configures CMake once per directory,
+    # so a kept one would freeze from the manifest (and tree) it first saw.
+    rm -rf "$MP/ports/rp2/build-RPI_PICO-frozen"
     CMAKE_ARGS="-Dpicotool_DIR=$PICOTOOL_DIR" make -C "$MP/ports/rp2" BOARD=RPI_PICO BUILD=build-RPI_PICO-frozen \
         FROZEN_MANIFEST="$HERE/manifest.py" -j"$JOBS"
     cp "$MP/ports/rp2/build-RPI_PICO-frozen/firmware.uf2" "$OUT/$NAME"
