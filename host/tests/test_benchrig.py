@@ -277,10 +277,9 @@ def test_station_waits_across_the_device_tick_wrap(monkeypatch):
     assert t == 260_000  # 60 ms steps from 1,073,702 ms: 300 ms on at 260 ms after the wrap
 
 
-def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
-    """Hang protection only: an emulated bench's device time passing 2.5x
-    slower than the rig's slowdown since opening predicts (emitting, after an
-    idle start) is no hang, and a clock that stands still still is."""
+def wall_clock_rig(monkeypatch, slowdown):
+    """A wall clock the test moves ([seconds]) in place of strategy's, and a
+    wall-clock rig whose measured slowdown is `slowdown`."""
     wall = [0.0]
 
     class Clock:
@@ -296,17 +295,26 @@ def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
         virtual = False
 
         def slowdown(self):
-            return 30.0
+            return slowdown
 
         def now_us(self):
             return 0
+
+    monkeypatch.setattr(strategy, "time", Clock)
+    return wall, Rig
+
+
+def test_a_wait_may_run_slower_than_the_slowdown_measured_so_far(monkeypatch):
+    """Hang protection only: an emulated bench's device time passing 2.5x
+    slower than the rig's slowdown since opening predicts (emitting, after an
+    idle start) is no hang, and a clock that stands still still is."""
+    wall, Rig = wall_clock_rig(monkeypatch, 30.0)
 
     class Device(ClockOnlyDevice):
         def query_status(self, timeout_s=None):
             wall[0] += 30.0 * 2.5 * 0.06  # 60 ms of device time at 2.5x the measured slowdown
             return super().query_status()
 
-    monkeypatch.setattr(strategy, "time", Clock)
     monkeypatch.setattr(strategy, "POLL_S", 0)
     assert Station(Device(0), Rig()).advance(5000) == 0
     stuck = Device(0)
@@ -320,25 +328,7 @@ def test_a_slow_board_is_polled_per_its_own_time_not_the_wall(monkeypatch):
     35x slower than a Pico is polled about as often in its own time as a Pico
     would be (every 10 ms), not every 10 ms of wall time (every 0.3 ms of its
     time, its loop away from its armed pulse)."""
-    wall = [0.0]
-
-    class Clock:
-        @staticmethod
-        def monotonic():
-            return wall[0]
-
-        @staticmethod
-        def sleep(s):
-            wall[0] += s
-
-    class Rig:
-        virtual = False
-
-        def slowdown(self):
-            return 35.0
-
-        def now_us(self):
-            return 0
+    wall, Rig = wall_clock_rig(monkeypatch, 35.0)
 
     class Device:
         polls = 0
@@ -350,7 +340,6 @@ def test_a_slow_board_is_polled_per_its_own_time_not_the_wall(monkeypatch):
         def sync(self):
             pass
 
-    monkeypatch.setattr(strategy, "time", Clock)
     dev = Device()
     Station(dev, Rig()).advance(300)
     assert dev.polls <= 300 / (strategy.POLL_S * 1000) + 2
