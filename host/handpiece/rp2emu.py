@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 EMU_DIR = ROOT / "boards" / "rp2" / "emu"
 
 
+def stderr_tail(path: Path) -> str:
+    """The last 2,000 characters a child process wrote to its stderr file ("" if none)."""
+    try:
+        return path.read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
+
+
 class EmulatorError(RuntimeError):
     pass
 
@@ -119,10 +127,7 @@ class _NodeProcess:
     _stop: threading.Event
 
     def stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+        return stderr_tail(self.stderr_path)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -32,7 +32,7 @@ from pathlib import Path
 from .device import Device, ProtocolError
 from .benchrig import BenchRig, parse_rig_spec
 from .rig import CAPABILITIES, RigError, UnixRig
-from .rp2emu import EmulatorError, Rp2Emulator
+from .rp2emu import EmulatorError, Rp2Emulator, stderr_tail
 from .strategy import to_standby
 from .transport import SerialTransport, TransportError
 
@@ -272,10 +272,7 @@ class UnixPortTarget:
         return self.open()
 
     def stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+        return stderr_tail(self.stderr_path)
 
     def close(self) -> None:
         if self.device:
