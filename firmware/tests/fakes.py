@@ -65,6 +65,7 @@ class FakeLaser:
         self.pending = False
         self.uj = 360000
         self.fired = 0
+        self.arms = 0  # arm() calls
 
     def off(self):
         self.enabled = False
@@ -79,6 +80,7 @@ class FakeLaser:
     def arm(self, nb, target, d):
         self.nb, self.target, self.dir = nb, target, d
         self.is_armed = True
+        self.arms += 1
 
     def disarm(self):
         self.is_armed = False

@@ -1,7 +1,7 @@
 # The controller's per-pulse photodiode check (SR-10).
 from controller import Controller
 from fakes import FullBoard
-from mp_test_program import LIM, SCAN
+from mp_test_program import LIM, POINT_PH, SCAN
 from program import parse_phase
 
 LIMITS = {k: getattr(LIM, k) for k, _ in LIM.items()}
@@ -60,15 +60,15 @@ class ScriptedLink:
         return b"".join(self.out).decode().split("\n")
 
 
-def emitting(chunks):
-    """A Controller EMITTING the SCAN phase, foot down, its link reading `chunks`."""
+def emitting(chunks, phase=SCAN):
+    """A Controller EMITTING `phase`, foot down, its link reading `chunks`."""
     import state as st
     b = FullBoard(LIMITS)
     b.inputs.bits = 0x7F  # interlocks closed, key on, foot down
     b.link = ScriptedLink(chunks)
     c = Controller(b)
-    ph, _ = parse_phase(SCAN.split(), LIM)
-    c.program.add(ph, SCAN)
+    ph, _ = parse_phase(phase.split(), LIM)
+    c.program.add(ph, phase)
     assert c.program.close(1, LIM) is None
     assert c.session.load() and c.session.begin(c.program)
     c.session.reserve(ph.pulses_max)  # no store write in the step
@@ -80,15 +80,22 @@ def emitting(chunks):
 
 
 def test_a_stop_read_between_sections_acts_before_emit_arms():
-    """'!' comes in after the step's first read: the step's next look at the
-    link stops emission before emit() could arm a pulse, not a step later."""
+    """'!' comes in after the step's first read, or its second: a look at the
+    link before emit() stops emission, so emit() arms nothing (a trigger
+    point, time-only, would arm at once), not a stop after the arming."""
     import state as st
-    b, c = emitting([b"", b"!"])
+    b, c = emitting([], POINT_PH)
     b.t = 10_000
     c.step()
-    assert c.state == st.PAUSED, st.NAMES[c.state]
-    assert not b.laser.enabled and not b.laser.is_armed
-    assert [ln for ln in b.link.lines() if " stop " in ln][0].startswith("ev 10 stop EMITTING*")
+    assert b.laser.arms == 1, "without a stop the step arms the point's pulse"
+    for reads_before in (1, 2):
+        b, c = emitting([b""] * reads_before + [b"!"], POINT_PH)
+        b.t = 10_000
+        c.step()
+        assert c.state == st.PAUSED, st.NAMES[c.state]
+        assert b.laser.arms == 0, "armed before the stop was acted on"
+        assert not b.laser.enabled and not b.laser.is_armed
+        assert [ln for ln in b.link.lines() if " stop " in ln][0].startswith("ev 10 stop EMITTING*")
 
 
 def test_bytes_read_between_sections_wait_for_the_next_line_intake():
