@@ -200,7 +200,9 @@ def test_station_on_a_wall_clock_waits_for_the_device(tmp_path):
         assert states[states.index("STANDBY>READY"):] == ["STANDBY>READY", "READY>EMITTING"]
         t0 = rig.now_us()
         t1 = station.advance(300)
-        assert t1 - t0 >= 300_000  # device time passed, on the board's own clock
+        # device time passed, on the board's own clock; the station reads it in
+        # whole ms from STATUS, so the rig's us may show up to 1 ms less
+        assert t1 - t0 >= 299_000
         assert rig.pulses, "the hand moved 40 mm while emitting"
 
 
