@@ -16,7 +16,7 @@ import time
 from micropython import const
 
 _TX_BURST = const(8)  # link bytes sent back to back between two passes' checks
-_TX_SHARE = const(16)  # of them, what a wait sends past its deadline
+_TX_SHARE = const(64)  # of them, what a wait sends past its deadline: a loop's replies and events keep flowing
 
 
 class SoftArm:

@@ -734,14 +734,14 @@ def test_link_pump_never_writes_to_a_host_that_does_not_read():
 
 def test_wait_sends_its_share_of_the_link_past_the_deadline():
     """A loop with no idle time still sends: a wait called at its deadline
-    sends _TX_SHARE bytes (16), between its checks, and returns."""
+    sends _TX_SHARE bytes (64), between its checks, and returns."""
     b = make()
     takes = [True]
     sent = fake_stdout(b.link, takes)
     b.link.write(bytes(100))
     b.wait(b.ticks_us())
-    eq(len(sent), 16, "bytes sent past the deadline")
-    eq(b.link.tx_n, 84, "the rest waits for the next wait")
+    eq(len(sent), 64, "bytes sent past the deadline")
+    eq(b.link.tx_n, 36, "the rest waits for the next wait")
 
 
 def test_wait_returns_at_its_deadline_when_the_host_does_not_read():

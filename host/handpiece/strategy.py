@@ -105,20 +105,17 @@ class Station:
         return self
 
     def press_and_move(self, motion: Motion | None = None) -> int:
-        """Press the footswitch and move the hand along `motion`; returns the
-        motion's start (rig time). On the virtual clock the hand sets off with
-        the press. On a wall clock it sets off once the device says EMITTING,
-        as a person's would: the device takes a debounce and some loop passes
-        to start, and on a slow board a motion started with the press could
-        be half played before the laser was enabled."""
-        if self.virtual:
-            t0 = self.rig.hand(motion) if motion is not None else self.rig.now_us()
-            self.rig.press()
-            return t0
+        """Move the hand along `motion` and press the footswitch; returns the
+        motion's start (rig time). On a wall clock, returns once the device
+        says EMITTING. The hand sets off with the press: where it rests at the
+        press is where a trigger point anchors, and a supervised device must
+        not wait unheard for a motion sent after it emits."""
+        t0 = self.rig.hand(motion) if motion is not None else self.rig.now_us()
         n = len(self.device.events)
         self.rig.press()
-        self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
-        return self.rig.hand(motion) if motion is not None else self.rig.now_us()
+        if not self.virtual:
+            self.wait_event("state", lambda e: e.text.endswith(">EMITTING"), since=n, timeout_s=self.wall_s(1.0))
+        return t0
 
     @property
     def virtual(self) -> bool:
@@ -143,7 +140,24 @@ class Station:
         def find():
             return next((e for e in self.device.events[since:] if e.name == name and pred(e)), None)
 
-        return self.device.wait(find, timeout=timeout_s, what=f"a {name!r} event")
+        what = f"a {name!r} event"
+        if not self.heartbeat_ms:
+            return self.device.wait(find, timeout=timeout_s, what=what)
+        # Supervised: the device must hear a frame while the station waits too.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = find()
+            if got:
+                return got
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.device.wait(find, timeout=0, what=what)  # raises, naming what
+            self.device.request("HB")
+            try:
+                return self.device.wait(find, timeout=min(left, self.heartbeat_ms / 1000), what=what)
+            except ProtocolError:
+                if self.device.closed:
+                    raise
 
     def supervise(self, sup_ms: int) -> None:
         """Host-supervised mode: the device needs a frame every sup_ms; this
@@ -199,7 +213,8 @@ class Station:
             if now > deadline or now > stalled_at:
                 raise ProtocolError(f"the device clock ran {(t - t0) % T_WRAP_MS} ms of the {ms:.0f} ms waited for "
                                     f"({'stood still' if now > stalled_at else 'too slow'})")
-            time.sleep(poll_s)
+            # a heartbeat falls due before the next poll: sleep only until then
+            time.sleep(min(poll_s, max(0.0, beat - time.monotonic())) if self.heartbeat_ms else poll_s)
         self.device.sync()
         return self.rig.now_us() if self.rig is not None else t * 1000
 

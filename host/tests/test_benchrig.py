@@ -206,25 +206,6 @@ def test_station_on_a_wall_clock_waits_for_the_device(tmp_path):
         assert rig.pulses, "the hand moved 40 mm while emitting"
 
 
-def test_on_a_wall_clock_the_hand_sets_off_once_the_device_emits():
-    """As a person's hand would: a motion started with the press could pass
-    its first counts before the device enables the laser (on the emulated
-    bench a whole stroke did); the virtual clock keeps them at one instant."""
-    with UnixPortTarget(clock="real", board_env={"HP_READY_DELAY_MS": "100"}) as (device, rig):
-        station = Station(device, rig)
-        starts = []
-        hand = rig.hand
-        rig.hand = lambda m: starts.append(hand(m)) or starts[-1]
-        station.emitting(motion=Motion(0).move(40, 60))
-        rises = rig.wait_notification(lambda: [t for t, name, v in rig.outputs if name == "en" and v])
-        assert len(starts) == 1 and rises[0] <= starts[0]
-    with UnixPortTarget() as (device, rig):  # the virtual clock: the hand sets off with the press
-        station = Station(device, rig)
-        station.ready()
-        t_press = rig.now_us()
-        assert station.press_and_move(Motion(0).move(40, 60)) == t_press
-
-
 def pytest_run(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
